@@ -1,0 +1,84 @@
+"""Typed readers for settings that come from environment variables.
+
+Every helper fails loudly (ImproperlyConfigured) on a value it cannot parse, so a
+typo in a deployment stops the process at start-up instead of running with a
+silently wrong setting.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+_UNSET = object()
+
+
+def _raw(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    return (os.environ if environ is None else environ).get(name)
+
+
+def env_str(name: str, default: str | None | object = _UNSET, *, environ=None) -> str:
+    value = _raw(name, environ)
+    if value is None or value == "":
+        if default is _UNSET:
+            raise ImproperlyConfigured(f"The environment variable {name} is required.")
+        return default  # type: ignore[return-value]
+    return value
+
+
+def env_bool(name: str, default: bool, *, environ=None) -> bool:
+    value = _raw(name, environ)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false, yes/no, on/off), got {value!r}.")
+
+
+def env_int(name: str, default: int, *, min_value: int | None = None, max_value: int | None = None, environ=None) -> int:
+    value = _raw(name, environ)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}.") from None
+    if min_value is not None and number < min_value:
+        raise ImproperlyConfigured(f"{name} must be at least {min_value}, got {number}.")
+    if max_value is not None and number > max_value:
+        raise ImproperlyConfigured(f"{name} must be at most {max_value}, got {number}.")
+    return number
+
+
+def env_list(name: str, default: list[str], *, environ=None) -> list[str]:
+    value = _raw(name, environ)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...], *, environ=None) -> str:
+    value = _raw(name, environ)
+    if value is None or value == "":
+        return default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
+    return value
+
+
+def env_url(name: str, default: str | None | object = _UNSET, *, schemes: tuple[str, ...], environ=None) -> str:
+    value = env_str(name, default, environ=environ)
+    if value is None:
+        return value  # type: ignore[return-value]
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme not in schemes:
+        raise ImproperlyConfigured(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, got {value!r}.")
+    return value

@@ -1,0 +1,37 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
+
+from meetings import views as meeting_views
+from rooms import views as room_views
+
+urlpatterns = [
+    path("", room_views.home, name="home"),
+    path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("health/", room_views.health, name="health"),
+    path("outbox/", room_views.outbox, name="outbox"),
+    path("outbox/<int:pk>/", room_views.outbox_message, name="outbox_message"),
+    # The extension user's web client.
+    path("client/", meeting_views.client, name="client"),
+    path("client/meetings/new/", meeting_views.meeting_create, name="meeting_create"),
+    path("client/meetings/<str:public_id>/settings/", meeting_views.meeting_settings, name="meeting_settings"),
+    path("client/meetings/<str:public_id>/invite/", meeting_views.meeting_invite, name="meeting_invite"),
+    path("client/meetings/<str:public_id>/end/", meeting_views.meeting_end, name="meeting_end"),
+    path("client/requests/<int:pk>/join/", meeting_views.request_join, name="request_join"),
+    path("client/requests/<int:pk>/ignore/", meeting_views.request_ignore, name="request_ignore"),
+    # Meetings, for everyone with the link.
+    path("m/<str:public_id>/", meeting_views.meeting_join, name="meeting_join"),
+    path("m/<str:public_id>/room/", meeting_views.meeting_room, name="meeting_room"),
+    path("m/<str:public_id>/leave/", meeting_views.meeting_leave, name="meeting_leave"),
+    # The visitor's side of a Click2Meet request.
+    path("r/<str:token>/", room_views.request_status, name="request_status"),
+    path("r/<str:token>/cancel/", room_views.request_cancel, name="request_cancel"),
+    # Click2Meet URLs come last: https://HOST/<slug>
+    path("<str:slug>/", room_views.click2meet, name="click2meet"),
+    path("<str:slug>", room_views.click2meet),
+]

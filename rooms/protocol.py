@@ -1,0 +1,112 @@
+"""The WebSocket envelope shared by every Parley socket (see docs/protocol.md).
+
+Client → server: ``{"type": str, "id": str|null, "body": object}``.
+Server → client: replies ``{"type": "ack"|"error", "id": <request id>, "body": ...}``
+and events ``{"type": <event>, "id": null, "body": ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+logger = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 16 * 1024
+TYPE_RE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ErrorCode:
+    BAD_JSON = "bad_json"
+    BAD_ENVELOPE = "bad_envelope"
+    TOO_LARGE = "too_large"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID = "invalid"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    UNAVAILABLE = "unavailable"
+    RATE_LIMITED = "rate_limited"
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str = ""):
+        super().__init__(message or code)
+        self.code = code
+        self.message = message or code
+
+
+class CloseCode:
+    UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+    NOT_FOUND = 4404
+    UNAVAILABLE = 4503
+
+
+class EnvelopeConsumer(AsyncWebsocketConsumer):
+    """Parses and validates envelopes, dispatches to ``handle_<type>`` methods named
+    in ``handlers``, and turns ``ProtocolError`` into an error reply. A bad message
+    gets an error; the connection and everyone else carry on."""
+
+    handlers: dict[str, str] = {}
+
+    async def receive(self, text_data=None, bytes_data=None):
+        request_id = None
+        try:
+            if bytes_data is not None or text_data is None:
+                raise ProtocolError(ErrorCode.BAD_ENVELOPE, "Text frames only.")
+            if len(text_data.encode()) > MAX_FRAME_BYTES:
+                raise ProtocolError(ErrorCode.TOO_LARGE, f"Messages are at most {MAX_FRAME_BYTES} bytes.")
+            try:
+                message = json.loads(text_data)
+            except ValueError:
+                raise ProtocolError(ErrorCode.BAD_JSON, "Not valid JSON.") from None
+            kind, request_id, body = parse_envelope(message)
+            method = self.handlers.get(kind)
+            if method is None:
+                raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type {kind!r}.")
+            result = await getattr(self, method)(body)
+            await self.reply("ack", request_id, result or {})
+        except ProtocolError as error:
+            await self.reply("error", request_id, {"code": error.code, "message": error.message})
+
+    async def reply(self, kind: str, request_id: str | None, body: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps({"type": kind, "id": request_id, "body": body}))
+
+    async def parley_event(self, event: dict[str, Any]) -> None:
+        """Group events published by ``rooms.realtime.broadcast``."""
+        await self.reply(event["event"], None, event["body"])
+
+
+def parse_envelope(message: Any) -> tuple[str, str | None, dict]:
+    if not isinstance(message, dict):
+        raise ProtocolError(ErrorCode.BAD_ENVELOPE, "A message is a JSON object.")
+    unknown = set(message) - {"type", "id", "body"}
+    if unknown:
+        raise ProtocolError(ErrorCode.BAD_ENVELOPE, f"Unknown fields: {', '.join(sorted(unknown))}.")
+    kind = message.get("type")
+    request_id = message.get("id")
+    body = message.get("body", {})
+    if not isinstance(kind, str) or not TYPE_RE.match(kind):
+        raise ProtocolError(ErrorCode.BAD_ENVELOPE, "“type” must be a short lowercase name.")
+    if request_id is not None and (not isinstance(request_id, str) or not ID_RE.match(request_id)):
+        raise ProtocolError(ErrorCode.BAD_ENVELOPE, "“id” must be null or 1-64 letters, digits, - or _.")
+    if not isinstance(body, dict):
+        raise ProtocolError(ErrorCode.BAD_ENVELOPE, "“body” must be an object.")
+    return kind, request_id, body
+
+
+def require_fields(body: dict, spec: dict[str, type]) -> dict:
+    """Exactly these fields, each of the given type (bool is not an int)."""
+    unknown = set(body) - set(spec)
+    if unknown:
+        raise ProtocolError(ErrorCode.INVALID, f"Unknown fields: {', '.join(sorted(unknown))}.")
+    for name, kind in spec.items():
+        value = body.get(name)
+        if value is None or (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+            raise ProtocolError(ErrorCode.INVALID, f"“{name}” must be a {kind.__name__}.")
+    return body

@@ -1,0 +1,47 @@
+"""Server → browser events over the channel layer, sent only after commit.
+
+Every group name used by the product is built here so that producers (services)
+and consumers agree on them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def extension_group(extension_id: int) -> str:
+    return f"extension-{extension_id}"
+
+
+def request_group(token: str) -> str:
+    return f"request-{token}"
+
+
+def meeting_group(public_id: str) -> str:
+    return f"meeting-{public_id}"
+
+
+def broadcast(group: str, event_type: str, body: dict[str, Any]) -> None:
+    """Send ``{type, body}`` to every socket of ``group`` once the transaction commits.
+
+    A failure of the channel layer (Redis down) is logged and swallowed: the change
+    is already committed, and pages read the same state from the database.
+    """
+    message = {"type": "parley.event", "event": event_type, "body": body}
+    transaction.on_commit(lambda: send_now(group, message))
+
+
+def send_now(group: str, message: dict[str, Any]) -> bool:
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, message)
+    except Exception:
+        logger.exception("Could not publish %s to %s: live updates are unavailable", message.get("event"), group)
+        return False
+    return True

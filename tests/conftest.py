@@ -1,0 +1,29 @@
+"""Shared test set-up: fast hashing, Celery run in-process unless a test starts a
+real worker, and the plugins with live-process fixtures."""
+
+import pytest
+
+from config.celery import app as celery_app
+
+pytest_plugins = ["tests.fixtures_live"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_isolated(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PARLEY_BASE_URL = "http://testserver"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
+@pytest.fixture(autouse=True)
+def _celery_in_process(request):
+    """Unit tests run tasks eagerly; tests marked ``integration`` use a real worker."""
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = previous

@@ -158,6 +158,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "max_retries": 1,
 }
+# Publishing must not hang a web request when Redis is down: the outbox keeps the mail.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULE = {
     "resend-stalled-emails": {"task": "rooms.tasks.resend_stalled_emails", "schedule": 60.0},
     "expire-meeting-requests": {"task": "rooms.tasks.expire_meeting_requests", "schedule": 30.0},

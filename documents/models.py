@@ -1,3 +1,1 @@
-from django.db import models
-
-# Create your models here.
+"""Shared Documents Repository (F6, F7). Built by the documents issue."""

@@ -1,3 +1,1 @@
-from django.db import models
-
-# Create your models here.
+"""The aiortc media worker's recording jobs (F3). Built by the recording issue."""

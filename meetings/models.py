@@ -62,6 +62,9 @@ class Meeting(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def get_absolute_url(self) -> str:
+        return reverse("meeting_join", args=[self.public_id])
+
     @property
     def is_ended(self) -> bool:
         return self.ended_at is not None
@@ -71,9 +74,6 @@ class Meeting(models.Model):
         if self.ended_at:
             return "ended"
         return "live" if self.started_at else "scheduled"
-
-    def get_absolute_url(self) -> str:
-        return reverse("meeting_join", args=[self.public_id])
 
     @property
     def join_url(self) -> str:

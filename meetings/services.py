@@ -184,8 +184,10 @@ def join_meeting(meeting: Meeting, *, user=None, session_key: str = "", name: st
         is_owner = user is not None and user.pk == meeting.owner_id
         if meeting.room_type == RoomType.PRIVATE and not (is_owner or invitation or existing):
             raise JoinRefused("private_room", _("This is a private room. Only invited people can join."))
-        active = meeting.participants.filter(state=Participant.State.JOINED).exclude(pk=getattr(existing, "pk", None)).count()
-        if active >= meeting.max_participants:
+        others_present = meeting.participants.filter(state=Participant.State.JOINED)
+        if existing is not None:
+            others_present = others_present.exclude(pk=existing.pk)
+        if others_present.count() >= meeting.max_participants:
             raise JoinRefused("meeting_full", _("This meeting is full (%(count)d participants).") % {"count": meeting.max_participants})
         role = Role.ORGANIZER if is_owner else (invitation.role if invitation else (existing.role if existing else Role.PARTICIPANT))
         name = (name or (invitation.name if invitation else "") or (_display_name(user) if user else "")).strip()[:100]

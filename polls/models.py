@@ -1,3 +1,1 @@
-from django.db import models
-
-# Create your models here.
+"""Polls (F14): the Polling Repository and live polls. Built by the polls issue."""

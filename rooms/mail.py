@@ -65,10 +65,7 @@ def claim_for_sending(email_id: int) -> bool:
     now = timezone.now()
     claimable = OutboundEmail.objects.filter(pk=email_id, status__in=[OutboundEmail.Status.PENDING, OutboundEmail.Status.FAILED])
     stale = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.SENDING, claimed_at__lt=now - SENDING_LEASE)
-    for queryset in (claimable, stale):
-        if queryset.update(status=OutboundEmail.Status.SENDING, claimed_at=now):
-            return True
-    return False
+    return any(queryset.update(status=OutboundEmail.Status.SENDING, claimed_at=now) for queryset in (claimable, stale))
 
 
 def deliver(email_id: int) -> str:

@@ -216,11 +216,11 @@ def request_payload(request: MeetingRequest) -> dict:
         "visitor_name": request.visitor_name,
         "visitor_email": request.visitor_email,
         "target": str(target),
-        "queue": request.queue.name if request.queue_id else None,
+        "queue": request.queue.name if request.queue else None,
         "status": request.status,
         "created_at": request.created_at.isoformat(),
         "expires_at": request.expires_at.isoformat(),
-        "taken_by": request.claimed_by.display_name if request.claimed_by_id else None,
+        "taken_by": request.claimed_by.display_name if request.claimed_by else None,
     }
 
 

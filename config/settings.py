@@ -9,6 +9,7 @@ turns on the HTTPS hardening that ``manage.py check --deploy`` asks for.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -113,6 +114,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # Tests use a file too (one per test run): an in-memory shared-cache database fails
+    # concurrent writers with "table is locked" instead of making them wait as production does.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test_parley_{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer, cache, Celery broker ---------------------------------------

@@ -57,17 +57,20 @@ def create_meeting(owner, *, title: str, scheduled_at=None, room_type: str | Non
         room_type=kind,
         moderate_participants=moderate,
         lobby_enabled=moderate and kind == RoomType.SHARED,
-        max_participants=2 if kind == RoomType.PRIVATE and queue is not None else settings.PARLEY_MAX_PARTICIPANTS,
+        max_participants=settings.PARLEY_MAX_PARTICIPANTS,
     )
 
 
 def personal_room(extension: Extension) -> Meeting:
     """The extension's standing shared room (its Click2Meet room), made on demand."""
-    meeting = Meeting.objects.filter(owner=extension.user, is_personal_room=True, ended_at__isnull=True).first()
-    if meeting is None:
-        meeting = create_meeting(extension.user, title=_("%(name)s's room") % {"name": extension.display_name}, room_type=RoomType.SHARED)
-        meeting.is_personal_room = True
-        meeting.save(update_fields=["is_personal_room"])
+    with transaction.atomic():
+        # Lock the extension so that two visitors arriving together get one room.
+        Extension.objects.select_for_update().filter(pk=extension.pk).first()
+        meeting = Meeting.objects.filter(owner=extension.user, is_personal_room=True, ended_at__isnull=True).first()
+        if meeting is None:
+            meeting = create_meeting(extension.user, title=_("%(name)s's room") % {"name": extension.display_name}, room_type=RoomType.SHARED)
+            meeting.is_personal_room = True
+            meeting.save(update_fields=["is_personal_room"])
     return meeting
 
 
@@ -84,7 +87,14 @@ def update_meeting_settings(meeting: Meeting, actor, **changes) -> Meeting:
         raise ValueError(f"Unknown meeting settings: {sorted(unknown)}")
     for field, value in changes.items():
         setattr(meeting, field, value)
-    meeting.full_clean()
+    try:
+        meeting.full_clean()
+        if "max_participants" in changes and not 2 <= meeting.max_participants <= settings.PARLEY_MAX_PARTICIPANTS:
+            raise ValidationError({"max_participants": _("From 2 to %(max)d people.") % {"max": settings.PARLEY_MAX_PARTICIPANTS}})
+    except ValidationError:
+        # Refused: the caller's object goes back to what is stored.
+        meeting.refresh_from_db(fields=list(changes))
+        raise
     with transaction.atomic():
         meeting.save(update_fields=list(changes))
         broadcast(meeting_group(meeting.public_id), "meeting.settings", meeting_settings_payload(meeting))
@@ -174,6 +184,8 @@ def join_meeting(meeting: Meeting, *, user=None, session_key: str = "", name: st
     user = user if user is not None and user.is_authenticated else None
     if user is None and not session_key:
         raise JoinRefused("no_session", _("Your browser must accept cookies to join."))
+    if invitation is not None and invitation.meeting_id != meeting.pk:
+        raise JoinRefused("invalid_invitation", _("This invitation link is not valid. Check that you copied it whole."))
     with transaction.atomic():
         meeting = Meeting.objects.select_for_update().get(pk=meeting.pk)
         if meeting.is_ended:
@@ -298,4 +310,6 @@ def _send_report(meeting: Meeting) -> None:
     if request is None or request.claimed_by is None:
         return
     agent = request.claimed_by
+    # The caller's instance may predate the first join (started_at is set by UPDATE).
+    meeting.refresh_from_db(fields=["started_at", "ended_at"])
     queue_email(kind="meeting_report", key=f"report:{meeting.pk}", to=agent.email, context={**report_context(meeting), "agent": agent, "request": request})

@@ -1,3 +1,353 @@
-from django.contrib import admin
+"""Admin of the PBX domain: extensions, queues, meeting requests and the e-mail outbox.
 
-# Register your models here.
+Saves and actions go through ``rooms.services`` and ``rooms.mail`` like the product
+does, so a slug or an e-mail is validated and queued the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from rooms import services
+from rooms.mail import enqueue_delivery
+from rooms.models import Extension, MeetingRequest, OutboundEmail, Queue
+
+admin.site.site_header = _("Parley administration")
+admin.site.site_title = _("Parley administration")
+admin.site.index_title = _("Administration")
+
+
+def _url_link(url: str, text: str):
+    return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, text)
+
+
+def _admin_link(obj, text=None):
+    if obj is None:
+        return "—"
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, text if text is not None else obj)
+
+
+class _SlugFormMixin:
+    """Click2Meet slugs are checked by the service, so that a reserved, malformed or
+    already used slug (by an extension or a queue) shows on the slug field."""
+
+    def clean_slug(self):
+        return services.clean_slug(self.cleaned_data["slug"], instance=self.instance)
+
+
+# --- Extensions -----------------------------------------------------------------------
+
+
+class ExtensionChangeForm(_SlugFormMixin, forms.ModelForm):
+    class Meta:
+        model = Extension
+        fields = ["number", "display_name", "email", "slug", "room_type", "moderate_participants", "is_available"]
+
+
+class ExtensionAddForm(_SlugFormMixin, forms.ModelForm):
+    """Either link an existing user or create the login here (``username``)."""
+
+    username = forms.CharField(
+        label=_("new login (username)"),
+        max_length=150,
+        required=False,
+        help_text=_("Creates a login without a password; its owner sets the password through the link in the welcome e-mail."),
+    )
+
+    class Meta:
+        model = Extension
+        fields = ["user", "username", "number", "display_name", "email", "slug", "room_type", "moderate_participants", "is_available"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["user"].required = False
+        self.fields["user"].help_text = _("An existing user to link to this extension.")
+        username_field = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD)
+        self.fields["username"].validators.extend(username_field.validators)
+
+    def clean_user(self):
+        user = self.cleaned_data.get("user")
+        if user is not None and Extension.objects.filter(user=user).exists():
+            raise forms.ValidationError(_("This user already has an extension."), code="user_linked")
+        return user
+
+    def clean_username(self):
+        username = (self.cleaned_data.get("username") or "").strip()
+        User = get_user_model()
+        if username and User._default_manager.filter(**{f"{User.USERNAME_FIELD}__iexact": username}).exists():
+            raise forms.ValidationError(_("A user with this username already exists; pick it in “login” instead."), code="username_taken")
+        return username
+
+    def clean(self):
+        data = super().clean()
+        if "user" in self.errors or "username" in self.errors:
+            return data
+        user, username = data.get("user"), data.get("username")
+        if user is None and not username:
+            raise forms.ValidationError(_("Pick an existing login or type a username for a new one."), code="login_missing")
+        if user is not None and username:
+            raise forms.ValidationError(_("Pick an existing login or type a new username, not both."), code="login_twice")
+        return data
+
+
+def create_login(username: str, email: str):
+    """A new user without a usable password: the welcome e-mail lets them set one."""
+    return get_user_model()._default_manager.create_user(username=username, email=email, password=None)
+
+
+@admin.register(Extension)
+class ExtensionAdmin(admin.ModelAdmin):
+    form = ExtensionChangeForm
+    add_form = ExtensionAddForm
+    list_display = (
+        "number",
+        "display_name",
+        "click2meet_link",
+        "room_type",
+        "moderate_participants",
+        "is_available",
+        "user",
+        "welcome_sent_at",
+    )
+    list_display_links = ("number", "display_name")
+    list_filter = ("room_type", "moderate_participants", "is_available", "queues")
+    list_select_related = ("user",)
+    search_fields = ("number", "display_name", "email", "slug", "user__username")
+    autocomplete_fields = ("user",)
+    readonly_fields = ("click2meet_link", "created_at", "updated_at", "welcome_sent_at")
+    actions = ["resend_welcome_email"]
+    add_fieldsets = (
+        (
+            _("Login"),
+            {
+                "fields": ("user", "username"),
+                "description": _("Pick an existing user, or type a username to create the login now."),
+            },
+        ),
+        (_("Extension"), {"fields": ("number", "display_name", "email", "slug")}),
+        (_("Room"), {"fields": ("room_type", "moderate_participants", "is_available")}),
+    )
+    fieldsets = (
+        (_("Login"), {"fields": ("user",)}),
+        (_("Extension"), {"fields": ("number", "display_name", "email", "slug", "click2meet_link")}),
+        (_("Room"), {"fields": ("room_type", "moderate_participants", "is_available")}),
+        (_("History"), {"fields": ("created_at", "updated_at", "welcome_sent_at")}),
+    )
+
+    @admin.display(description=_("Click2Meet URL"), ordering="slug")
+    def click2meet_link(self, obj: Extension):
+        return _url_link(obj.click2meet_url, obj.slug) if obj.slug else "—"
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        # The login is chosen once; relinking an extension to someone else is a new extension.
+        readonly = tuple(super().get_readonly_fields(request, obj))
+        return readonly + ("user",) if obj is not None else readonly
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        # The admin's change view runs in a transaction: the new login, the extension
+        # and its welcome e-mail are stored together or not at all.
+        if not change and form.cleaned_data.get("username"):
+            obj.user = create_login(form.cleaned_data["username"], obj.email)
+        services.save_extension(obj)
+
+    @admin.action(description=_("Resend welcome e-mail"))
+    def resend_welcome_email(self, request, queryset):
+        count = 0
+        for extension in queryset.select_related("user"):
+            services.send_welcome_email(extension)
+            count += 1
+        self.message_user(
+            request,
+            ngettext("Welcome e-mail queued for %(count)d extension.", "Welcome e-mail queued for %(count)d extensions.", count)
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+
+# --- Queues ---------------------------------------------------------------------------
+
+
+class QueueForm(_SlugFormMixin, forms.ModelForm):
+    class Meta:
+        model = Queue
+        fields = ["number", "name", "slug", "agents"]
+
+
+@admin.register(Queue)
+class QueueAdmin(admin.ModelAdmin):
+    form = QueueForm
+    list_display = ("number", "name", "click2meet_link", "agent_count")
+    list_display_links = ("number", "name")
+    search_fields = ("number", "name", "slug", "agents__display_name", "agents__number")
+    list_filter = ("agents",)
+    filter_horizontal = ("agents",)
+    readonly_fields = ("click2meet_link", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("number", "name", "slug", "click2meet_link")}),
+        (_("Agents"), {"fields": ("agents",)}),
+        (_("History"), {"fields": ("created_at", "updated_at")}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(agent_total=Count("agents", distinct=True))
+
+    @admin.display(description=_("Click2Meet URL"), ordering="slug")
+    def click2meet_link(self, obj: Queue):
+        return _url_link(obj.click2meet_url, obj.slug) if obj.slug else "—"
+
+    @admin.display(description=_("agents"), ordering="agent_total")
+    def agent_count(self, obj: Queue) -> int:
+        return obj.agent_total
+
+    def save_model(self, request, obj, form, change):
+        # The agents (many-to-many) are saved afterwards by save_related.
+        services.save_queue(obj)
+
+
+# --- Meeting requests -----------------------------------------------------------------
+
+
+@admin.register(MeetingRequest)
+class MeetingRequestAdmin(admin.ModelAdmin):
+    """A record of what visitors asked: read-only, it changes only through the flow."""
+
+    list_display = ("visitor_name", "visitor_email", "target_display", "status", "created_at", "expires_at", "claimed_by", "meeting_link")
+    list_filter = ("status", "queue", "extension", "created_at")
+    list_select_related = ("extension", "queue", "claimed_by", "meeting")
+    search_fields = ("visitor_name", "visitor_email", "extension__display_name", "extension__number", "queue__name", "queue__number")
+    date_hierarchy = "created_at"
+    fields = (
+        "visitor_name",
+        "visitor_email",
+        "visitor_ip",
+        "target_display",
+        "status",
+        "created_at",
+        "expires_at",
+        "closed_at",
+        "claimed_by",
+        "ignored_by",
+        "meeting_link",
+        "meeting_join_url",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("asked for"))
+    def target_display(self, obj: MeetingRequest):
+        return _admin_link(obj.target)
+
+    @admin.display(description=_("meeting"))
+    def meeting_link(self, obj: MeetingRequest):
+        return _admin_link(obj.meeting) if obj.meeting_id else "—"
+
+    @admin.display(description=_("meeting link"))
+    def meeting_join_url(self, obj: MeetingRequest):
+        return _url_link(obj.meeting.join_url, obj.meeting.join_url) if obj.meeting_id else "—"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# --- E-mail outbox --------------------------------------------------------------------
+
+
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(admin.ModelAdmin):
+    """The outbox: what was sent or is waiting. Only "Send again" acts on it."""
+
+    list_display = ("to", "subject", "kind", "status", "attempts", "created_at", "sent_at")
+    list_filter = ("status", "kind")
+    search_fields = ("to", "subject")
+    date_hierarchy = "created_at"
+    actions = ["send_again"]
+    fields = (
+        "to",
+        "subject",
+        "kind",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "sent_at",
+        "key",
+        "message_id",
+        "body_text",
+        "html_preview",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("HTML"))
+    def html_preview(self, obj: OutboundEmail):
+        # srcdoc is escaped by format_html; the empty sandbox forbids scripts, forms
+        # and same-origin access, so the mail cannot act on the admin page.
+        return format_html(
+            '<iframe class="parley-mail-preview" sandbox="" srcdoc="{}" title="{}" style="width:100%;min-width:40em;height:32em;border:1px solid #ccc;background:#fff"></iframe>',
+            obj.body_html,
+            _("HTML version of the e-mail"),
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_send_again_permission(self, request) -> bool:
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+
+    @admin.action(description=_("Send again"), permissions=["send_again"])
+    def send_again(self, request, queryset):
+        resendable = [OutboundEmail.Status.PENDING, OutboundEmail.Status.FAILED]
+        ids = list(queryset.filter(status__in=resendable).values_list("pk", flat=True))
+        skipped = queryset.exclude(status__in=resendable).count()
+        queued = sum(1 for email_id in ids if enqueue_delivery(email_id))
+        if queued:
+            self.message_user(
+                request,
+                ngettext("%(count)d e-mail handed to the mail worker.", "%(count)d e-mails handed to the mail worker.", queued)
+                % {"count": queued},
+                messages.SUCCESS,
+            )
+        if len(ids) > queued:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d e-mail could not be handed to the mail worker; it stays in the outbox and is retried automatically.",
+                    "%(count)d e-mails could not be handed to the mail worker; they stay in the outbox and are retried automatically.",
+                    len(ids) - queued,
+                )
+                % {"count": len(ids) - queued},
+                messages.ERROR,
+            )
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d e-mail was left alone: it has already been sent or is being sent right now.",
+                    "%(count)d e-mails were left alone: they have already been sent or are being sent right now.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.WARNING,
+            )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -34,10 +36,8 @@ class ClientConsumer(EnvelopeConsumer):
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
-            try:
+            with contextlib.suppress(Exception):  # Redis down: nothing to clean up
                 await self.channel_layer.group_discard(self.group, self.channel_name)
-            except Exception:
-                pass
 
     async def handle_ping(self, body):
         require_fields(body, {})
@@ -49,6 +49,9 @@ class ClientConsumer(EnvelopeConsumer):
             await database_sync_to_async(_ignore)(self.scope["user"], body["request_id"])
         except Http404:
             raise ProtocolError(ErrorCode.NOT_FOUND, "No such request.") from None
+        except PermissionDenied:
+            # The login lost its extension after connecting: refuse, keep the socket.
+            raise ProtocolError(ErrorCode.FORBIDDEN, "Not allowed.") from None
         except services.RequestUnavailable as exc:
             raise ProtocolError(ErrorCode.UNAVAILABLE, exc.message) from None
         return {"request_id": body["request_id"]}
@@ -87,10 +90,8 @@ class VisitorRequestConsumer(EnvelopeConsumer):
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
-            try:
+            with contextlib.suppress(Exception):  # Redis down: nothing to clean up
                 await self.channel_layer.group_discard(self.group, self.channel_name)
-            except Exception:
-                pass
 
     async def handle_ping(self, body):
         require_fields(body, {})

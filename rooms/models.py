@@ -98,7 +98,8 @@ class MeetingRequest(models.Model):
     claimed_by = models.ForeignKey(Extension, null=True, blank=True, on_delete=models.SET_NULL, related_name="claimed_requests", verbose_name=_("taken by"))
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     ignored_by = models.ManyToManyField(Extension, blank=True, related_name="ignored_requests", verbose_name=_("ignored by"))
-    meeting = models.OneToOneField("meetings.Meeting", null=True, blank=True, on_delete=models.SET_NULL, related_name="request", verbose_name=_("meeting"))
+    # A foreign key, not one-to-one: every visitor of a shared room lands in the same personal room.
+    meeting = models.ForeignKey("meetings.Meeting", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests", verbose_name=_("meeting"))
 
     class Meta:
         ordering = ["-created_at"]

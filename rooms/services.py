@@ -278,7 +278,8 @@ def ignore_meeting_request(request_id: int, agent: Extension) -> MeetingRequest:
     """Ignore: a personal request is declined; a queue request is hidden for this
     agent, and declined once every available agent of the queue ignored it."""
     with transaction.atomic():
-        request = MeetingRequest.objects.select_for_update().select_related("queue", "extension").get(pk=request_id)
+        # of=self: PostgreSQL cannot lock the nullable side of the outer joins.
+        request = MeetingRequest.objects.select_for_update(of=("self",)).select_related("queue", "extension").get(pk=request_id)
         if not can_answer_request(agent, request):
             raise PermissionDenied
         if request.status != MeetingRequest.Status.WAITING:
@@ -294,9 +295,12 @@ def ignore_meeting_request(request_id: int, agent: Extension) -> MeetingRequest:
 def cancel_meeting_request(request: MeetingRequest) -> None:
     """The visitor gives up waiting."""
     with transaction.atomic():
-        if MeetingRequest.objects.filter(pk=request.pk, status=MeetingRequest.Status.WAITING).exists():
+        # One conditional UPDATE: an agent's claim at the same moment is never overwritten.
+        if MeetingRequest.objects.filter(pk=request.pk, status=MeetingRequest.Status.WAITING).update(
+            status=MeetingRequest.Status.CANCELLED, closed_at=timezone.now()
+        ):
             request.refresh_from_db()
-            _close(request, MeetingRequest.Status.CANCELLED)
+            _broadcast_closed(request)
 
 
 def expire_meeting_requests(now=None) -> int:

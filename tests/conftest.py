@@ -1,7 +1,10 @@
 """Shared test set-up: fast hashing, Celery run in-process unless a test starts a
 real worker, and the plugins with live-process fixtures."""
 
+import contextlib
+
 import pytest
+from django.core.cache import cache
 
 from config.celery import app as celery_app
 
@@ -14,6 +17,9 @@ def _fast_and_isolated(settings, tmp_path):
     settings.PARLEY_BASE_URL = "http://testserver"
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    # Rate-limit counters live in the cache (Redis when configured): start each test clean.
+    with contextlib.suppress(Exception):
+        cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ from django.views.i18n import JavaScriptCatalog
 
 from meetings import views as meeting_views
 from rooms import views as room_views
+from rooms.forms import OutboxPasswordResetForm
 
 urlpatterns = [
     path("", room_views.home, name="home"),
@@ -12,6 +13,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/password_reset/", auth_views.PasswordResetView.as_view(form_class=OutboxPasswordResetForm), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("health/", room_views.health, name="health"),
     path("outbox/", room_views.outbox, name="outbox"),

@@ -105,6 +105,17 @@ def send_welcome_email(extension: Extension, *, reason: str = "resent") -> None:
         Extension.objects.filter(pk=extension.pk).update(welcome_sent_at=timezone.now())
 
 
+def queue_password_reset(user, *, token: str, uidb64: str, to: str) -> None:
+    """The "forgot your password" mail; one per token, so a double submit sends one."""
+    reset_url = settings.PARLEY_BASE_URL + reverse("password_reset_confirm", kwargs={"uidb64": uidb64, "token": token})
+    queue_email(
+        kind="password_reset",
+        key=f"password-reset:{user.pk}:{token}",
+        to=to,
+        context={"reset_url": reset_url, "username": user.get_username()},
+    )
+
+
 def save_queue(queue: Queue) -> Queue:
     queue.slug = clean_slug(queue.slug, instance=queue)
     queue.full_clean(validate_unique=True)

@@ -15,6 +15,7 @@ from celery.exceptions import Retry
 from django.core import mail as django_mail
 from django.core.cache import cache
 from django.core.mail.backends.base import BaseEmailBackend
+from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -527,3 +528,29 @@ def test_it_keeps_the_mail_pending_when_the_broker_is_unreachable(django_capture
     OutboundEmail.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(minutes=2))
     assert tasks.resend_stalled_emails() == 1
     assert_delivered(row)
+
+
+@pytest.mark.django_db
+def test_it_sends_the_password_reset_link_through_the_outbox(client, django_capture_on_commit_callbacks):
+    extension = make_extension()
+    extension.user.set_password("old-password-123")
+    extension.user.email = extension.email
+    extension.user.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("password_reset"), {"email": extension.email})
+    assert response.status_code == 302
+    row = OutboundEmail.objects.get(kind="password_reset")
+    assert row.to == extension.email and row.status == OutboundEmail.Status.SENT
+    [sent] = django_mail.outbox
+    link = next(line for line in sent.body.splitlines() if "/accounts/reset/" in line).strip()
+    page = client.get(link.replace("http://testserver", ""), follow=True)
+    assert "new_password1" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_it_sends_no_reset_mail_for_an_unknown_address(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("password_reset"), {"email": "nobody@example.org"})
+    assert response.status_code == 302
+    assert not OutboundEmail.objects.filter(kind="password_reset").exists()
+    assert django_mail.outbox == []

@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class DocumentsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'documents'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "documents"

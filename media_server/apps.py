@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class MediaServerConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'media_server'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "media_server"

@@ -41,13 +41,17 @@ class Meeting(models.Model):
     public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
     title = models.CharField(_("title"), max_length=200)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="owned_meetings", verbose_name=_("creator"))
-    queue = models.ForeignKey("rooms.Queue", null=True, blank=True, on_delete=models.SET_NULL, related_name="meetings", verbose_name=_("queue"))
+    queue = models.ForeignKey(
+        "rooms.Queue", null=True, blank=True, on_delete=models.SET_NULL, related_name="meetings", verbose_name=_("queue")
+    )
     is_personal_room = models.BooleanField(_("personal shared room"), default=False, editable=False)
     room_type = models.CharField(_("room type"), max_length=10, choices=RoomType.choices, default=RoomType.SHARED)
     moderate_participants = models.BooleanField(_("moderate participants"), default=False)
     lobby_enabled = models.BooleanField(_("lobby"), default=False, help_text=_("Participants wait until an organizer accepts them."))
     share_policy = models.CharField(_("who may share"), max_length=12, choices=SharePolicy.choices, default=SharePolicy.PRESENTERS)
-    recording_preset = models.CharField(_("default recording format"), max_length=20, choices=RecordingPreset.choices, default=RecordingPreset.WEBM_720P)
+    recording_preset = models.CharField(
+        _("default recording format"), max_length=20, choices=RecordingPreset.choices, default=RecordingPreset.WEBM_720P
+    )
     max_participants = models.PositiveSmallIntegerField(_("maximum participants"), default=25)
     scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
@@ -129,7 +133,9 @@ class Participant(models.Model):
         constraints = [
             # One row per person per meeting; a rejoin reuses it.
             models.UniqueConstraint(fields=["meeting", "user"], condition=Q(user__isnull=False), name="one_participant_per_user"),
-            models.UniqueConstraint(fields=["meeting", "session_key"], condition=Q(user__isnull=True), name="one_participant_per_guest_session"),
+            models.UniqueConstraint(
+                fields=["meeting", "session_key"], condition=Q(user__isnull=True), name="one_participant_per_guest_session"
+            ),
         ]
 
     def __str__(self) -> str:

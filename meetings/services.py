@@ -68,7 +68,9 @@ def personal_room(extension: Extension) -> Meeting:
         Extension.objects.select_for_update().filter(pk=extension.pk).first()
         meeting = Meeting.objects.filter(owner=extension.user, is_personal_room=True, ended_at__isnull=True).first()
         if meeting is None:
-            meeting = create_meeting(extension.user, title=_("%(name)s's room") % {"name": extension.display_name}, room_type=RoomType.SHARED)
+            meeting = create_meeting(
+                extension.user, title=_("%(name)s's room") % {"name": extension.display_name}, room_type=RoomType.SHARED
+            )
             meeting.is_personal_room = True
             meeting.save(update_fields=["is_personal_room"])
     return meeting
@@ -175,7 +177,9 @@ def _display_name(user) -> str:
 # --- Joining and leaving --------------------------------------------------------------
 
 
-def join_meeting(meeting: Meeting, *, user=None, session_key: str = "", name: str = "", email: str = "", invitation: Invitation | None = None) -> Participant:
+def join_meeting(
+    meeting: Meeting, *, user=None, session_key: str = "", name: str = "", email: str = "", invitation: Invitation | None = None
+) -> Participant:
     """Enter a meeting with the right role, or raise ``JoinRefused``.
 
     A person is active in one meeting at a time: joining here marks them as having
@@ -234,7 +238,11 @@ def _find_participant(meeting: Meeting, user, session_key: str) -> Participant |
 
 def _leave_other_meetings(participant: Participant) -> None:
     others = Participant.objects.filter(state=Participant.State.JOINED).exclude(pk=participant.pk).select_related("meeting")
-    others = others.filter(user=participant.user) if participant.user_id else others.filter(user__isnull=True, session_key=participant.session_key)
+    others = (
+        others.filter(user=participant.user)
+        if participant.user_id
+        else others.filter(user__isnull=True, session_key=participant.session_key)
+    )
     for other in others:
         other.state = Participant.State.LEFT
         other.left_at = timezone.now()
@@ -244,7 +252,9 @@ def _leave_other_meetings(participant: Participant) -> None:
 
 def leave_meeting(participant: Participant) -> None:
     with transaction.atomic():
-        updated = Participant.objects.filter(pk=participant.pk, state=Participant.State.JOINED).update(state=Participant.State.LEFT, left_at=timezone.now())
+        updated = Participant.objects.filter(pk=participant.pk, state=Participant.State.JOINED).update(
+            state=Participant.State.LEFT, left_at=timezone.now()
+        )
         if updated:
             broadcast(meeting_group(participant.meeting.public_id), "participant.left", {"participant_id": participant.pk})
 
@@ -271,11 +281,19 @@ def post_chat_message(participant: Participant, text: str) -> ChatMessage:
     if participant.state != Participant.State.JOINED or participant.meeting.is_ended:
         raise PermissionDenied
     with transaction.atomic():
-        message = ChatMessage.objects.create(meeting=participant.meeting, participant=participant, sender_name=participant.display_name, text=text)
+        message = ChatMessage.objects.create(
+            meeting=participant.meeting, participant=participant, sender_name=participant.display_name, text=text
+        )
         broadcast(
             meeting_group(participant.meeting.public_id),
             "chat.message",
-            {"id": message.pk, "participant_id": participant.pk, "name": message.sender_name, "text": text, "at": message.created_at.isoformat()},
+            {
+                "id": message.pk,
+                "participant_id": participant.pk,
+                "name": message.sender_name,
+                "text": text,
+                "at": message.created_at.isoformat(),
+            },
         )
     return message
 
@@ -312,4 +330,9 @@ def _send_report(meeting: Meeting) -> None:
     agent = request.claimed_by
     # The caller's instance may predate the first join (started_at is set by UPDATE).
     meeting.refresh_from_db(fields=["started_at", "ended_at"])
-    queue_email(kind="meeting_report", key=f"report:{meeting.pk}", to=agent.email, context={**report_context(meeting), "agent": agent, "request": request})
+    queue_email(
+        kind="meeting_report",
+        key=f"report:{meeting.pk}",
+        to=agent.email,
+        context={**report_context(meeting), "agent": agent, "request": request},
+    )

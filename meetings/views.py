@@ -137,9 +137,9 @@ def meeting_invite(request, public_id: str):
     formset = InviteFormSet(request.POST or None, prefix="invite")
     if request.method == "POST" and formset.is_valid():
         try:
-            invitations = services.invite_people(meeting, request.user, formset.rows())
+            invitations = services.invite_people(meeting, request.user, formset.rows())  # type: ignore[attr-defined]
         except ValidationError as error:
-            formset._non_form_errors.extend(error.messages)
+            formset.non_form_errors().extend(error.messages)
         else:
             count = len(invitations)
             messages.success(

@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class PollsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'polls'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "polls"

@@ -36,7 +36,7 @@ def request_for_agent(user, request_id: int) -> tuple[Extension, MeetingRequest]
 
 def request_for_visitor(token: str, session_key: str | None) -> MeetingRequest:
     """Only the browser session that made a request may follow it."""
-    request = MeetingRequest.objects.select_related("claimed_by", "meeting").filter(token=token).first()
+    request = MeetingRequest.objects.select_related("claimed_by", "meeting", "visitor_invitation__meeting").filter(token=token).first()
     if request is None or not session_key or request.visitor_session != session_key:
         raise Http404
     return request

@@ -214,7 +214,7 @@ class QueueAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("agents"), ordering="agent_total")
     def agent_count(self, obj: Queue) -> int:
-        return obj.agent_total
+        return obj.agent_total  # type: ignore[attr-defined]  # annotated by get_queryset
 
     def save_model(self, request, obj, form, change):
         # The agents (many-to-many) are saved afterwards by save_related.
@@ -259,7 +259,7 @@ class MeetingRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("meeting link"))
     def meeting_join_url(self, obj: MeetingRequest):
-        return _url_link(obj.meeting.join_url, obj.meeting.join_url) if obj.meeting_id else "—"
+        return _url_link(obj.meeting.join_url, obj.meeting.join_url) if obj.meeting else "—"
 
     def has_add_permission(self, request):
         return False

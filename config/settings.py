@@ -130,8 +130,15 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 caps an asyncio pool at 100 connections; see STACK notes.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "max_connections": 1000}], "prefix": "parley"},
+            # redis-py 8 caps an asyncio pool at 100 connections; see STACK notes. It also
+            # defaults socket_timeout to 5 s, the length of channels-redis's blocking
+            # BZPOPMIN: every idle receive then times out and tears down a consumer
+            # (channels_redis#422). The read timeout must outlast the pop.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "max_connections": 1000, "socket_timeout": 15}],
+                "prefix": "parley",
+                "capacity": 1000,
+            },
         }
     }
     CACHES = {
@@ -167,6 +174,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_BEAT_SCHEDULE = {
     "resend-stalled-emails": {"task": "rooms.tasks.resend_stalled_emails", "schedule": 60.0},
     "expire-meeting-requests": {"task": "rooms.tasks.expire_meeting_requests", "schedule": 30.0},
+    # Lets go of room participants whose socket stayed away past PARLEY_RECONNECT_GRACE.
+    "sweep-disconnected-participants": {"task": "meetings.tasks.sweep_disconnected", "schedule": 5.0},
 }
 
 # --- Files ----------------------------------------------------------------------------
@@ -243,6 +252,8 @@ PARLEY_REQUEST_RATE_WINDOW = env_int("PARLEY_REQUEST_RATE_WINDOW", 600, min_valu
 PARLEY_INVITATION_MAX_AGE = env_int("PARLEY_INVITATION_MAX_AGE", 30 * 24 * 3600, min_value=60)
 PARLEY_MAX_PARTICIPANTS = env_int("PARLEY_MAX_PARTICIPANTS", 25, min_value=2, max_value=500)
 PARLEY_EMAIL_MAX_ATTEMPTS = env_int("PARLEY_EMAIL_MAX_ATTEMPTS", 8, min_value=1)
+# Seconds a room participant whose socket dropped stays the same participant.
+PARLEY_RECONNECT_GRACE = env_int("PARLEY_RECONNECT_GRACE", 20, min_value=1)
 
 # --- Auth, i18n -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

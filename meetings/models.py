@@ -57,6 +57,13 @@ class Meeting(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    # The one current share of the room (screen now; documents and whiteboard later).
+    share_participant = models.ForeignKey(
+        "Participant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("sharing")
+    )
+    share_kind = models.CharField(_("share kind"), max_length=20, blank=True)
+    share_stream_id = models.CharField(max_length=128, blank=True, editable=False)
+    share_started_at = models.DateTimeField(_("sharing since"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -111,8 +118,10 @@ class Invitation(models.Model):
 class Participant(models.Model):
     class State(models.TextChoices):
         JOINED = "joined", _("In the meeting")
+        LOBBY = "lobby", _("Waiting in the lobby")
         LEFT = "left", _("Left")
         KICKED = "kicked", _("Kicked")
+        REJECTED = "rejected", _("Rejected")
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="participants", verbose_name=_("meeting"))
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="participations")
@@ -125,6 +134,16 @@ class Participant(models.Model):
     is_banned = models.BooleanField(_("banned"), default=False)
     joined_at = models.DateTimeField(_("joined"), default=timezone.now)
     left_at = models.DateTimeField(_("left"), null=True, blank=True)
+    # Moderation rights (organizers change them) and what the person says they send.
+    mic_allowed = models.BooleanField(_("microphone allowed"), default=True)
+    camera_allowed = models.BooleanField(_("camera allowed"), default=True)
+    chat_allowed = models.BooleanField(_("chat allowed"), default=True)
+    mic_on = models.BooleanField(_("microphone on"), default=False)
+    camera_on = models.BooleanField(_("camera on"), default=False)
+    # Presence: the one live socket of this participant, and since when it is gone.
+    channel_name = models.CharField(max_length=200, blank=True, editable=False)
+    connected = models.BooleanField(_("connected"), default=False)
+    disconnected_at = models.DateTimeField(_("disconnected"), null=True, blank=True)
 
     class Meta:
         ordering = ["joined_at"]

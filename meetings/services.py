@@ -1,8 +1,18 @@
-"""Writes of meetings: create, settings, invitations, join/leave, end, chat."""
+"""Writes of meetings: create, settings, invitations, join/leave, end, and the room:
+presence, media state, moderation, lobby, sharing, chat and reactions.
+
+Each service validates and authorises (``meetings.permissions.can``), changes the
+database in a transaction, and publishes its events after commit
+(``rooms.realtime.broadcast``): to the meeting's group, to organizers only (the
+``audience`` the room consumer filters on), or to one participant's own group.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
+from contextlib import contextmanager
+from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -12,11 +22,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from meetings import access
+from meetings.ice import ice_servers
 from meetings.models import ChatMessage, Invitation, Meeting, Participant, Role
-from meetings.permissions import can_manage_meeting
+from meetings.permissions import can, can_manage_meeting, role_may_share
 from rooms.mail import queue_email
 from rooms.models import Extension, RoomType
-from rooms.realtime import broadcast, meeting_group
+from rooms.realtime import broadcast, meeting_group, participant_group
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +112,16 @@ def update_meeting_settings(meeting: Meeting, actor, **changes) -> Meeting:
     with transaction.atomic():
         meeting.save(update_fields=list(changes))
         broadcast(meeting_group(meeting.public_id), "meeting.settings", meeting_settings_payload(meeting))
+        if "share_policy" in changes:
+            _end_share_no_longer_allowed(meeting.pk)
     return meeting
+
+
+def _end_share_no_longer_allowed(meeting_id: int) -> None:
+    meeting = _lock_meeting(meeting_id)
+    sharer = meeting.share_participant
+    if sharer is not None and not role_may_share(sharer.role, meeting.share_policy):
+        _stop_share(meeting)
 
 
 def meeting_settings_payload(meeting: Meeting) -> dict:
@@ -184,6 +205,12 @@ def join_meeting(
 
     A person is active in one meeting at a time: joining here marks them as having
     left any other meeting they were in, and that meeting's room is told so.
+
+    In a meeting with a lobby (``lobby_enabled``: a shared room with *Moderate
+    participants*) everyone but organizers waits in the lobby (state ``lobby``) until an
+    organizer accepts them. Only someone still admitted (state ``joined``: a reload, a
+    second tab, a reconnect) goes straight back in; someone who left, timed out, was
+    kicked without a ban or was rejected passes the lobby again.
     """
     user = user if user is not None and user.is_authenticated else None
     if user is None and not session_key:
@@ -209,24 +236,37 @@ def join_meeting(
         name = (name or (invitation.name if invitation else "") or (_display_name(user) if user else "")).strip()[:100]
         if not name:
             raise JoinRefused("name_required", _("Please give your name."))
+        admitted = existing is not None and existing.state == Participant.State.JOINED
+        to_lobby = meeting.lobby_enabled and role != Role.ORGANIZER and not admitted
+        now = timezone.now()
         participant = existing or Participant(meeting=meeting, user=user, session_key="" if user else session_key)
+        participant.meeting = meeting
         participant.display_name = name
         participant.email = (email or (invitation.email if invitation else "") or (user.email if user else "")).strip()
         participant.role = role
         participant.invitation = invitation or participant.invitation
-        participant.state = Participant.State.JOINED
-        participant.joined_at = timezone.now()
+        participant.state = Participant.State.LOBBY if to_lobby else Participant.State.JOINED
+        participant.joined_at = now
         participant.left_at = None
+        if not admitted:
+            participant.mic_on = participant.camera_on = False
+        if not participant.connected:
+            # The room page opens its socket next; a seat whose socket never comes is
+            # let go by the presence sweep after the reconnect grace.
+            participant.disconnected_at = now
         try:
             participant.save()
         except IntegrityError:
             raise JoinRefused("already_joining", _("You are already joining this meeting in another tab.")) from None
         if invitation and not invitation.used_at:
-            Invitation.objects.filter(pk=invitation.pk).update(used_at=timezone.now())
+            Invitation.objects.filter(pk=invitation.pk).update(used_at=now)
+        if to_lobby:
+            _to_room(meeting, "lobby.request", participant_payload(participant), audience=ORGANIZERS)
+            return participant
         if meeting.started_at is None:
-            Meeting.objects.filter(pk=meeting.pk).update(started_at=timezone.now())
+            Meeting.objects.filter(pk=meeting.pk).update(started_at=now)
         _leave_other_meetings(participant)
-        broadcast(meeting_group(meeting.public_id), "participant.joined", participant_payload(participant))
+        _to_room(meeting, "participant.joined", participant_payload(participant))
     return participant
 
 
@@ -237,55 +277,554 @@ def _find_participant(meeting: Meeting, user, session_key: str) -> Participant |
 
 
 def _leave_other_meetings(participant: Participant) -> None:
-    others = Participant.objects.filter(state=Participant.State.JOINED).exclude(pk=participant.pk).select_related("meeting")
+    others = Participant.objects.filter(state=Participant.State.JOINED).exclude(pk=participant.pk)
     others = (
         others.filter(user=participant.user)
         if participant.user_id
         else others.filter(user__isnull=True, session_key=participant.session_key)
     )
-    for other in others:
-        other.state = Participant.State.LEFT
-        other.left_at = timezone.now()
-        other.save(update_fields=["state", "left_at"])
-        broadcast(meeting_group(other.meeting.public_id), "participant.moved", {"participant_id": other.pk})
+    for meeting_id, other_id in others.values_list("meeting_id", "pk"):
+        meeting = _lock_meeting(meeting_id)
+        other = _locked_participant(meeting, other_id)
+        if other is not None and other.state == Participant.State.JOINED:
+            _remove_from_room(meeting, other, state=Participant.State.LEFT, reason="moved")
 
 
 def leave_meeting(participant: Participant) -> None:
+    """Leave the room (or the lobby); idempotent. A share of the person ends."""
     with transaction.atomic():
-        updated = Participant.objects.filter(pk=participant.pk, state=Participant.State.JOINED).update(
-            state=Participant.State.LEFT, left_at=timezone.now()
-        )
-        if updated:
-            broadcast(meeting_group(participant.meeting.public_id), "participant.left", {"participant_id": participant.pk})
+        meeting = _lock_meeting(participant.meeting_id)
+        current = _locked_participant(meeting, participant.pk)
+        if current is None:
+            return
+        if current.state == Participant.State.JOINED:
+            _remove_from_room(meeting, current, state=Participant.State.LEFT, reason="left")
+        elif current.state == Participant.State.LOBBY:
+            _leave_lobby(meeting, current, state=Participant.State.LEFT, outcome="left")
 
 
 def participant_payload(participant: Participant) -> dict:
+    """The participant object of docs/protocol.md (``participant.meeting`` is read)."""
     return {
         "id": participant.pk,
         "name": participant.display_name,
         "role": participant.role,
         "is_creator": participant.is_creator,
         "state": participant.state,
+        "connection": "online" if participant.connected else "reconnecting",
+        "mic": participant.mic_on,
+        "camera": participant.camera_on,
+        "mic_allowed": participant.mic_allowed,
+        "camera_allowed": participant.camera_allowed,
+        "chat_allowed": participant.chat_allowed,
     }
 
 
-# --- Chat (kept for the report) -------------------------------------------------------
+# --- The room: shared helpers ---------------------------------------------------------
+#
+# Every write of the room locks the meeting row first, then the participant rows: one
+# lock order, so that concurrent commands of one meeting serialise without deadlocks.
+
+ORGANIZERS = "organizers"
+ID_MAX = 2**31 - 1
+
+
+class RoomError(Exception):
+    """A room command refused for a reason other than rights or input; ``code`` is a
+    stable error code of docs/protocol.md (``not_found``, ``unavailable``, ``ended``…)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ShareBusy(RoomError):
+    def __init__(self, sharer: Participant):
+        super().__init__("share_busy", _("%(name)s is already sharing. Only one share at a time.") % {"name": sharer.display_name})
+        self.sharer_id = sharer.pk
+
+
+def send_to_participant(participant_id: int, event: str, body: dict) -> None:
+    """An event for every socket of one participant only, after commit."""
+    broadcast(participant_group(participant_id), event, body)
+
+
+def _to_room(meeting: Meeting, event: str, body: dict, *, audience: str | None = None) -> None:
+    broadcast(meeting_group(meeting.public_id), event, body, audience=audience)
+
+
+def _lock_meeting(meeting_id: int) -> Meeting:
+    return Meeting.objects.select_for_update().get(pk=meeting_id)
+
+
+def _locked_participant(meeting: Meeting, participant_id: int) -> Participant | None:
+    participant = meeting.participants.select_for_update().filter(pk=participant_id).first()
+    if participant is not None:
+        participant.meeting = meeting
+    return participant
+
+
+def _lock_room(participant: Participant) -> tuple[Meeting, Participant]:
+    """The meeting and a fresh copy of ``participant``, both locked."""
+    meeting = _lock_meeting(participant.meeting_id)
+    current = _locked_participant(meeting, participant.pk)
+    if current is None:
+        raise PermissionDenied(_("You are not in this meeting."))
+    return meeting, current
+
+
+def _target(meeting: Meeting, target_id, state: str = Participant.State.JOINED) -> Participant:
+    if not isinstance(target_id, int) or isinstance(target_id, bool) or not 1 <= target_id <= ID_MAX:
+        raise RoomError("not_found", _("There is no such participant."))
+    target = meeting.participants.select_for_update().filter(pk=target_id, state=state).first()
+    if target is None:
+        message = _("Nobody with this id is waiting.") if state == Participant.State.LOBBY else _("There is no such participant.")
+        raise RoomError("not_found", message)
+    target.meeting = meeting
+    return target
+
+
+def _authorise(actor: Participant, action: str, target: Participant | None = None) -> None:
+    if not can(actor, action, target):
+        raise PermissionDenied(_("Your role does not allow this."))
+
+
+def _save(participant: Participant, *fields: str) -> None:
+    participant.save(update_fields=list(fields))
+
+
+def _organizer_online(meeting_id: int) -> bool:
+    """An organizer is in the meeting with a live socket (the lobby can be answered)."""
+    return Participant.objects.filter(meeting_id=meeting_id, role=Role.ORGANIZER, state=Participant.State.JOINED, connected=True).exists()
+
+
+def _lobby_status_body(online: bool) -> dict:
+    return {"status": "waiting" if online else "no_organizer"}
+
+
+@contextmanager
+def _watch_organizers(meeting: Meeting):
+    """Tell the lobby when the first organizer comes online or the last one goes."""
+    before = _organizer_online(meeting.pk)
+    yield
+    after = _organizer_online(meeting.pk)
+    if after != before:
+        for waiting_id in meeting.participants.filter(state=Participant.State.LOBBY).values_list("pk", flat=True):
+            send_to_participant(waiting_id, "lobby.status", _lobby_status_body(after))
+
+
+def _remove_from_room(meeting: Meeting, participant: Participant, *, state: str, reason: str) -> None:
+    """``participant`` (locked, joined) is out of the room; its share ends."""
+    with _watch_organizers(meeting):
+        participant.state = state
+        participant.left_at = timezone.now()
+        _save(participant, "state", "left_at")
+    _end_share_of(meeting, participant)
+    _to_room(meeting, "participant.left", {"participant_id": participant.pk, "reason": reason})
+
+
+def _leave_lobby(meeting: Meeting, participant: Participant, *, state: str, outcome: str) -> None:
+    participant.state = state
+    participant.left_at = timezone.now()
+    _save(participant, "state", "left_at")
+    _to_room(meeting, "lobby.removed", {"participant_id": participant.pk, "outcome": outcome}, audience=ORGANIZERS)
+
+
+# --- The room: who may connect, what a socket is told first ---------------------------
+
+
+def _check_may_connect(meeting: Meeting, participant: Participant | None) -> Participant:
+    if meeting.is_ended:
+        raise RoomError("ended", _("This meeting has ended."))
+    if participant is None or participant.is_banned:
+        raise PermissionDenied
+    if participant.state not in (Participant.State.JOINED, Participant.State.LOBBY):
+        # Left, kicked or rejected: back in only through the join page.
+        raise PermissionDenied
+    return participant
+
+
+def room_participant(public_id: str, user, session_key: str | None) -> Participant:
+    """The caller's participant for a room socket: ``Http404`` (no such meeting),
+    ``RoomError("ended")``, ``PermissionDenied`` (not joined nor waiting, banned)."""
+    meeting = access.meeting_by_public_id(public_id)
+    participant = access.participant_for_session(meeting, user, session_key)
+    participant.meeting = meeting
+    _check_may_connect(meeting, participant)
+    return participant
+
+
+def room_snapshot(participant: Participant) -> dict:
+    """What a joined participant's socket gets first (docs/protocol.md)."""
+    current = Participant.objects.select_related("meeting", "meeting__owner").filter(pk=participant.pk).first()
+    if current is None or current.state != Participant.State.JOINED or current.meeting.is_ended:
+        raise PermissionDenied
+    meeting = current.meeting
+    people = meeting.participants.select_related("meeting").exclude(pk=current.pk)
+    lobby = people.filter(state=Participant.State.LOBBY) if current.role == Role.ORGANIZER else people.none()
+    return {
+        "self": participant_payload(current),
+        "participants": [participant_payload(p) for p in people.filter(state=Participant.State.JOINED)],
+        "lobby": [participant_payload(p) for p in lobby],
+        "share": share_payload(meeting),
+        "meeting": {
+            "title": meeting.title,
+            "public_id": meeting.public_id,
+            "lobby_enabled": meeting.lobby_enabled,
+            "share_policy": meeting.share_policy,
+            "max_participants": meeting.max_participants,
+            "moderate_participants": meeting.moderate_participants,
+            "started_at": meeting.started_at.isoformat() if meeting.started_at else None,
+            "owner_name": _display_name(meeting.owner),
+        },
+        "ice_servers": ice_servers(participant_group(current.pk)),
+        "version": settings.VERSION,
+    }
+
+
+def lobby_status(participant: Participant) -> dict:
+    """``{"status": "waiting"|"no_organizer"}`` for someone in the lobby."""
+    return _lobby_status_body(_organizer_online(participant.meeting_id))
+
+
+# --- Presence -------------------------------------------------------------------------
+
+
+def connect_participant(participant: Participant, channel_name: str) -> str:
+    """Make ``channel_name`` the one live socket of ``participant``.
+
+    Returns the channel of the socket it replaces ("" if none): the caller tells that
+    one ``session.replaced``. The given object gets the current ``state`` and ``role``.
+    Refuses like ``room_participant`` when the participant may no longer be here.
+    """
+    with transaction.atomic():
+        meeting = _lock_meeting(participant.meeting_id)
+        current = _check_may_connect(meeting, _locked_participant(meeting, participant.pk))
+        old_channel = current.channel_name if current.channel_name != channel_name else ""
+        was_connected = current.connected
+        with _watch_organizers(meeting):
+            current.channel_name = channel_name
+            current.connected = True
+            current.disconnected_at = None
+            _save(current, "channel_name", "connected", "disconnected_at")
+        if current.state == Participant.State.JOINED and not was_connected:
+            _to_room(meeting, "participant.updated", participant_payload(current))
+    participant.state, participant.role = current.state, current.role
+    return old_channel
+
+
+def disconnect_participant(participant: Participant, channel_name: str) -> bool:
+    """The socket ``channel_name`` closed. Only the current socket counts: a replaced
+    one changes nothing. The room sees the person as reconnecting."""
+    with transaction.atomic():
+        meeting = _lock_meeting(participant.meeting_id)
+        current = _locked_participant(meeting, participant.pk)
+        if current is None or not channel_name or current.channel_name != channel_name:
+            return False
+        with _watch_organizers(meeting):
+            current.channel_name = ""
+            current.connected = False
+            current.disconnected_at = timezone.now()
+            _save(current, "channel_name", "connected", "disconnected_at")
+        if current.state == Participant.State.JOINED and not meeting.is_ended:
+            _to_room(meeting, "participant.updated", participant_payload(current))
+    return True
+
+
+def sweep_disconnected(now=None) -> int:
+    """Let go of people whose socket stayed away longer than PARLEY_RECONNECT_GRACE:
+    joined ones leave the room (``participant.left`` reason ``timeout``, their share
+    ends), waiting ones leave the lobby (``lobby.removed`` outcome ``left``)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.PARLEY_RECONNECT_GRACE)
+    stale = Participant.objects.filter(
+        state__in=(Participant.State.JOINED, Participant.State.LOBBY), connected=False, disconnected_at__lt=cutoff
+    )
+    count = 0
+    for meeting_id in set(stale.values_list("meeting_id", flat=True)):
+        with transaction.atomic():
+            meeting = _lock_meeting(meeting_id)
+            for participant in stale.filter(meeting_id=meeting_id).select_for_update().order_by("pk"):
+                participant.meeting = meeting
+                if participant.state == Participant.State.JOINED:
+                    _remove_from_room(meeting, participant, state=Participant.State.LEFT, reason="timeout")
+                else:
+                    _leave_lobby(meeting, participant, state=Participant.State.LEFT, outcome="left")
+                count += 1
+    return count
+
+
+def check_signal(sender: Participant, target_id: int) -> None:
+    """May ``sender`` send a WebRTC signal to ``target_id`` now? The target must be a
+    joined participant of the same meeting with a live socket (``RoomError`` not_found)."""
+    current = Participant.objects.select_related("meeting").filter(pk=sender.pk).first()
+    if current is None:
+        raise PermissionDenied
+    _authorise(current, "signal")
+    if target_id == current.pk:
+        raise ValidationError(_("A signal goes to someone else."))
+    reachable = Participant.objects.filter(meeting_id=current.meeting_id, state=Participant.State.JOINED, connected=True)
+    if not (isinstance(target_id, int) and 1 <= target_id <= ID_MAX) or not reachable.filter(pk=target_id).exists():
+        raise RoomError("not_found", _("This participant is not connected."))
+
+
+# --- Media state and moderation -------------------------------------------------------
+
+MEDIA_KINDS = {"mic": ("mic_on", "mic_allowed"), "camera": ("camera_on", "camera_allowed")}
+
+
+def set_media_state(participant: Participant, *, mic: bool, camera: bool) -> Participant:
+    """What the person says they send. Turning on what an organizer disallowed is refused."""
+    with transaction.atomic():
+        meeting, current = _lock_room(participant)
+        _authorise(current, "media")
+        if (mic and not current.mic_allowed) or (camera and not current.camera_allowed):
+            raise PermissionDenied(_("An organizer has turned this off for you."))
+        if (current.mic_on, current.camera_on) != (mic, camera):
+            current.mic_on, current.camera_on = mic, camera
+            _save(current, "mic_on", "camera_on")
+            _to_room(meeting, "participant.updated", participant_payload(current))
+    return current
+
+
+def _moderation(actor: Participant, target_id, action: str) -> tuple[Meeting, Participant, Participant]:
+    """Lock, check the actor's right, find the target, check the right on the target."""
+    meeting, current = _lock_room(actor)
+    _authorise(current, action)
+    target = _target(meeting, target_id)
+    _authorise(current, action, target)
+    return meeting, current, target
+
+
+def set_media_allowed(actor: Participant, target_id: int, kind: str, allowed: bool) -> Participant:
+    """Allow or disallow someone's mic or camera; disallowing also turns it off."""
+    if kind not in MEDIA_KINDS:
+        raise ValidationError(_("“kind” is mic or camera."))
+    on_field, allowed_field = MEDIA_KINDS[kind]
+    with transaction.atomic():
+        meeting, _actor, target = _moderation(actor, target_id, "moderate")
+        changed = getattr(target, allowed_field) != allowed or (not allowed and getattr(target, on_field))
+        if changed:
+            setattr(target, allowed_field, allowed)
+            if not allowed:
+                setattr(target, on_field, False)
+            _save(target, on_field, allowed_field)
+            _to_room(meeting, "participant.updated", participant_payload(target))
+    return target
+
+
+def set_chat_allowed(actor: Participant, target_id: int, allowed: bool) -> Participant:
+    with transaction.atomic():
+        meeting, _actor, target = _moderation(actor, target_id, "moderate")
+        if target.chat_allowed != allowed:
+            target.chat_allowed = allowed
+            _save(target, "chat_allowed")
+            _to_room(meeting, "participant.updated", participant_payload(target))
+    return target
+
+
+def change_role(actor: Participant, target_id: int, role: str) -> Participant:
+    """Organizers change roles (the creator's only by the creator). A sharer whose new
+    role may not share loses the share; a new organizer is shown who is waiting."""
+    if role not in Role.values:
+        raise ValidationError(_("“role” is organizer, presenter or participant."))
+    with transaction.atomic():
+        meeting, _actor, target = _moderation(actor, target_id, "change_role")
+        if target.role == role:
+            return target
+        promoted = role == Role.ORGANIZER
+        with _watch_organizers(meeting):
+            target.role = role
+            _save(target, "role")
+        if meeting.share_participant_id == target.pk and not role_may_share(role, meeting.share_policy):
+            _stop_share(meeting)
+        _to_room(meeting, "participant.updated", participant_payload(target))
+        if promoted:
+            for waiting in meeting.participants.filter(state=Participant.State.LOBBY).select_related("meeting"):
+                send_to_participant(target.pk, "lobby.request", participant_payload(waiting))
+    return target
+
+
+def kick_participant(actor: Participant, target_id: int) -> Participant:
+    """Out of the room now; banned from coming back if the meeting moderates participants."""
+    with transaction.atomic():
+        meeting, current, target = _moderation(actor, target_id, "kick")
+        banned = meeting.moderate_participants
+        with _watch_organizers(meeting):
+            target.is_banned = banned
+            target.connected = False
+            # Its socket closes on ``you.kicked``; that close must not count as a drop.
+            target.channel_name = ""
+            target.disconnected_at = timezone.now()
+            _save(target, "is_banned", "connected", "channel_name", "disconnected_at")
+        send_to_participant(target.pk, "you.kicked", {"by": current.display_name, "banned": banned})
+        _remove_from_room(meeting, target, state=Participant.State.KICKED, reason="kicked")
+    return target
+
+
+# --- Lobby ----------------------------------------------------------------------------
+
+
+def _lobby_manager(actor: Participant) -> Meeting:
+    meeting, current = _lock_room(actor)
+    _authorise(current, "manage_lobby")
+    return meeting
+
+
+def _admit(meeting: Meeting, waiting: Participant) -> None:
+    if meeting.participants.filter(state=Participant.State.JOINED).count() >= meeting.max_participants:
+        raise RoomError("unavailable", _("This meeting is full (%(count)d participants).") % {"count": meeting.max_participants})
+    waiting.state = Participant.State.JOINED
+    waiting.joined_at = timezone.now()
+    _save(waiting, "state", "joined_at")
+    _leave_other_meetings(waiting)
+    _to_room(meeting, "lobby.removed", {"participant_id": waiting.pk, "outcome": "accepted"}, audience=ORGANIZERS)
+    _to_room(meeting, "participant.joined", participant_payload(waiting))
+    send_to_participant(waiting.pk, "lobby.status", {"status": "accepted"})
+
+
+def _refuse(meeting: Meeting, waiting: Participant) -> None:
+    _leave_lobby(meeting, waiting, state=Participant.State.REJECTED, outcome="rejected")
+    send_to_participant(waiting.pk, "lobby.status", {"status": "rejected"})
+
+
+def accept_lobby(actor: Participant, target_id: int) -> Participant:
+    """Let one waiting person in (``unavailable`` when the meeting is full)."""
+    with transaction.atomic():
+        meeting = _lobby_manager(actor)
+        waiting = _target(meeting, target_id, Participant.State.LOBBY)
+        _admit(meeting, waiting)
+    return waiting
+
+
+def reject_lobby(actor: Participant, target_id: int) -> Participant:
+    with transaction.atomic():
+        meeting = _lobby_manager(actor)
+        waiting = _target(meeting, target_id, Participant.State.LOBBY)
+        _refuse(meeting, waiting)
+    return waiting
+
+
+def accept_all_lobby(actor: Participant) -> int:
+    """Let everyone in, first come first served, while there are seats; returns how many."""
+    count = 0
+    with transaction.atomic():
+        meeting = _lobby_manager(actor)
+        for waiting in meeting.participants.select_for_update().filter(state=Participant.State.LOBBY).order_by("joined_at", "pk"):
+            waiting.meeting = meeting
+            try:
+                _admit(meeting, waiting)
+            except RoomError:
+                break  # full: the others keep waiting
+            count += 1
+    return count
+
+
+def reject_all_lobby(actor: Participant) -> int:
+    count = 0
+    with transaction.atomic():
+        meeting = _lobby_manager(actor)
+        for waiting in meeting.participants.select_for_update().filter(state=Participant.State.LOBBY).order_by("joined_at", "pk"):
+            waiting.meeting = meeting
+            _refuse(meeting, waiting)
+            count += 1
+    return count
+
+
+# --- Sharing --------------------------------------------------------------------------
+
+# The permission each kind of share needs; documents and the whiteboard add theirs.
+SHARE_ACTIONS = {"screen": "share"}
+STREAM_ID_MAX = 128
+
+
+def share_payload(meeting: Meeting) -> dict | None:
+    """The current share of the room, or None (reads ``meeting.share_participant``)."""
+    sharer = meeting.share_participant
+    return None if sharer is None else _share_body(meeting, sharer)
+
+
+def _share_body(meeting: Meeting, sharer: Participant) -> dict:
+    return {"participant_id": sharer.pk, "kind": meeting.share_kind, "stream_id": meeting.share_stream_id, "name": sharer.display_name}
+
+
+def start_share(participant: Participant, *, kind: str, stream_id: str) -> dict:
+    """Share into the room. One share at a time: anyone else's is ``ShareBusy``; the
+    sharer starting again replaces their own share (a new stream)."""
+    if kind not in SHARE_ACTIONS:
+        raise ValidationError(_("This kind of share is not available."))
+    if not isinstance(stream_id, str) or not 1 <= len(stream_id) <= STREAM_ID_MAX or not stream_id.isprintable():
+        raise ValidationError(_("“stream_id” is 1 to %(max)d printable characters.") % {"max": STREAM_ID_MAX})
+    with transaction.atomic():
+        meeting, current = _lock_room(participant)
+        _authorise(current, SHARE_ACTIONS[kind])
+        sharer = meeting.share_participant
+        if sharer is not None and sharer.pk != current.pk:
+            raise ShareBusy(sharer)
+        meeting.share_participant = current
+        meeting.share_kind = kind
+        meeting.share_stream_id = stream_id
+        meeting.share_started_at = timezone.now()
+        meeting.save(update_fields=["share_participant", "share_kind", "share_stream_id", "share_started_at"])
+        body = _share_body(meeting, current)
+        _to_room(meeting, "share.started", body)
+    return body
+
+
+def stop_share(participant: Participant) -> None:
+    """The sharer stops, or an organizer stops anyone's share (not the creator's)."""
+    with transaction.atomic():
+        meeting, current = _lock_room(participant)
+        if current.state != Participant.State.JOINED:
+            raise PermissionDenied(_("You are not in this meeting."))
+        sharer = meeting.share_participant
+        if sharer is None:
+            raise RoomError("not_found", _("Nothing is being shared."))
+        sharer.meeting = meeting
+        _authorise(current, "stop_share", sharer)
+        _stop_share(meeting)
+
+
+def _stop_share(meeting: Meeting) -> None:
+    """Clear the share of a locked meeting and tell the room."""
+    body = {"participant_id": meeting.share_participant_id, "kind": meeting.share_kind}
+    meeting.share_participant = None
+    meeting.share_kind = meeting.share_stream_id = ""
+    meeting.share_started_at = None
+    meeting.save(update_fields=["share_participant", "share_kind", "share_stream_id", "share_started_at"])
+    _to_room(meeting, "share.stopped", body)
+
+
+def _end_share_of(meeting: Meeting, participant: Participant) -> None:
+    if meeting.share_participant_id == participant.pk:
+        _stop_share(meeting)
+
+
+# --- Chat and reactions ---------------------------------------------------------------
 
 CHAT_MAX_LENGTH = 2000
+# Line breaks and tabs are text; other control characters (NUL cannot even be stored) are not.
+CHAT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+REACTIONS = ("👍", "👏", "❤️", "😂", "😮", "🎉", "✋")
 
 
 def post_chat_message(participant: Participant, text: str) -> ChatMessage:
     text = (text or "").strip()
     if not text or len(text) > CHAT_MAX_LENGTH:
         raise ValidationError(_("A chat message has 1 to %(max)d characters.") % {"max": CHAT_MAX_LENGTH})
-    if participant.state != Participant.State.JOINED or participant.meeting.is_ended:
+    if CHAT_CONTROL_RE.search(text):
+        raise ValidationError(_("A chat message cannot contain control characters."))
+    # Rights change while a socket is open: decide on the stored row, not the caller's copy.
+    current = Participant.objects.select_related("meeting").filter(pk=participant.pk).first()
+    if current is None or current.state != Participant.State.JOINED or current.meeting.is_ended:
         raise PermissionDenied
+    if not can(current, "chat"):
+        raise PermissionDenied(_("An organizer has turned your chat off."))
     with transaction.atomic():
-        message = ChatMessage.objects.create(
-            meeting=participant.meeting, participant=participant, sender_name=participant.display_name, text=text
-        )
-        broadcast(
-            meeting_group(participant.meeting.public_id),
+        message = ChatMessage.objects.create(meeting=current.meeting, participant=current, sender_name=current.display_name, text=text)
+        _to_room(
+            current.meeting,
             "chat.message",
             {
                 "id": message.pk,
@@ -296,6 +835,16 @@ def post_chat_message(participant: Participant, text: str) -> ChatMessage:
             },
         )
     return message
+
+
+def send_reaction(participant: Participant, emoji: str) -> None:
+    if emoji not in REACTIONS:
+        raise ValidationError(_("This reaction is not available."))
+    current = Participant.objects.select_related("meeting").filter(pk=participant.pk).first()
+    if current is None:
+        raise PermissionDenied
+    _authorise(current, "react")
+    _to_room(current.meeting, "reaction", {"participant_id": current.pk, "emoji": emoji})
 
 
 # --- Ending ---------------------------------------------------------------------------
@@ -309,13 +858,33 @@ def end_meeting(meeting: Meeting, actor) -> bool:
     """
     if not (can_manage_meeting(actor, meeting) or getattr(actor, "is_staff", False)):
         raise PermissionDenied
+    return _finish_meeting(meeting, _display_name(actor) if actor else "")
+
+
+def end_meeting_as(participant: Participant) -> bool:
+    """``meeting.end`` from the room: an organizer in the meeting (a guest organizer too)."""
+    current = Participant.objects.select_related("meeting").filter(pk=participant.pk).first()
+    if current is None:
+        raise PermissionDenied
+    _authorise(current, "end_meeting")
+    return _finish_meeting(current.meeting, current.display_name)
+
+
+def _finish_meeting(meeting: Meeting, by: str) -> bool:
     now = timezone.now()
     with transaction.atomic():
-        if not Meeting.objects.filter(pk=meeting.pk, ended_at__isnull=True).update(ended_at=now):
+        cleared = {"share_participant": None, "share_kind": "", "share_stream_id": "", "share_started_at": None}
+        if not Meeting.objects.filter(pk=meeting.pk, ended_at__isnull=True).update(ended_at=now, **cleared):
             return False
         meeting.ended_at = now
-        meeting.participants.filter(state=Participant.State.JOINED).update(state=Participant.State.LEFT, left_at=now)
-        broadcast(meeting_group(meeting.public_id), "meeting.ended", {"by": _display_name(actor) if actor else ""})
+        present = meeting.participants.filter(state__in=(Participant.State.JOINED, Participant.State.LOBBY))
+        waiting = list(present.filter(state=Participant.State.LOBBY).values_list("pk", flat=True))
+        present.update(state=Participant.State.LEFT, left_at=now)
+        body = {"by": by}
+        broadcast(meeting_group(meeting.public_id), "meeting.ended", body)
+        # The lobby is not in the room's group: tell each waiting person directly.
+        for participant_id in waiting:
+            send_to_participant(participant_id, "meeting.ended", body)
         _send_report(meeting)
     return True
 

@@ -287,19 +287,37 @@ def meeting_join(request, public_id: str):
 
 
 def meeting_room(request, public_id: str):
-    """The room page. A placeholder until the in-room issue: who is here, leave."""
+    """The room page for a joined participant, the waiting page for one in the lobby.
+
+    Everything live (roster, media, chat, moderation) comes over the meeting socket;
+    the page carries only what the browser needs to open it.
+    """
     meeting = access.meeting_by_public_id(public_id)
     participant = access.participant_for_session(meeting, request.user, request.session.session_key)
-    if meeting.is_ended or participant.state != Participant.State.JOINED or participant.is_banned:
+    in_lobby = participant.state == Participant.State.LOBBY  # waiting for an organizer (F13)
+    if meeting.is_ended or participant.is_banned or not (in_lobby or participant.state == Participant.State.JOINED):
         return redirect("meeting_join", public_id=meeting.public_id)
-    present = meeting.participants.filter(state=Participant.State.JOINED).select_related("meeting")
+    is_extension_user = request.user.is_authenticated and Extension.objects.filter(user=request.user).exists()
+    room_config = {
+        "meetingId": meeting.public_id,
+        "participantId": participant.pk,
+        "name": participant.display_name,
+        "role": participant.role,
+        "isCreator": participant.is_creator,
+        "wsPath": f"/ws/meetings/{meeting.public_id}/",
+        # The join page's "without camera/mic" choice (static/js/join.js).
+        "devicesKey": f"parley.devices.{meeting.public_id}",
+    }
     context = {
         "meeting": meeting,
         "participant": participant,
-        "present": present,
-        "can_manage": can_manage_meeting(request.user, meeting),
-        "is_extension_user": request.user.is_authenticated and Extension.objects.filter(user=request.user).exists(),
+        "room_config": room_config,
+        "is_extension_user": is_extension_user,
     }
+    if in_lobby:
+        return render(request, "meetings/lobby.html", context)
+    context["present"] = meeting.participants.filter(state=Participant.State.JOINED).select_related("meeting")
+    context["can_manage"] = can_manage_meeting(request.user, meeting)
     return render(request, "meetings/room.html", context)
 
 

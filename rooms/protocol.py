@@ -17,8 +17,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 16 * 1024
+# Deeper JSON is refused: no Parley message nests anywhere near this.
+MAX_JSON_DEPTH = 20
 TYPE_RE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A \uD800-\uDFFF escape may leave a lone surrogate, which no database or layer can store.
+SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class ErrorCode:
@@ -31,6 +35,7 @@ class ErrorCode:
     NOT_FOUND = "not_found"
     UNAVAILABLE = "unavailable"
     RATE_LIMITED = "rate_limited"
+    SHARE_BUSY = "share_busy"
 
 
 class ProtocolError(Exception):
@@ -44,6 +49,8 @@ class CloseCode:
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403
     NOT_FOUND = 4404
+    REPLACED = 4409
+    ENDED = 4410
     UNAVAILABLE = 4503
 
 
@@ -53,19 +60,16 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
     gets an error; the connection and everyone else carry on."""
 
     handlers: dict[str, str] = {}
+    max_frame_bytes = MAX_FRAME_BYTES
 
     async def receive(self, text_data=None, bytes_data=None):
         request_id = None
         try:
             if bytes_data is not None or text_data is None:
                 raise ProtocolError(ErrorCode.BAD_ENVELOPE, "Text frames only.")
-            if len(text_data.encode()) > MAX_FRAME_BYTES:
-                raise ProtocolError(ErrorCode.TOO_LARGE, f"Messages are at most {MAX_FRAME_BYTES} bytes.")
-            try:
-                message = json.loads(text_data)
-            except ValueError:
-                raise ProtocolError(ErrorCode.BAD_JSON, "Not valid JSON.") from None
-            kind, request_id, body = parse_envelope(message)
+            if len(text_data.encode()) > self.max_frame_bytes:
+                raise ProtocolError(ErrorCode.TOO_LARGE, f"Messages are at most {self.max_frame_bytes} bytes.")
+            kind, request_id, body = parse_envelope(load_json(text_data))
             method = self.handlers.get(kind)
             if method is None:
                 raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type {kind!r}.")
@@ -80,6 +84,81 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
     async def parley_event(self, event: dict[str, Any]) -> None:
         """Group events published by ``rooms.realtime.broadcast``."""
         await self.reply(event["event"], None, event["body"])
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    # Two values for one key would let the server and a client read different messages.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _DuplicateKey
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def load_json(text: str) -> Any:
+    """Strict JSON: no duplicate keys, no NaN/Infinity, at most MAX_JSON_DEPTH deep.
+
+    The depth is measured on the text before parsing: the json module recurses, and a
+    RecursionError inside it is both costly and bad for the interpreter's state.
+    """
+    if nesting_exceeds(text, MAX_JSON_DEPTH):
+        raise ProtocolError(ErrorCode.BAD_ENVELOPE, f"Messages nest at most {MAX_JSON_DEPTH} levels deep.")
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _DuplicateKey:
+        raise ProtocolError(ErrorCode.BAD_ENVELOPE, "A key appears twice in an object.") from None
+    except ValueError:
+        raise ProtocolError(ErrorCode.BAD_JSON, "Not valid JSON.") from None
+    if SURROGATE_ESCAPE_RE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise ProtocolError(ErrorCode.BAD_JSON, "Strings must be valid Unicode.") from None
+    return value
+
+
+BRACKET_OR_QUOTE_RE = re.compile(r'[\[\]{}"]')
+
+
+def nesting_exceeds(text: str, limit: int) -> bool:
+    """Do ``[``/``{`` outside JSON strings nest deeper than ``limit``? Linear, no recursion."""
+    if text.count("[") + text.count("{") <= limit:
+        return False  # the usual message: too few brackets to be too deep
+    depth = 0
+    position = 0
+    while match := BRACKET_OR_QUOTE_RE.search(text, position):
+        char = match.group()
+        position = match.end()
+        if char == '"':
+            position = _string_end(text, position)
+            if position < 0:
+                return False  # an unterminated string: not JSON, the parser says so
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _string_end(text: str, start: int) -> int:
+    """The index after the quote that closes a string opened before ``start``, or -1."""
+    while (quote := text.find('"', start)) >= 0:
+        backslashes = 0
+        while text[quote - 1 - backslashes] == "\\":
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return quote + 1
+        start = quote + 1
+    return -1
 
 
 def parse_envelope(message: Any) -> tuple[str, str | None, dict]:

@@ -28,13 +28,23 @@ def meeting_group(public_id: str) -> str:
     return f"meeting-{public_id}"
 
 
-def broadcast(group: str, event_type: str, body: dict[str, Any]) -> None:
+def participant_group(participant_id: int) -> str:
+    """Every socket of one meeting participant (direct events: signals, lobby, kick)."""
+    return f"participant-{participant_id}"
+
+
+def broadcast(group: str, event_type: str, body: dict[str, Any], *, audience: str | None = None) -> None:
     """Send ``{type, body}`` to every socket of ``group`` once the transaction commits.
+
+    ``audience`` (e.g. ``"organizers"``) asks the receiving consumers to pass the
+    event on only to sockets of that kind.
 
     A failure of the channel layer (Redis down) is logged and swallowed: the change
     is already committed, and pages read the same state from the database.
     """
     message = {"type": "parley.event", "event": event_type, "body": body}
+    if audience:
+        message["audience"] = audience
     transaction.on_commit(lambda: send_now(group, message))
 
 

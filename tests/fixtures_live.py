@@ -178,7 +178,7 @@ def live_redis(redis_url, settings):
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": redis_url, "max_connections": 1000}], "prefix": "parley"},
+            "CONFIG": {"hosts": [{"address": redis_url, "max_connections": 1000, "socket_timeout": 15}], "prefix": "parley"},
         }
     }
     previous = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
@@ -245,21 +245,27 @@ class LiveServer:
         return self.url
 
 
-@pytest.fixture(scope="session")
-def _asgi_server(django_db_setup, redis_url, tmp_path_factory):
+def _start_daphne(redis_url: str, workdir: Path, name: str = "daphne") -> LiveServer:
+    """A daphne process on a free loopback port, on the test database and ``redis_url``."""
     port = processes.free_port()
     url = f"http://127.0.0.1:{port}"
-    env = _live_env(redis_url, tmp_path_factory.mktemp("asgi"))
+    env = _live_env(redis_url, workdir)
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
-    server = LiveProcess("daphne", command, env.with_(PARLEY_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1,localhost"))
+    server = LiveProcess(name, command, env.with_(PARLEY_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1,localhost"))
     try:
-        processes.wait_until(lambda: processes.port_open("127.0.0.1", port), timeout=START_TIMEOUT, what="daphne", alive=server.alive)
+        processes.wait_until(lambda: processes.port_open("127.0.0.1", port), timeout=START_TIMEOUT, what=name, alive=server.alive)
     except (TimeoutError, RuntimeError) as exc:
         server.stop()
         pytest.fail(f"{exc}\n{server.output()}")
-    yield LiveServer(url, server, env.outbox)
+    return LiveServer(url, server, env.outbox)
+
+
+@pytest.fixture(scope="session")
+def _asgi_server(django_db_setup, redis_url, tmp_path_factory):
+    server = _start_daphne(redis_url, tmp_path_factory.mktemp("asgi"))
+    yield server
     # Stopped before pytest-django drops the test database it is connected to.
-    server.stop()
+    server.process.stop()
 
 
 @pytest.fixture
@@ -272,6 +278,16 @@ def asgi_server(_asgi_server, transactional_db, live_redis) -> LiveServer:
     return _asgi_server
 
 
+@pytest.fixture
+def second_asgi_server(asgi_server, live_redis, tmp_path):
+    """Another daphne process beside ``asgi_server``: same test database, same Redis,
+    another port (a web tier scaled out to two processes). Stopped after the test."""
+    server = _start_daphne(live_redis, tmp_path / "asgi-b", name="daphne B")
+    yield server
+    server.process.stop()
+    print(f"--- {server.process.name} output ---\n{server.process.output()}")
+
+
 # --- Chromium --------------------------------------------------------------------------
 
 
@@ -281,10 +297,8 @@ def non_loopback_interfaces() -> list[str]:
     return [name for _index, name in socket.if_nameindex() if name != "lo"]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium through Playwright's sync API, only inside a network
-    namespace with nothing but loopback (see docs: WebRTC and DNS would leave it)."""
+@contextlib.contextmanager
+def _chromium(args: list[str]):
     others = non_loopback_interfaces()
     if others:
         pytest.fail(f"Browser tests must not reach the network, but this process sees interfaces {', '.join(others)}. {USE_TEST_SH}")
@@ -293,10 +307,68 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright, _django_beside_playwright():
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        try:
+            yield chromium
+        finally:
+            with contextlib.suppress(Exception):
+                chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium through Playwright's sync API, only inside a network
+    namespace with nothing but loopback (see docs: WebRTC and DNS would leave it)."""
+    with _chromium(CHROMIUM_ARGS) as chromium:
         yield chromium
+
+
+# The fake camera runs at 20 fps unless told otherwise; the room tests use 30.
+CHROMIUM_MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream=fps=30" if arg == "--use-fake-device-for-media-stream" else arg for arg in CHROMIUM_ARGS
+]
+
+
+@pytest.fixture(scope="module")
+def media_browser():
+    """Like ``browser``, for the meeting room: fake camera at 30 fps, fake microphone,
+    and a fake screen for getDisplayMedia, all without prompts."""
+    with _chromium(CHROMIUM_MEDIA_ARGS) as chromium:
+        yield chromium
+
+
+def session_cookie_for(user) -> str:
+    """A logged-in session of ``user`` in the test database (the live server reads it)."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+@pytest.fixture
+def open_page(media_browser, asgi_server):
+    """``open_page(server=None, user=None, init_script=None)``: a page of
+    ``media_browser`` in a browser context of its own (another person's browser) on
+    ``server`` (default ``asgi_server``), logged in as ``user`` by a session cookie when
+    given. The contexts are closed before the tables are emptied."""
+    contexts = []
+
+    def open_(*, server: LiveServer | None = None, user=None, init_script: str | None = None, timeout_ms: int = 30_000):
+        base_url = (server or asgi_server).url
+        context = media_browser.new_context(base_url=base_url, accept_downloads=True)
+        context.set_default_timeout(timeout_ms)
+        contexts.append(context)
+        if user is not None:
+            context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": session_cookie_for(user), "url": base_url}])
+        if init_script:
+            context.add_init_script(init_script)
+        return context.new_page()
+
+    yield open_
+    for context in contexts:
         with contextlib.suppress(Exception):
-            chromium.close()
+            context.close()
 
 
 @contextlib.contextmanager

@@ -410,7 +410,7 @@ def test_it_moves_a_user_out_of_the_first_meeting_when_joining_another(owner, ot
     in_a.refresh_from_db()
     assert (in_a.state, in_b.state) == (LEFT, JOINED)
     assert in_a.left_at is not None
-    assert events.of(meeting_group(a.public_id)) == [("participant.moved", {"participant_id": in_a.pk})]
+    assert events.of(meeting_group(a.public_id)) == [("participant.left", {"participant_id": in_a.pk, "reason": "moved"})]
     assert [e for e, _b in events.of(meeting_group(b.public_id))] == ["participant.joined"]
 
 
@@ -437,7 +437,7 @@ def test_it_marks_a_participant_as_left_once(meeting, committed, events):
     guest.refresh_from_db()
     assert guest.state == LEFT
     assert guest.left_at is not None
-    assert events.of(meeting_group(meeting.public_id)) == [("participant.left", {"participant_id": guest.pk})]
+    assert events.of(meeting_group(meeting.public_id)) == [("participant.left", {"participant_id": guest.pk, "reason": "left"})]
 
 
 # --- Chat -----------------------------------------------------------------------------------

@@ -163,7 +163,8 @@ toggle.addEventListener("click", () => {
 });
 
 form.addEventListener("submit", () => {
-  remember(stream ? "on" : "off");
+  // Still starting (permission prompt open): not a choice of "off"; the room asks again.
+  remember(stream || card.dataset.devices !== "off" ? "on" : "off");
   // Free the devices: the meeting room opens them again.
   stopDevices();
 });

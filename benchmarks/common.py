@@ -1,0 +1,287 @@
+"""Shared by the benchmarks: the loopback-only guard, server processes, meetings
+with guest participants made through the services, percentiles and tables.
+
+Run the benchmarks through ``benchmarks/run.sh``: it provides the loopback-only
+network namespace, a private Redis and the database this module expects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    # Chromium resolves host names on its own; only loopback may be reached.
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+]
+START_TIMEOUT = 60.0
+ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
+
+
+def require_loopback_only() -> None:
+    """Every load goes to 127.0.0.1 only; refuse to run where other interfaces exist
+    (Chromium's ICE and DNS would use them)."""
+    others = [name for _index, name in socket.if_nameindex() if name != "lo"]
+    if others:
+        sys.exit(f"benchmarks run in a loopback-only network namespace; this process sees {', '.join(others)}. Use benchmarks/run.sh.")
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if str(REPO_DIR) not in sys.path:
+        sys.path.insert(0, str(REPO_DIR))
+    import django
+
+    django.setup()
+
+
+@contextlib.contextmanager
+def django_beside_playwright() -> Iterator[None]:
+    """Playwright's sync API marks its event loop as running in this thread, which
+    makes Django refuse ORM calls; the benchmark code around it is synchronous."""
+    previous = os.environ.get(ASYNC_UNSAFE)
+    os.environ[ASYNC_UNSAFE] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(ASYNC_UNSAFE, None)
+        else:
+            os.environ[ASYNC_UNSAFE] = previous
+
+
+def off_loop(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``function`` in a fresh thread and return its result. Playwright's sync API
+    keeps an event loop running in the main thread, where the services' broadcasts
+    (``async_to_sync``) would fail; in another thread they work as in a web request."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_closing_connections, function, *args, **kwargs).result()
+
+
+def _closing_connections(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    from django.db import connections
+
+    try:
+        return function(*args, **kwargs)
+    finally:
+        connections.close_all()
+
+
+# --- Server processes -------------------------------------------------------------------
+
+
+class Server:
+    """A child server on a loopback port, its output in a log file."""
+
+    def __init__(self, name: str, command: list[str], port: int, env: dict[str, str], log_dir: Path):
+        from rooms.management import processes
+
+        self.name = name
+        self.port = port
+        self.log_path = log_dir / f"{name}-{port}.log"
+        self._log = self.log_path.open("w")
+        self.process = processes.spawn(command, env=env, cwd=REPO_DIR, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            processes.wait_until(
+                lambda: processes.port_open("127.0.0.1", port),
+                timeout=START_TIMEOUT,
+                what=name,
+                alive=lambda: self.process.poll() is None,
+            )
+        except (TimeoutError, RuntimeError) as exc:
+            self.stop()
+            raise SystemExit(f"{exc}\n{self.tail()}") from None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def tail(self, lines: int = 40) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process used so far (Linux /proc)."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        from rooms.management import processes
+
+        processes.stop(self.process, timeout=15)
+        self._log.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def log_dir() -> Path:
+    path = Path(os.environ.get("PARLEY_BENCH_LOG_DIR") or os.environ.get("TMPDIR") or "/tmp")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def start_daphne(*, channel_layer: str = "redis", extra_env: dict[str, str] | None = None) -> Server:
+    """One daphne process serving Parley. ``channel_layer`` "redis" keeps REDIS_URL
+    (channels-redis), "memory" removes it (in-memory layer, this process only)."""
+    from rooms.management import processes
+
+    port = processes.free_port()
+    env = dict(os.environ)
+    env.pop(ASYNC_UNSAFE, None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        PARLEY_BASE_URL=f"http://127.0.0.1:{port}",
+        LOG_LEVEL=os.environ.get("PARLEY_BENCH_SERVER_LOG_LEVEL", "WARNING"),
+        PYTHONUNBUFFERED="1",
+    )
+    if channel_layer == "memory":
+        env.pop("REDIS_URL", None)
+    elif not env.get("REDIS_URL"):
+        raise SystemExit("REDIS_URL is not set: run through benchmarks/run.sh, which starts a private Redis.")
+    env.update(extra_env or {})
+    # -v 0: no access log (one line per socket would drown the warnings worth reading).
+    command = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+    return Server(f"daphne-{channel_layer}", command, port, env, log_dir())
+
+
+def start_bare_server() -> Server:
+    from rooms.management import processes
+
+    port = processes.free_port()
+    env = {k: v for k, v in os.environ.items() if k != ASYNC_UNSAFE}
+    command = [sys.executable, "-m", "benchmarks.bare_ws_server", "--port", str(port)]
+    return Server("bare-ws", command, port, env, log_dir())
+
+
+# --- Meetings and guests ----------------------------------------------------------------
+
+
+@dataclass
+class Guest:
+    participant_id: int
+    session_key: str
+    name: str
+
+
+@dataclass
+class BenchMeeting:
+    public_id: str
+    guests: list[Guest]
+
+
+def bench_owner():
+    """A staff user owns the benchmark meetings (no extension: no lobby, no moderation)."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    owner = user_model.objects.filter(username="parley-bench").first()
+    return owner or user_model.objects.create_user(username="parley-bench", email="bench@example.com", is_staff=True)
+
+
+def create_meeting_with_guests(title: str, count: int) -> BenchMeeting:
+    """A meeting and ``count`` guests who joined it through the service, each with a
+    session of their own (the cookie a browser would carry)."""
+    from django.conf import settings
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from meetings import services
+
+    if count > settings.PARLEY_MAX_PARTICIPANTS:
+        raise SystemExit(f"{count} participants need PARLEY_MAX_PARTICIPANTS >= {count} (run.sh sets 250).")
+    meeting = services.create_meeting(bench_owner(), title=title)
+    guests = []
+    for index in range(count):
+        session = SessionStore()
+        session.create()
+        name = f"Guest {index + 1}"
+        participant = services.join_meeting(meeting, session_key=session.session_key or "", name=name)
+        guests.append(Guest(participant.pk, session.session_key or "", name))
+    return BenchMeeting(meeting.public_id, guests)
+
+
+def end_meetings(public_ids: Sequence[str]) -> None:
+    from meetings import services
+    from meetings.models import Meeting
+
+    owner = bench_owner()
+    for meeting in Meeting.objects.filter(public_id__in=public_ids):
+        services.end_meeting(meeting, owner)
+
+
+def session_cookie_name() -> str:
+    from django.conf import settings
+
+    return settings.SESSION_COOKIE_NAME
+
+
+# --- Figures ----------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (``p`` in 0..100); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), math.ceil(p / 100 * len(ordered))))
+    return ordered[rank - 1]
+
+
+def ratio(value: float, baseline: float) -> str:
+    if baseline != baseline or value != value or baseline == 0:  # NaN or zero
+        return "n/a"
+    return f"{value / baseline:.2f}x"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(cell.rjust(widths[i]) if i else cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def ms(value: float) -> str:
+    return "n/a" if value != value else f"{value:.1f}"
+
+
+class Deadline:
+    """A hard bound on a benchmark's wall time."""
+
+    def __init__(self, seconds: float):
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return max(0.0, self.end - time.monotonic())

@@ -1,0 +1,149 @@
+"""Page weight: the bytes of HTML, JS and CSS the meeting room page transfers.
+
+Loads the room page (as a guest who joined through the service) in headless
+Chromium and lists every response: the bytes on the wire (Playwright's
+``request.sizes()``, i.e. after any Content-Encoding), the uncompressed body and
+what gzip would make of it (level 9, as WhiteNoise precompresses in production).
+Baseline in the same run: the join page of the same meeting (ratio room/join).
+The Performance API's transferSize total is printed as a cross-check.
+
+Run through ``benchmarks/run.sh page_weight``. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from benchmarks import common
+
+SETTLE_MS = 1500
+CATEGORIES = {"document": "HTML", "script": "JS", "stylesheet": "CSS"}
+
+
+@dataclass
+class Item:
+    path: str
+    kind: str  # HTML, JS, CSS or other
+    wire: int  # body bytes on the wire
+    raw: int  # uncompressed body
+    gzipped: int
+
+
+@dataclass
+class Weight:
+    page: str
+    items: list[Item] = field(default_factory=list)
+    performance_transfer: int = 0
+
+    def total(self, kind: str | None, attr: str) -> int:
+        return sum(getattr(i, attr) for i in self.items if kind is None or i.kind == kind)
+
+
+def weigh(browser: Any, url: str, cookie: tuple[str, str] | None, base_url: str, page_name: str) -> Weight:
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    if cookie:
+        context.add_cookies([{"name": cookie[0], "value": cookie[1], "url": base_url}])
+    page = context.new_page()
+    responses: list[Any] = []
+    page.on("response", lambda response: responses.append(response))
+    try:
+        page.goto(url, wait_until="networkidle")
+        page.wait_for_timeout(SETTLE_MS)
+        weight = Weight(page_name)
+        for response in responses:
+            weight.items.append(item_of(response))
+        weight.performance_transfer = page.evaluate(
+            "() => performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))"
+            ".reduce((sum, e) => sum + (e.transferSize || 0), 0)"
+        )
+    finally:
+        context.close()
+    return weight
+
+
+def item_of(response: Any) -> Item:
+    try:
+        body = response.body()
+    except Exception:  # redirects and the like have no body
+        body = b""
+    try:
+        wire = response.request.sizes()["responseBodySize"]
+    except Exception:
+        wire = len(body)
+    parts = urlsplit(response.url)
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    kind = CATEGORIES.get(response.request.resource_type, "other")
+    return Item(path, kind, max(wire, 0), len(body), len(gzip.compress(body, compresslevel=9)) if body else 0)
+
+
+def kb(n: int) -> str:
+    return f"{n / 1024:.1f}"
+
+
+def report(room: Weight, join: Weight) -> None:
+    print()
+    for weight in (room, join):
+        print(f"{weight.page} page: every response (KiB)")
+        rows = [[i.path, i.kind, kb(i.wire), kb(i.raw), kb(i.gzipped)] for i in sorted(weight.items, key=lambda i: (i.kind, i.path))]
+        print(common.table(["file", "kind", "on the wire", "uncompressed", "gzip -9"], rows))
+        print(f"  Performance API transferSize total (incl. headers): {kb(weight.performance_transfer)} KiB")
+        print()
+    print("Totals (KiB) and ratio room/join")
+    rows = []
+    for kind in ("HTML", "JS", "CSS", "other", None):
+        label = kind or "all"
+        row = [label]
+        for attr in ("wire", "raw", "gzipped"):
+            r, j = room.total(kind, attr), join.total(kind, attr)
+            row += [kb(r), kb(j), common.ratio(r, j)]
+        rows.append(row)
+    headers = ["kind", "room wire", "join wire", "ratio", "room raw", "join raw", "ratio", "room gzip", "join gzip", "ratio"]
+    print(common.table(headers, rows))
+    js_css = room.total("JS", "wire") + room.total("CSS", "wire")
+    print(
+        f"  room page JS + CSS on the wire: {kb(js_css)} KiB ({kb(room.total('JS', 'gzipped') + room.total('CSS', 'gzipped'))} KiB if gzipped)"
+    )
+    loaded = {i.path.split("?", 1)[0] for i in room.items}
+    static_js = common.REPO_DIR / "static" / "js"
+    unused = sorted(p for p in static_js.rglob("*.js") if f"/static/js/{p.relative_to(static_js)}" not in loaded)
+    if unused:
+        listed = ", ".join(f"{p.relative_to(static_js)} ({kb(p.stat().st_size)})" for p in unused)
+        print(f"  JS files in static/js not loaded by the room page (KiB): {listed}")
+    requests = {w.page: (sum(1 for i in w.items if i.kind in ("JS", "CSS")), len(w.items)) for w in (room, join)}
+    print(f"  requests (JS+CSS / all): room {requests['room'][0]}/{requests['room'][1]}, join {requests['join'][0]}/{requests['join'][1]}")
+
+
+def main() -> None:
+    argparse.ArgumentParser(description="Page-weight benchmark (see benchmarks/README.md).").parse_args()
+    common.require_loopback_only()
+    common.setup_django()
+    from playwright.sync_api import sync_playwright
+
+    load1, _, _ = os.getloadavg()
+    print(f"page-weight benchmark; load average {load1:.2f} at start", flush=True)
+    meeting = common.create_meeting_with_guests("Page weight", 1)
+    guest = meeting.guests[0]
+    server = common.start_daphne(channel_layer="redis")
+    try:
+        with sync_playwright() as playwright, common.django_beside_playwright():
+            browser = playwright.chromium.launch(executable_path=common.CHROMIUM, headless=True, args=common.CHROMIUM_ARGS)
+            try:
+                cookie = (common.session_cookie_name(), guest.session_key)
+                room = weigh(browser, f"{server.url}/m/{meeting.public_id}/room/", cookie, server.url, "room")
+                # The join page as a newcomer sees it: no session yet.
+                join = weigh(browser, f"{server.url}/m/{meeting.public_id}/", None, server.url, "join")
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+        common.end_meetings([meeting.public_id])
+    report(room, join)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Run the benchmarks: benchmarks/run.sh [fanout|join_time|page_weight|all] [options of that benchmark]
+#
+# Everything runs inside a network namespace that has only loopback, with a private
+# Redis there and a fresh PostgreSQL database (parley_bench, reached through the
+# Unix socket, which no network namespace hides). PARLEY_BENCH_DB=sqlite uses a
+# SQLite file in a temporary PARLEY_DATA_DIR instead. Figures are printed; see
+# benchmarks/README.md for how to read them.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/_common.sh"
+cd "$REPO_DIR"
+
+name="${1:-all}"
+[ $# -gt 0 ] && shift
+case "$name" in
+    fanout | join_time | page_weight | all) ;;
+    -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) die "unknown benchmark '$name' (fanout, join_time, page_weight or all)" ;;
+esac
+[ "$name" = all ] && [ $# -gt 0 ] && die "options go with one benchmark: benchmarks/run.sh NAME [options]"
+
+ensure_venv requirements-dev.txt
+ensure_debs chromium iproute2 util-linux
+
+workdir="$(mktemp -d "${TMPDIR:-/tmp}/parley-bench.XXXXXX")"
+# PARLEY_BENCH_KEEP=1 keeps the servers' logs (and the SQLite file) for a look afterwards.
+if [ "${PARLEY_BENCH_KEEP:-0}" = 1 ]; then
+    trap 'log "logs kept in $workdir/logs"' EXIT
+else
+    trap 'rm -rf "$workdir"' EXIT
+fi
+export PARLEY_DATA_DIR="$workdir/data" PARLEY_BENCH_LOG_DIR="$workdir/logs"
+mkdir -p "$PARLEY_DATA_DIR" "$PARLEY_BENCH_LOG_DIR"
+# One key for the benchmark process (which makes the sessions) and the servers.
+SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')"
+export SECRET_KEY
+# The fan-out puts up to 200 people in one meeting (the product's default cap is 25).
+export PARLEY_MAX_PARTICIPANTS=250
+unset REDIS_URL
+
+if [ "${PARLEY_BENCH_DB:-postgres}" = "sqlite" ]; then
+    export DATABASE_URL="sqlite:///$PARLEY_DATA_DIR/bench.sqlite3"
+    log "Database: SQLite in $PARLEY_DATA_DIR"
+else
+    PG_SOCKET_DIR="${PG_SOCKET_DIR:-/var/run/postgresql}"
+    if ! command -v pg_isready >/dev/null || ! pg_isready -q -h "$PG_SOCKET_DIR"; then
+        ls -d /etc/postgresql/*/main >/dev/null 2>&1 || ensure_debs postgresql
+        log "Starting PostgreSQL"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start || true
+        for _ in $(seq 1 60); do pg_isready -q -h "$PG_SOCKET_DIR" && break; sleep 0.5; done
+        pg_isready -h "$PG_SOCKET_DIR" || die "PostgreSQL does not answer on $PG_SOCKET_DIR"
+    fi
+    db_user=""
+    for candidate in postgres "$(id -un)"; do
+        if psql -h "$PG_SOCKET_DIR" -U "$candidate" -d postgres -Atqc 'select 1' >/dev/null 2>&1; then
+            db_user="$candidate"
+            break
+        fi
+    done
+    if [ -z "$db_user" ]; then
+        db_user="$(id -un)"
+        log "Creating the PostgreSQL role $db_user"
+        as_root runuser -u postgres -- psql -h "$PG_SOCKET_DIR" -qc "CREATE ROLE \"$db_user\" SUPERUSER LOGIN"
+    fi
+    db_name="${PARLEY_BENCH_DB_NAME:-parley_bench}"
+    # A fresh database each run: earlier runs' meetings do not weigh on this one.
+    dropdb --if-exists -h "$PG_SOCKET_DIR" -U "$db_user" "$db_name"
+    createdb -h "$PG_SOCKET_DIR" -U "$db_user" "$db_name"
+    socket_path="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PG_SOCKET_DIR")"
+    export DATABASE_URL="postgres://$db_user@$socket_path/$db_name"
+    log "Database: PostgreSQL $db_name over $PG_SOCKET_DIR"
+fi
+
+source "$VENV_DIR/bin/activate"
+log "Migrating the benchmark database"
+python manage.py migrate -v 0
+
+unshare_opts=(-n)
+[ "$(id -u)" -eq 0 ] || unshare_opts=(-r -n)
+set +e
+unshare "${unshare_opts[@]}" sh -c 'ip link set lo up && exec "$@"' sh "$REPO_DIR/benchmarks/run-inner.sh" "$name" "$@"
+status=$?
+set -e
+if [ "${PARLEY_BENCH_DB:-postgres}" != "sqlite" ]; then
+    dropdb --if-exists -h "$PG_SOCKET_DIR" -U "$db_user" "$db_name" || true
+fi
+exit $status

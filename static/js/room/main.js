@@ -1,0 +1,778 @@
+// The meeting room page: wires the socket (signaling.js), the mesh (peers.js), the
+// local media (media.js), the tiles, chat, participants and lobby panels, and the
+// settings/statistics panels (settings.js, stats.js). The server's room.snapshot and
+// events are the truth; this module keeps `state` in step with them and renders.
+import { fmt, showToast } from "../ui.js";
+import { SpeakingDetector, resumeAudio } from "./audio.js";
+import { Chat } from "./chat.js";
+import { confirmAction, describeError, hideNotice, notice } from "./dom.js";
+import { LobbyPanel } from "./lobby.js";
+import { LocalMedia, devicesChoice, mediaProblem } from "./media.js";
+import { ParticipantsPanel } from "./participants.js";
+import { PeerMesh } from "./peers.js";
+import { SettingsPanel, applySenderSettings, loadSettings, speakingThreshold } from "./settings.js";
+import { Signaling } from "./signaling.js";
+import { StatsPanel, renderInfo } from "./stats.js";
+import { Tiles, snapshot } from "./tiles.js";
+
+const $ = (id) => document.getElementById(id);
+const config = JSON.parse($("room-config").textContent);
+const root = $("meeting-room");
+const selfId = config.participantId;
+
+const state = {
+  self: null, // own participant object, from the server
+  participants: new Map(), // the others, id → participant
+  share: null,
+  meeting: {},
+  version: "",
+  screenStreamIds: new Set(), // stream ids announced as screens: never a camera
+  finished: false,
+  lastMediaState: "",
+};
+
+let settings = loadSettings();
+
+// --- Building blocks -----------------------------------------------------------------
+
+const signaling = new Signaling(config.wsPath, { onEvent, onState: onSocketState });
+const request = (type, body) => signaling.request(type, body);
+
+const media = new LocalMedia({ settings, onChange: onLocalMediaChange });
+media.onScreenEnded = () => stopShare();
+
+const detector = new SpeakingDetector((id, speaking) => tiles.setSpeaking(id, speaking));
+detector.setThreshold(speakingThreshold(settings));
+
+const tiles = new Tiles($("tiles"), $("remote-audio"), { selfId, onAudioBlocked: () => ($("sound-button").hidden = false) });
+tiles.applySettings(settings);
+
+const mesh = new PeerMesh({
+  selfId,
+  signal: (body) => request("signal", body),
+  localTracks: () => media.tracks(),
+  onRemote: refreshRemote,
+  onState: (id) => tiles.setConnection(id, null, mesh.state(id)),
+  onConnected: (id) => applySenderSettings(mesh.get(id).pc, settings).catch(() => {}),
+});
+
+const chat = new Chat({
+  list: $("chat-messages"),
+  form: $("chat-form"),
+  input: $("chat-input"),
+  send: $("chat-send"),
+  error: $("chat-error"),
+  disabledNote: $("chat-disabled"),
+  unread: $("chat-unread"),
+  selfId,
+  request,
+  isOpen: () => openPanel === "chat",
+});
+
+const people = new ParticipantsPanel({
+  list: $("participants-list"),
+  count: $("participants-count-badge"),
+  selfId,
+  self: () => state.self,
+  request,
+});
+
+const lobby = new LobbyPanel({
+  panel: $("lobby-panel"),
+  list: $("lobby-list"),
+  badge: $("lobby-badge"),
+  acceptAll: $("lobby-accept-all"),
+  rejectAll: $("lobby-reject-all"),
+  close: $("lobby-close"),
+  request,
+});
+
+// --- Server events -------------------------------------------------------------------
+
+const handlers = {
+  "room.snapshot": onSnapshot,
+  "participant.joined": (p) => upsertParticipant(p, { rejoined: true }),
+  "participant.updated": (p) => upsertParticipant(p),
+  "participant.left": ({ participant_id: id, reason }) => removeParticipant(id, reason),
+  "participant.moved": ({ participant_id: id }) => removeParticipant(id, "moved"),
+  signal: (body) => mesh.handleSignal(body),
+  "chat.message": (body) => chat.add(body),
+  reaction: ({ participant_id: id, emoji }) => tiles.showReaction(id, emoji),
+  "share.started": onShareStarted,
+  "share.stopped": onShareStopped,
+  "lobby.request": (p) => lobby.add(p),
+  "lobby.removed": ({ participant_id: id }) => lobby.remove(id),
+  // The room page of someone who is (back) in the lobby: the server renders the lobby page.
+  "lobby.status": () => location.reload(),
+  "you.kicked": onKicked,
+  "session.replaced": () => (state.replaced = true),
+  "meeting.settings": (body) => {
+    Object.assign(state.meeting, body);
+    if (body.title) $("room-title").textContent = body.title;
+    applySelf();
+    updateStage();
+  },
+  "meeting.ended": ({ by }) => finish("ended", by),
+};
+
+// Signals that arrive before the first snapshot wait for it (and its ICE servers).
+let earlySignals = [];
+
+function onEvent(type, body) {
+  if (state.finished) return;
+  if (type === "signal" && earlySignals) {
+    earlySignals.push(body);
+    return;
+  }
+  const handler = handlers[type];
+  if (handler) handler(body);
+  if (type === "room.snapshot" && earlySignals) {
+    const waiting = earlySignals;
+    earlySignals = null;
+    for (const signal of waiting) mesh.handleSignal(signal);
+  }
+}
+
+function onSnapshot(body) {
+  state.self = body.self;
+  state.meeting = body.meeting || {};
+  state.version = body.version || "";
+  mesh.setIceServers(body.ice_servers);
+  const present = new Map((body.participants || []).filter((p) => p.id !== selfId).map((p) => [p.id, p]));
+  // Whoever left while we were away: close their connection and tile.
+  for (const id of state.participants.keys()) if (!present.has(id)) dropPeer(id);
+  for (const id of mesh.ids()) if (!present.has(id)) mesh.close(id);
+  state.participants = present;
+  for (const participant of present.values()) showParticipant(participant);
+  state.share = body.share || null;
+  if (state.share) state.screenStreamIds.add(state.share.stream_id);
+  reconcileOwnShare();
+  lobby.reset(body.self.role === "organizer", body.lobby || []);
+  state.lastMediaState = "";
+  applySelf();
+  renderPeople();
+  updateStage();
+  chat.setConnected(true);
+  $("room-title").textContent = state.meeting.title || $("room-title").textContent;
+  startClock(state.meeting.started_at);
+}
+
+// A participant object arrived (joined or updated): remember it, render it, and
+// connect to it when it is online.
+function upsertParticipant(participant, { rejoined = false } = {}) {
+  if (!participant || participant.state === "lobby") return;
+  if (participant.id === selfId) {
+    if (!state.self) return; // before the snapshot: it will bring the whole picture
+    state.self = { ...state.self, ...participant };
+    lobby.setEnabled(state.self.role === "organizer");
+    applySelf();
+    renderPeople();
+    updateStage();
+    return;
+  }
+  const before = state.participants.get(participant.id);
+  const merged = { ...before, ...participant };
+  state.participants.set(participant.id, merged);
+  // Someone who comes back (a new page, or after a network loss) may have a new
+  // connection on their side: start ours afresh unless it is still healthy.
+  const back = before && before.connection === "reconnecting" && merged.connection === "online";
+  if ((rejoined && before) || (back && mesh.state(participant.id) !== "connected")) mesh.close(participant.id);
+  showParticipant(merged);
+  renderPeople();
+}
+
+function showParticipant(participant) {
+  tiles.render(participant);
+  if (participant.connection === "online" && !mesh.has(participant.id)) mesh.ensure(participant.id);
+  tiles.setConnection(participant.id, participant.connection, mesh.state(participant.id));
+  refreshRemote(participant.id);
+}
+
+function removeParticipant(id, reason) {
+  if (id === selfId) {
+    finish(["kicked", "moved"].includes(reason) ? reason : "gone");
+    return;
+  }
+  dropPeer(id);
+  state.participants.delete(id);
+  if (state.share && state.share.participant_id === id) {
+    state.share = null;
+    updateStage();
+  }
+  renderPeople();
+}
+
+function dropPeer(id) {
+  mesh.close(id);
+  detector.unwatch(id);
+  tiles.remove(id);
+}
+
+// The camera stream of a peer: its most recent stream that is not an announced screen.
+function cameraStreamOf(peer) {
+  if (!peer) return null;
+  const streams = [...peer.streams.values()].filter((s) => !state.screenStreamIds.has(s.id) && s.getTracks().length);
+  return streams.length ? streams[streams.length - 1] : null;
+}
+
+function refreshRemote(id) {
+  if (id === selfId || !state.participants.has(id)) return;
+  const stream = cameraStreamOf(mesh.get(id));
+  tiles.setVideo(id, stream);
+  tiles.setAudio(id, stream);
+  if (stream) detector.watch(id, stream);
+  else detector.unwatch(id);
+  if (state.share && state.share.participant_id === id) updateStage();
+}
+
+function renderPeople() {
+  if (!state.self) return;
+  const selfView = { ...state.self, ...media.state };
+  people.render([selfView, ...state.participants.values()]);
+}
+
+// --- Own participant: role, rights, controls ---------------------------------------
+
+const SHARE_ROLES = { organizers: ["organizer"], presenters: ["organizer", "presenter"], everyone: ["organizer", "presenter", "participant"] };
+
+function mayShare() {
+  const roles = SHARE_ROLES[state.meeting.share_policy] || SHARE_ROLES.presenters;
+  return Boolean(state.self) && roles.includes(state.self.role);
+}
+
+function applySelf() {
+  const self = state.self;
+  if (!self) return;
+  root.dataset.participantRole = self.role;
+  root.dataset.creator = self.is_creator ? "true" : "false";
+  const micBlocked = self.mic_allowed === false;
+  const cameraBlocked = self.camera_allowed === false;
+  if (micBlocked && media.micAllowed) notice(gettext("An organizer turned off your microphone."), { kind: "info" });
+  if (cameraBlocked && media.cameraAllowed) notice(gettext("An organizer turned off your camera."), { kind: "info" });
+  const changed = media.micAllowed !== !micBlocked || media.cameraAllowed !== !cameraBlocked;
+  media.setAllowed("mic", !micBlocked);
+  media.setAllowed("camera", !cameraBlocked);
+  if (changed) onLocalMediaChange();
+  chat.setAllowed(self.chat_allowed !== false);
+  // Lost the right to share (role or policy changed): stop our share.
+  if (media.screenTrack && !mayShare()) stopShare();
+  for (const node of document.querySelectorAll("[data-organizer-only]")) node.hidden = self.role !== "organizer";
+  tiles.render(self, media.state);
+  updateControls();
+  sendMediaState();
+}
+
+function setToggle(button, { on, label, blocked = false, blockedLabel = "" }) {
+  button.setAttribute("aria-pressed", on ? "true" : "false");
+  button.dataset.state = blocked ? "blocked" : on ? "on" : "off";
+  const text = blocked ? blockedLabel : label;
+  button.setAttribute("aria-label", text);
+  button.title = text;
+  if (blocked) button.setAttribute("aria-disabled", "true");
+  else button.removeAttribute("aria-disabled");
+}
+
+function updateControls() {
+  const { mic, camera } = media.state;
+  const byOrganizer = gettext("Turned off by an organizer");
+  setToggle($("mic-button"), {
+    on: mic,
+    label: mic ? gettext("Turn microphone off") : gettext("Turn microphone on"),
+    blocked: !media.micAllowed,
+    blockedLabel: byOrganizer,
+  });
+  setToggle($("camera-button"), {
+    on: camera,
+    label: camera ? gettext("Turn camera off") : gettext("Turn camera on"),
+    blocked: !media.cameraAllowed,
+    blockedLabel: byOrganizer,
+  });
+  const share = $("share-button");
+  const allowed = mayShare();
+  share.dataset.allowed = allowed ? "true" : "false";
+  share.hidden = !allowed;
+  share.disabled = !allowed;
+  setToggle(share, { on: Boolean(media.screenTrack), label: media.screenTrack ? gettext("Stop sharing") : gettext("Share screen") });
+}
+
+// Tells the room what we send; only when it changed (or after a new snapshot).
+function sendMediaState() {
+  if (!state.self || !signaling.isOpen) return;
+  const current = media.state;
+  const key = JSON.stringify(current);
+  if (key === state.lastMediaState) return;
+  state.lastMediaState = key;
+  request("media.state", current).catch((error) => {
+    state.lastMediaState = "";
+    if (error.code === "forbidden") notice(gettext("Turned off by an organizer"), { kind: "info" });
+  });
+}
+
+let ownVideoTrack = null;
+
+function onLocalMediaChange() {
+  mesh.syncTracks();
+  if (media.videoTrack !== ownVideoTrack) {
+    ownVideoTrack = media.videoTrack;
+    tiles.setVideo(selfId, ownVideoTrack ? new MediaStream([ownVideoTrack]) : null);
+  }
+  detector.watch(selfId, media.cameraStream);
+  if (state.self) {
+    tiles.render(state.self, media.state);
+    renderPeople();
+  }
+  updateControls();
+  sendMediaState();
+}
+
+async function toggleMic() {
+  if (!media.micAllowed) return notice(gettext("Turned off by an organizer"), { kind: "info" });
+  try {
+    await media.setMic(!media.state.mic);
+  } catch (error) {
+    notice(mediaProblem(error), { kind: "error" });
+  }
+}
+
+async function toggleCamera() {
+  if (!media.cameraAllowed) return notice(gettext("Turned off by an organizer"), { kind: "info" });
+  $("camera-button").setAttribute("aria-busy", "true");
+  try {
+    await media.setCamera(!media.state.camera);
+  } catch (error) {
+    notice(mediaProblem(error), { kind: "error" });
+  } finally {
+    $("camera-button").removeAttribute("aria-busy");
+  }
+}
+
+// --- Screen sharing ------------------------------------------------------------------
+
+function busyNotice(error) {
+  const sharer = state.share && state.share.participant_id !== selfId ? state.share.name : null;
+  notice(sharer ? fmt(gettext("%s is already sharing."), [sharer]) : error?.message || gettext("Someone else is already sharing."));
+}
+
+async function toggleShare() {
+  if (media.screenTrack) return stopShare();
+  if (!mayShare()) return;
+  if (state.share && state.share.participant_id !== selfId) return busyNotice();
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) {
+    return notice(gettext("This browser cannot share its screen."), { kind: "error" });
+  }
+  let streamId;
+  try {
+    streamId = await media.startScreen();
+  } catch (error) {
+    // NotAllowedError: the person closed the picker; nothing to say.
+    if (error.name !== "NotAllowedError") notice(gettext("The screen could not be shared."), { kind: "error" });
+    return;
+  }
+  try {
+    await request("share.start", { kind: "screen", stream_id: streamId });
+  } catch (error) {
+    media.stopScreen();
+    if (error.code === "share_busy") busyNotice(error);
+    else notice(describeError(error), { kind: "error" });
+    return;
+  }
+  media.screenAnnounced = true;
+  state.screenStreamIds.add(streamId);
+  if (!state.share) state.share = { participant_id: selfId, kind: "screen", stream_id: streamId, name: state.self.name };
+  mesh.syncTracks();
+  updateStage();
+  updateControls();
+}
+
+// Our share ends (Stop button, the browser's own "Stop sharing", lost right).
+function stopShare({ tellServer = true } = {}) {
+  if (!media.screenTrack) return;
+  media.stopScreen();
+  if (state.share && state.share.participant_id === selfId) state.share = null;
+  if (tellServer) request("share.stop", {}).catch(() => {});
+  updateStage();
+  updateControls();
+}
+
+function onShareStarted(share) {
+  state.share = share;
+  state.screenStreamIds.add(share.stream_id);
+  // A camera stream we took for one may in fact be this screen: re-render the sharer.
+  refreshRemote(share.participant_id);
+  updateStage();
+}
+
+function onShareStopped({ participant_id: id }) {
+  if (id === selfId && media.screenTrack) {
+    stopShare({ tellServer: false });
+    notice(gettext("Your screen share was stopped by an organizer."), { kind: "info" });
+  }
+  if (!state.share || state.share.participant_id === id) state.share = null;
+  updateStage();
+}
+
+// After a reconnection the server's view of the share and ours must agree.
+function reconcileOwnShare() {
+  const serverSaysMine = state.share && state.share.participant_id === selfId;
+  if (media.screenTrack && !serverSaysMine) {
+    if (state.share) stopShare({ tellServer: false });
+    else
+      request("share.start", { kind: "screen", stream_id: media.screenStream.id }).then(
+        () => {
+          state.share = { participant_id: selfId, kind: "screen", stream_id: media.screenStream.id, name: state.self.name };
+          updateStage();
+        },
+        () => stopShare({ tellServer: false }),
+      );
+  } else if (!media.screenTrack && serverSaysMine) {
+    request("share.stop", {}).catch(() => {});
+    state.share = null;
+  }
+}
+
+function updateStage() {
+  const stage = $("stage");
+  const video = $("stage-video");
+  const share = state.share;
+  const main = $("room-main");
+  if (!share) {
+    stage.hidden = true;
+    delete stage.dataset.sharerId;
+    video.srcObject = null;
+    main.dataset.sharing = "false";
+    tiles.layout();
+    return;
+  }
+  const mine = share.participant_id === selfId;
+  const stream = mine ? media.screenStream : mesh.get(share.participant_id)?.streams.get(share.stream_id) || null;
+  stage.hidden = false;
+  stage.dataset.sharerId = String(share.participant_id);
+  stage.dataset.self = mine ? "true" : "false";
+  stage.dataset.waiting = stream && stream.getVideoTracks().length ? "false" : "true";
+  main.dataset.sharing = "true";
+  $("stage-label").textContent = mine ? gettext("You are sharing your screen") : fmt(gettext("%s is sharing their screen"), [share.name]);
+  // Organizers stop anyone's share, except the creator's unless they are the creator.
+  const sharer = state.participants.get(share.participant_id);
+  const organizer = state.self && state.self.role === "organizer" && (!sharer || !sharer.is_creator || state.self.is_creator);
+  $("stage-stop").hidden = !(mine || organizer);
+  if (video.srcObject !== stream) {
+    video.srcObject = stream;
+    if (stream) video.play().catch(() => {});
+  }
+  tiles.layout();
+}
+
+// --- Connection state and the end of the page ----------------------------------------
+
+function onSocketState(socketState, code) {
+  root.dataset.socket = socketState;
+  $("connection-banner").hidden = socketState !== "reconnecting";
+  if (socketState !== "connected") chat.setConnected(false);
+  if (socketState === "closed") onFinalClose(code);
+}
+
+function onFinalClose(code) {
+  if (state.finished) return;
+  if (code === 4409 || state.replaced) finish("replaced");
+  else if (code === 4410) finish("ended", state.endedBy);
+  else if (code === 4403 && state.kicked) finish("kicked");
+  else finish(code === 4404 ? "not_found" : "gone");
+}
+
+function onKicked({ by, banned }) {
+  state.kicked = { by, banned: Boolean(banned) };
+  finish("kicked");
+}
+
+// Leaves the call for good: connections closed, devices released, a notice shown.
+function teardown() {
+  if (state.finished) return;
+  state.finished = true;
+  signaling.stop();
+  mesh.closeAll();
+  media.stopAll();
+  detector.stop();
+  clearInterval(clockTimer);
+  for (const id of [...state.participants.keys()]) tiles.remove(id);
+  tiles.remove(selfId);
+  lobby.reset(false);
+  for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
+}
+
+function finish(reason, by) {
+  if (state.finished) return;
+  teardown();
+  root.dataset.finished = reason;
+  if (reason === "kicked") {
+    const kicked = state.kicked || {};
+    const box = $("kicked-notice");
+    $("kicked-text").textContent = kicked.by
+      ? fmt(gettext("You were removed from the meeting by %s."), [kicked.by])
+      : gettext("You were removed from the meeting.");
+    $("kicked-banned").hidden = !kicked.banned;
+    $("kicked-rejoin").hidden = Boolean(kicked.banned);
+    box.dataset.banned = kicked.banned ? "true" : "false";
+    box.hidden = false;
+    $("kicked-title").focus();
+    return;
+  }
+  const texts = {
+    ended: by ? fmt(gettext("%s ended the meeting for everyone."), [by]) : gettext("The meeting has ended."),
+    replaced: gettext("You opened this meeting in another tab or window. This one is no longer connected."),
+    gone: gettext("You are no longer in this meeting."),
+    moved: gettext("You joined another meeting, so you left this one."),
+    not_found: gettext("This meeting does not exist."),
+  };
+  const box = $("room-closed");
+  box.dataset.reason = reason;
+  $("room-closed-text").textContent = texts[reason] || texts.gone;
+  $("room-closed-rejoin").hidden = ["ended", "not_found", "replaced"].includes(reason);
+  $("room-closed-here").hidden = reason !== "replaced";
+  box.hidden = false;
+  $("room-closed-title").focus();
+}
+
+// --- Panels, menus and buttons -------------------------------------------------------
+
+let openPanel = null;
+
+function showPanel(name) {
+  openPanel = openPanel === name ? null : name;
+  $("side-panel").hidden = !openPanel;
+  for (const [panel, button] of [
+    ["chat", "chat-button"],
+    ["participants", "participants-button"],
+  ]) {
+    $(`${panel}-panel`).hidden = openPanel !== panel;
+    $(button).setAttribute("aria-expanded", openPanel === panel ? "true" : "false");
+  }
+  root.dataset.panel = openPanel || "";
+  if (openPanel === "chat") {
+    chat.opened();
+    if (!$("chat-input").disabled) $("chat-input").focus();
+  } else if (openPanel === "participants") {
+    $("participants-title").focus();
+  }
+  tiles.layout();
+}
+
+function closePanel() {
+  const was = openPanel;
+  if (was) showPanel(was);
+  if (was) $(`${was}-button`).focus();
+}
+
+function toggleReactions(open) {
+  const menu = $("reactions-menu");
+  const show = open ?? menu.hidden;
+  menu.hidden = !show;
+  $("reactions-button").setAttribute("aria-expanded", show ? "true" : "false");
+  if (show) menu.querySelector(".reaction-choice").focus();
+}
+
+async function sendReaction(emoji) {
+  toggleReactions(false);
+  $("reactions-button").focus();
+  try {
+    await request("reaction.send", { emoji });
+  } catch (error) {
+    notice(error.code === "rate_limited" ? gettext("Too many reactions. Wait a moment.") : describeError(error));
+  }
+}
+
+// The <dialog> panels of settings.js / stats.js open (and close) themselves.
+function openDialog(dialog, panel) {
+  if (panel) panel.open();
+  if (!dialog.open) dialog.showModal();
+}
+
+const settingsPanel = new SettingsPanel($("settings-panel"), { onChange: onSettingsChange });
+const statsPanel = new StatsPanel($("stats-panel"), () => {
+  const peers = new Map();
+  for (const id of mesh.ids()) {
+    const participant = state.participants.get(id);
+    peers.set(id, { name: participant ? participant.name : String(id), pc: mesh.get(id).pc });
+  }
+  return peers;
+});
+
+async function onSettingsChange(next) {
+  settings = next;
+  detector.setThreshold(speakingThreshold(settings));
+  tiles.applySettings(settings);
+  const errors = await media.applySettings(settings);
+  if (errors.length) notice(mediaProblem(errors[0]), { kind: "error" });
+  for (const id of mesh.ids()) applySenderSettings(mesh.get(id).pc, settings).catch(() => {});
+}
+
+function bindControls() {
+  $("mic-button").addEventListener("click", toggleMic);
+  $("camera-button").addEventListener("click", toggleCamera);
+  $("share-button").addEventListener("click", toggleShare);
+  $("stage-stop").addEventListener("click", () => {
+    if (state.share && state.share.participant_id === selfId) stopShare();
+    else request("share.stop", {}).catch((error) => notice(describeError(error), { kind: "error" }));
+  });
+  $("stage-snapshot").addEventListener("click", () => snapshot($("stage-video"), state.share?.name || "screen"));
+  $("reactions-button").addEventListener("click", () => toggleReactions());
+  $("reactions-menu").addEventListener("click", (event) => {
+    const choice = event.target.closest(".reaction-choice");
+    if (choice) sendReaction(choice.dataset.emoji);
+  });
+  $("reactions-menu").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      toggleReactions(false);
+      $("reactions-button").focus();
+    }
+  });
+  document.addEventListener("click", (event) => {
+    if (!$("reactions-menu").hidden && !event.target.closest("#reactions-menu, #reactions-button")) toggleReactions(false);
+  });
+  $("chat-button").addEventListener("click", () => showPanel("chat"));
+  $("participants-button").addEventListener("click", () => showPanel("participants"));
+  for (const button of document.querySelectorAll(".side-panel__close")) button.addEventListener("click", closePanel);
+  $("side-panel").addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !event.target.closest("select")) closePanel();
+  });
+  $("settings-button").addEventListener("click", () => openDialog($("settings-panel"), settingsPanel));
+  $("stats-button").addEventListener("click", () => openDialog($("stats-panel"), statsPanel));
+  $("info-button").addEventListener("click", () => {
+    renderInfo($("info-panel"), state.meeting, state.version);
+    openDialog($("info-panel"), null);
+  });
+  $("sound-button").addEventListener("click", () => {
+    resumeAudio();
+    tiles.playAll();
+    $("sound-button").hidden = true;
+  });
+  $("room-notice").querySelector(".room-notice__close").addEventListener("click", hideNotice);
+  $("room-closed-here").addEventListener("click", () => location.reload());
+  $("leave-form").addEventListener("submit", teardown);
+  $("end-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!(await confirmAction(gettext("End the meeting for everyone?"), gettext("End meeting")))) return;
+    // Over the socket when we can; the form posts to the server when we cannot.
+    if (!signaling.isOpen) {
+      event.target.submit();
+      return;
+    }
+    try {
+      await request("meeting.end", {});
+    } catch (error) {
+      notice(describeError(error), { kind: "error" });
+    }
+  });
+  // Browsers keep audio suspended until the person interacts with the page.
+  for (const type of ["pointerdown", "keydown"]) document.addEventListener(type, resumeAudio, { once: true, capture: true });
+  window.addEventListener("pagehide", () => {
+    if (!state.finished) teardown();
+  });
+}
+
+// --- Meeting clock ---------------------------------------------------------------------
+
+let clockTimer = 0;
+
+function startClock(startedAt) {
+  clearInterval(clockTimer);
+  const start = Date.parse(startedAt);
+  const clock = $("room-clock");
+  if (Number.isNaN(start)) {
+    clock.hidden = true;
+    return;
+  }
+  const tick = () => {
+    const seconds = Math.max(0, Math.floor((Date.now() - start) / 1000));
+    const two = (n) => String(n).padStart(2, "0");
+    const hours = Math.floor(seconds / 3600);
+    clock.textContent = `${hours ? `${hours}:` : ""}${two(Math.floor(seconds / 60) % 60)}:${two(seconds % 60)}`;
+    clock.dateTime = `PT${seconds}S`;
+  };
+  clock.hidden = false;
+  tick();
+  clockTimer = setInterval(tick, 1000);
+}
+
+// --- Hooks for browser tests -----------------------------------------------------------
+
+async function inboundStats(id) {
+  const peer = mesh.get(id);
+  const out = { audio: null, video: null };
+  if (!peer) return out;
+  const report = await peer.pc.getStats();
+  report.forEach((entry) => {
+    if (entry.type !== "inbound-rtp" || !entry.kind) return;
+    const current = out[entry.kind];
+    // The camera's video, not the screen's: the one with most frames wins is wrong while
+    // sharing, so keep every stream and let callers pick; the first is the camera.
+    const figures = {
+      packetsReceived: entry.packetsReceived || 0,
+      bytesReceived: entry.bytesReceived || 0,
+      audioLevel: entry.audioLevel || 0,
+      totalSamplesReceived: entry.totalSamplesReceived || 0,
+      framesDecoded: entry.framesDecoded || 0,
+      frameWidth: entry.frameWidth || 0,
+      frameHeight: entry.frameHeight || 0,
+      trackIdentifier: entry.trackIdentifier || "",
+    };
+    if (!current) out[entry.kind] = figures;
+    else (out[`${entry.kind}s`] ||= [current]).push(figures);
+  });
+  return out;
+}
+
+window.parleyRoom = {
+  dropSocket: () => signaling.dropSocket(),
+  // Any message, as a modified page could send it (the server decides).
+  request: (type, body = {}) => request(type, body),
+  get socketState() {
+    return signaling.state;
+  },
+  get self() {
+    return state.self && { ...state.self };
+  },
+  // The others in the room: a Map id → participant object (a copy).
+  get participants() {
+    return new Map(state.participants);
+  },
+  get peerStates() {
+    return mesh.states();
+  },
+  get trace() {
+    return [...mesh.trace];
+  },
+  peerConnection: (id) => mesh.get(id)?.pc || null,
+  inboundStats,
+  get share() {
+    return state.share && { ...state.share };
+  },
+  get lobby() {
+    return [...lobby.waiting.keys()];
+  },
+  get media() {
+    return { ...media.state, sharing: Boolean(media.screenTrack) };
+  },
+};
+
+// --- Start -------------------------------------------------------------------------------
+
+async function start() {
+  bindControls();
+  updateControls();
+  // The socket and the devices start together: whichever comes second catches up
+  // (a late camera is added to the connections with addTrack).
+  signaling.start();
+  const choice = devicesChoice(config.devicesKey);
+  if (choice === "off") {
+    showToast(gettext("You joined without camera and microphone. Turn them on with the buttons below."));
+  } else if (!media.hasMediaDevices) {
+    notice(gettext("This browser cannot use a camera here (it needs a secure HTTPS connection)."), { kind: "error", timeoutMs: 0 });
+  }
+  const problem = await media.start(choice);
+  if (problem) notice(mediaProblem(problem), { kind: "error", timeoutMs: 10000 });
+  onLocalMediaChange();
+}
+
+// The own tile exists from the start, named from the page.
+tiles.render({ id: selfId, name: config.name, role: config.role, is_creator: config.isCreator, mic: false, camera: false });
+start();

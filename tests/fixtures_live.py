@@ -245,9 +245,10 @@ class LiveServer:
         return self.url
 
 
-def _start_daphne(redis_url: str, workdir: Path, name: str = "daphne") -> LiveServer:
-    """A daphne process on a free loopback port, on the test database and ``redis_url``."""
-    port = processes.free_port()
+def _start_daphne(redis_url: str, workdir: Path, name: str = "daphne", port: int | None = None) -> LiveServer:
+    """A daphne process on ``port`` (default: a free loopback port), on the test
+    database and ``redis_url``."""
+    port = port or processes.free_port()
     url = f"http://127.0.0.1:{port}"
     env = _live_env(redis_url, workdir)
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]

@@ -518,7 +518,9 @@ def disconnect_participant(participant: Participant, channel_name: str) -> bool:
     """The socket ``channel_name`` closed. Only the current socket counts: a replaced
     one changes nothing. The room sees the person as reconnecting."""
     with transaction.atomic():
-        meeting = _lock_meeting(participant.meeting_id)
+        meeting = Meeting.objects.select_for_update().filter(pk=participant.meeting_id).first()
+        if meeting is None:  # deleted (e.g. from the admin) while the socket was open
+            return False
         current = _locked_participant(meeting, participant.pk)
         if current is None or not channel_name or current.channel_name != channel_name:
             return False

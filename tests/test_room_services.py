@@ -654,3 +654,13 @@ def test_it_lets_signals_go_only_to_connected_people_in_the_room(lobby_room):
         services.check_signal(lobby_room.creator, lobby_room.creator.pk)
     with pytest.raises(PermissionDenied):
         services.check_signal(guest, lobby_room.creator.pk)
+
+
+@pytest.mark.django_db
+def test_it_ignores_the_disconnect_of_a_socket_whose_meeting_was_deleted():
+    owner = make_extension()
+    meeting = make_meeting(owner)
+    participant = services.join_meeting(meeting, user=owner.user)
+    services.connect_participant(participant, "channel-1")
+    Meeting.objects.filter(pk=meeting.pk).delete()
+    assert services.disconnect_participant(participant, "channel-1") is False

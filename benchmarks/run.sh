@@ -42,32 +42,13 @@ if [ "${PARLEY_BENCH_DB:-postgres}" = "sqlite" ]; then
     export DATABASE_URL="sqlite:///$PARLEY_DATA_DIR/bench.sqlite3"
     log "Database: SQLite in $PARLEY_DATA_DIR"
 else
-    PG_SOCKET_DIR="${PG_SOCKET_DIR:-/var/run/postgresql}"
-    if ! command -v pg_isready >/dev/null || ! pg_isready -q -h "$PG_SOCKET_DIR"; then
-        ls -d /etc/postgresql/*/main >/dev/null 2>&1 || ensure_debs postgresql
-        log "Starting PostgreSQL"
-        as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start || true
-        for _ in $(seq 1 60); do pg_isready -q -h "$PG_SOCKET_DIR" && break; sleep 0.5; done
-        pg_isready -h "$PG_SOCKET_DIR" || die "PostgreSQL does not answer on $PG_SOCKET_DIR"
-    fi
-    db_user=""
-    for candidate in postgres "$(id -un)"; do
-        if psql -h "$PG_SOCKET_DIR" -U "$candidate" -d postgres -Atqc 'select 1' >/dev/null 2>&1; then
-            db_user="$candidate"
-            break
-        fi
-    done
-    if [ -z "$db_user" ]; then
-        db_user="$(id -un)"
-        log "Creating the PostgreSQL role $db_user"
-        as_root runuser -u postgres -- psql -h "$PG_SOCKET_DIR" -qc "CREATE ROLE \"$db_user\" SUPERUSER LOGIN"
-    fi
+    ensure_postgres
     db_name="${PARLEY_BENCH_DB_NAME:-parley_bench}"
     # A fresh database each run: earlier runs' meetings do not weigh on this one.
-    dropdb --if-exists -h "$PG_SOCKET_DIR" -U "$db_user" "$db_name"
-    createdb -h "$PG_SOCKET_DIR" -U "$db_user" "$db_name"
-    socket_path="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PG_SOCKET_DIR")"
-    export DATABASE_URL="postgres://$db_user@$socket_path/$db_name"
+    dropdb --if-exists -h "$PG_SOCKET_DIR" -U "$PG_USER" "$db_name"
+    createdb -h "$PG_SOCKET_DIR" -U "$PG_USER" "$db_name"
+    DATABASE_URL="$(postgres_socket_url "$db_name")"
+    export DATABASE_URL
     log "Database: PostgreSQL $db_name over $PG_SOCKET_DIR"
 fi
 
@@ -82,6 +63,6 @@ unshare "${unshare_opts[@]}" sh -c 'ip link set lo up && exec "$@"' sh "$REPO_DI
 status=$?
 set -e
 if [ "${PARLEY_BENCH_DB:-postgres}" != "sqlite" ]; then
-    dropdb --if-exists -h "$PG_SOCKET_DIR" -U "$db_user" "$db_name" || true
+    dropdb --if-exists -h "$PG_SOCKET_DIR" -U "$PG_USER" "$db_name" || true
 fi
 exit $status

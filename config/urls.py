@@ -3,7 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
+from documents import meeting_views as presentation_views
 from meetings import views as meeting_views
+from meetings.remote import views as remote_views
+from polls import views as poll_views
 from rooms import views as room_views
 from rooms.forms import OutboxPasswordResetForm
 
@@ -26,10 +29,28 @@ urlpatterns = [
     path("client/meetings/<str:public_id>/end/", meeting_views.meeting_end, name="meeting_end"),
     path("client/requests/<int:pk>/join/", meeting_views.request_join, name="request_join"),
     path("client/requests/<int:pk>/ignore/", meeting_views.request_ignore, name="request_ignore"),
+    path("client/polls/", include("polls.urls")),
+    path("client/documents/", include("documents.urls")),
+    path("client/recordings/", include("media_server.urls")),
     # Meetings, for everyone with the link.
     path("m/<str:public_id>/", meeting_views.meeting_join, name="meeting_join"),
     path("m/<str:public_id>/room/", meeting_views.meeting_room, name="meeting_room"),
     path("m/<str:public_id>/leave/", meeting_views.meeting_leave, name="meeting_leave"),
+    path("m/<str:public_id>/polls/<int:run_id>/results.pdf", poll_views.run_pdf, name="poll_run_pdf"),
+    path(
+        "m/<str:public_id>/presentations/<int:presentation_id>/pages/<int:number>.png",
+        presentation_views.presentation_page,
+        name="presentation_page",
+    ),
+    path(
+        "m/<str:public_id>/presentations/<int:presentation_id>/annotated.pdf",
+        presentation_views.presentation_archive,
+        name="presentation_archive",
+    ),
+    path("m/<str:public_id>/exports/<int:export_id>/<str:filename>", presentation_views.export_download, name="presentation_export"),
+    # Remote control: the desktop helper, for everyone.
+    path("remote/helper/", remote_views.helper_instructions, name="remote_helper"),
+    path("remote/helper/parley_helper.py", remote_views.helper_download, name="remote_helper_download"),
     # The visitor's side of a Click2Meet request.
     path("r/<str:token>/", room_views.request_status, name="request_status"),
     path("r/<str:token>/cancel/", room_views.request_cancel, name="request_cancel"),

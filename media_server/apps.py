@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MediaServerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "media_server"
+    verbose_name = _("Recordings")
+
+    def ready(self) -> None:
+        # Registers the room messages, the snapshot and lobby sections, the meeting-end
+        # hook and the meeting report section.
+        from media_server import report, room  # noqa: F401

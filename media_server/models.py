@@ -1,1 +1,82 @@
-"""The aiortc media worker's recording jobs (F3). Built by the recording issue."""
+"""Recording jobs of the aiortc media worker (F3, docs/recording.md).
+
+One ``Recording`` row is one segment of a meeting's recording: started by an
+organizer (or continued after a worker died), taken by exactly one worker, stored
+through ``default_storage`` when it ends.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def format_duration(seconds: float | None) -> str:
+    """``m:ss`` or ``h:mm:ss``; empty when unknown."""
+    if seconds is None:
+        return ""
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class Recording(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", _("Waiting for a media worker")
+        RECORDING = "recording", _("Recording")
+        FINALIZING = "finalizing", _("Finishing")
+        DONE = "done", _("Done")
+        INTERRUPTED = "interrupted", _("Interrupted")
+        FAILED = "failed", _("Failed")
+
+    ACTIVE_STATES = (State.PENDING, State.RECORDING)
+    # A segment in these states may still produce a file: the e-mail waits for them.
+    UNSETTLED_STATES = (State.PENDING, State.RECORDING, State.FINALIZING)
+
+    meeting = models.ForeignKey("meetings.Meeting", on_delete=models.CASCADE, related_name="recordings", verbose_name=_("meeting"))
+    segment = models.PositiveIntegerField(_("segment"))
+    preset = models.CharField(_("format"), max_length=20)
+    state = models.CharField(_("state"), max_length=12, choices=State.choices, default=State.PENDING, db_index=True)
+    started_by = models.ForeignKey(
+        "meetings.Participant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("started by")
+    )
+    started_by_name = models.CharField(_("started by"), max_length=100, blank=True)
+    # Who gets the e-mail with the links (the organizer's address when they started it).
+    started_by_user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    stop_requested = models.BooleanField(_("stop asked"), default=False)
+    worker_id = models.CharField(_("worker"), max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(_("lease until"), null=True, blank=True)
+    # The hidden participant the worker is in the room as.
+    recorder = models.ForeignKey("meetings.Participant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    finalized_at = models.DateTimeField(_("stored"), null=True, blank=True)
+    file = models.FileField(_("file"), max_length=300, blank=True)
+    size = models.BigIntegerField(_("size (bytes)"), null=True, blank=True)
+    duration = models.FloatField(_("duration (seconds)"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["meeting", "segment"]
+        verbose_name = _("recording")
+        verbose_name_plural = _("recordings")
+        constraints = [
+            models.UniqueConstraint(fields=["meeting", "segment"], name="one_recording_segment_number"),
+            # One active recording per meeting: the database settles two concurrent starts.
+            models.UniqueConstraint(fields=["meeting"], condition=Q(state__in=["pending", "recording"]), name="one_active_recording"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meeting} #{self.segment}"
+
+    @property
+    def duration_text(self) -> str:
+        return format_duration(self.duration)
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES

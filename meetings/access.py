@@ -25,7 +25,8 @@ def meeting_for_manager(user, public_id: str) -> Meeting:
 
 def participant_for_session(meeting: Meeting, user, session_key: str | None) -> Participant:
     """The caller's own participant row in this meeting (identity from the session)."""
-    qs = meeting.participants.select_related("meeting")
+    # The media worker's recorder is no one's session (it has a token of its own).
+    qs = meeting.participants.select_related("meeting").filter(is_recorder=False)
     if user is not None and user.is_authenticated:
         participant = qs.filter(user=user).first()
     elif session_key:

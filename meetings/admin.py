@@ -97,8 +97,8 @@ class MeetingAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                present_count=Count("participants", filter=Q(participants__state=joined), distinct=True),
-                participant_total=Count("participants", distinct=True),
+                present_count=Count("participants", filter=Q(participants__state=joined, participants__is_recorder=False), distinct=True),
+                participant_total=Count("participants", filter=Q(participants__is_recorder=False), distinct=True),
             )
         )
 
@@ -112,8 +112,8 @@ class MeetingAdmin(admin.ModelAdmin):
         present = getattr(obj, "present_count", None)
         total = getattr(obj, "participant_total", None)
         if present is None or total is None:
-            present = obj.participants.filter(state=Participant.State.JOINED).count()
-            total = obj.participants.count()
+            present = obj.participants.filter(state=Participant.State.JOINED, is_recorder=False).count()
+            total = obj.participants.filter(is_recorder=False).count()
         return f"{present} / {total}"
 
     @admin.display(description=_("meeting link"))

@@ -19,10 +19,10 @@ from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
-from meetings import services
+from meetings import room_features, services
 from meetings.models import Participant, Role
 from rooms.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
-from rooms.realtime import meeting_group, participant_group
+from rooms.realtime import audience_group, meeting_group, participant_group
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,10 @@ LOBBY = Participant.State.LOBBY
 SDP_MAX_BYTES = 60 * 1024
 CANDIDATE_MAX = 1024
 SDP_LINE = re.compile(r"[a-z]=.*", re.DOTALL)
-# Per socket: (messages, seconds).
+# Per socket: (messages, seconds). Features add theirs (``room_features.rate``).
 RATES = {"all": (600, 10), "chat": (5, 10), "reaction": (10, 10), "signal": (300, 10)}
+# Who receives an event published with an ``audience``.
+AUDIENCES = {services.ORGANIZERS: {Role.ORGANIZER}, services.PRESENTERS: {Role.ORGANIZER, Role.PRESENTER}}
 
 
 class TokenBucket:
@@ -157,6 +159,7 @@ class RoomConsumer(EnvelopeConsumer):
         "role.change": "handle_role_change",
         "moderate.media": "handle_moderate_media",
         "moderate.chat": "handle_moderate_chat",
+        "moderate.annotate": "handle_moderate_annotate",
         "moderate.kick": "handle_moderate_kick",
         "lobby.accept": "handle_lobby_accept",
         "lobby.reject": "handle_lobby_reject",
@@ -174,7 +177,7 @@ class RoomConsumer(EnvelopeConsumer):
         self.registered = False
         self.closing = False
         self.joined_groups: list[str] = []
-        self.buckets = {name: TokenBucket(*rate) for name, rate in RATES.items()}
+        self.buckets = {name: TokenBucket(*rate) for name, rate in {**RATES, **room_features.rates}.items()}
         self.public_id = self.scope["url_route"]["kwargs"]["public_id"]
         # Accept first: a browser sees the close code only on an accepted socket.
         await self.accept()
@@ -227,7 +230,24 @@ class RoomConsumer(EnvelopeConsumer):
             await self._close(CloseCode.FORBIDDEN)
             return
         self.state, self.role = JOINED, snapshot["self"]["role"]
+        try:
+            await self._follow_role()
+        except ChannelLayerDown:
+            await self._close(CloseCode.UNAVAILABLE)
+            return
         await self.reply("room.snapshot", None, snapshot)
+
+    async def _follow_role(self) -> None:
+        """Be in the audience groups of the current role (organizers, presenters) and
+        in no other."""
+        for audience, roles in AUDIENCES.items():
+            group = audience_group(meeting_group(self.public_id), audience)
+            if self.role in roles and group not in self.joined_groups:
+                await self._join_group(group)
+            elif self.role not in roles and group in self.joined_groups:
+                self.joined_groups.remove(group)
+                with contextlib.suppress(Exception):
+                    await self.channel_layer.group_discard(group, self.channel_name)
 
     async def disconnect(self, code):
         for group in self.joined_groups:
@@ -254,6 +274,21 @@ class RoomConsumer(EnvelopeConsumer):
             return
         await super().receive(text_data=text_data, bytes_data=bytes_data)
 
+    def handler_for(self, kind: str):
+        handler = super().handler_for(kind)
+        feature = room_features.handlers.get(kind)
+        if handler is not None or feature is None:
+            return handler
+
+        async def handle(body: dict):
+            if not feature.lobby:
+                self._require_joined()
+            if feature.bucket:
+                self._limit(feature.bucket)
+            return await feature.function(self, body)
+
+        return handle
+
     def _require_joined(self) -> None:
         if self.state != JOINED:
             raise ProtocolError(ErrorCode.FORBIDDEN, "Wait until an organizer lets you in.")
@@ -261,6 +296,10 @@ class RoomConsumer(EnvelopeConsumer):
     def _limit(self, bucket: str) -> None:
         if not self.buckets[bucket].take():
             raise ProtocolError(ErrorCode.RATE_LIMITED, "Too many messages of this kind; wait a few seconds.")
+
+    async def call(self, what: str, function, *args, **kwargs):
+        """Run a (sync) service for a feature handler; refusals become protocol errors."""
+        return await self._call(what, function, *args, **kwargs)
 
     async def _call(self, what: str, function, *args, **kwargs):
         """Run a service; its refusals become protocol errors (and forbidden ones are logged)."""
@@ -352,6 +391,12 @@ class RoomConsumer(EnvelopeConsumer):
         await self._call("moderate.chat", services.set_chat_allowed, self.participant, _participant_id(body), body["allowed"])
         return {}
 
+    async def handle_moderate_annotate(self, body):
+        self._require_joined()
+        require_fields(body, {"participant_id": int, "allowed": bool})
+        await self._call("moderate.annotate", services.set_annotate_allowed, self.participant, _participant_id(body), body["allowed"])
+        return {}
+
     async def handle_moderate_kick(self, body):
         self._require_joined()
         require_fields(body, {"participant_id": int})
@@ -392,11 +437,14 @@ class RoomConsumer(EnvelopeConsumer):
         if self.closing:
             return
         name, body = event["event"], event["body"]
-        if event.get("audience") == services.ORGANIZERS and self.role != Role.ORGANIZER:
+        audience = event.get("audience")
+        if audience and self.role not in AUDIENCES.get(audience, ()):
             return
         about_me = isinstance(body, dict) and self.participant_id in (body.get("id"), body.get("participant_id"))
-        if name == "participant.updated" and about_me:
+        if name == "participant.updated" and about_me and body["role"] != self.role:
             self.role = body["role"]
+            with contextlib.suppress(ChannelLayerDown):  # the next snapshot puts it right
+                await self._follow_role()
         await self.reply(name, None, body)
         if name == "you.kicked":
             await self._close(CloseCode.FORBIDDEN)

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from media_server.presets import PRESETS
 from rooms.models import RoomType
 
 
@@ -32,9 +33,11 @@ class SharePolicy(models.TextChoices):
 
 
 class RecordingPreset(models.TextChoices):
-    WEBM_720P = "webm-720p", _("720p WebM (VP8/Opus)")
-    MP4_1080P = "mp4-1080p", _("1080p MP4 (H.264/AAC)")
-    AUDIO_OPUS = "audio-opus", _("Audio only (Opus)")
+    """The keys of ``media_server.presets`` (the one list of presets), with its labels."""
+
+    WEBM_720P = "webm_720p", PRESETS["webm_720p"].label
+    MP4_1080P = "mp4_1080p", PRESETS["mp4_1080p"].label
+    AUDIO_OPUS = "audio_opus", PRESETS["audio_opus"].label
 
 
 class Meeting(models.Model):
@@ -138,12 +141,15 @@ class Participant(models.Model):
     mic_allowed = models.BooleanField(_("microphone allowed"), default=True)
     camera_allowed = models.BooleanField(_("camera allowed"), default=True)
     chat_allowed = models.BooleanField(_("chat allowed"), default=True)
+    annotate_allowed = models.BooleanField(_("annotating allowed"), default=True)
     mic_on = models.BooleanField(_("microphone on"), default=False)
     camera_on = models.BooleanField(_("camera on"), default=False)
     # Presence: the one live socket of this participant, and since when it is gone.
     channel_name = models.CharField(max_length=200, blank=True, editable=False)
     connected = models.BooleanField(_("connected"), default=False)
     disconnected_at = models.DateTimeField(_("disconnected"), null=True, blank=True)
+    # The media worker's hidden peer: never in the roster, the lobby, counts or polls.
+    is_recorder = models.BooleanField(_("recorder"), default=False, editable=False)
 
     class Meta:
         ordering = ["joined_at"]

@@ -90,20 +90,26 @@ RULES: dict[str, Callable[[Participant, Participant | None], bool]] = {
     "manage_lobby": lambda actor, _t: _is_organizer(actor),
     "end_meeting": lambda actor, _t: _is_organizer(actor),
     "chat": lambda actor, _t: actor.chat_allowed,
+    "annotate": lambda actor, _t: actor.annotate_allowed,
     "media": _everyone,
     "react": _everyone,
     "signal": _everyone,
     "run_poll": lambda actor, _t: _presenter_or_organizer(actor),
+    "answer_poll": _everyone,
     "answer_remote_control": lambda actor, _t: _presenter_or_organizer(actor),
     "request_remote_control": _everyone,
+    "record": lambda actor, _t: _is_organizer(actor),
 }
+
+# The media worker's hidden recorder peer may only exchange WebRTC signals.
+RECORDER_ACTIONS = frozenset({"signal"})
 
 
 def can(participant: Participant | None, action: str, target: Participant | None = None) -> bool:
     """May ``participant`` (a row of this meeting) do ``action`` (to ``target``)?
 
     Only people in the meeting (state joined, not banned, meeting not ended) may do
-    anything; someone waiting in the lobby may do nothing. An unknown action is a
+    anything; someone waiting in the lobby may do nothing, the recorder only signal. An unknown action is a
     programming error and raises ``KeyError``.
     """
     rule = RULES[action]
@@ -111,4 +117,6 @@ def can(participant: Participant | None, action: str, target: Participant | None
         return False
     if participant.meeting.is_ended:
         return False
+    if participant.is_recorder:
+        return action in RECORDER_ACTIONS
     return rule(participant, target)

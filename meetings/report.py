@@ -20,7 +20,7 @@ def register_report_section(section: ReportSection) -> ReportSection:
 
 
 def report_context(meeting: Meeting) -> dict:
-    participants = list(meeting.participants.order_by("joined_at"))
+    participants = list(meeting.participants.exclude(is_recorder=True).order_by("joined_at"))
     return {
         "meeting": meeting,
         "participants": participants,

@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from meetings import access
+from meetings import access, room_features
 from meetings.ice import ice_servers
 from meetings.models import ChatMessage, Invitation, Meeting, Participant, Role
 from meetings.permissions import can, can_manage_meeting, role_may_share
@@ -120,7 +120,8 @@ def update_meeting_settings(meeting: Meeting, actor, **changes) -> Meeting:
 def _end_share_no_longer_allowed(meeting_id: int) -> None:
     meeting = _lock_meeting(meeting_id)
     sharer = meeting.share_participant
-    if sharer is not None and not role_may_share(sharer.role, meeting.share_policy):
+    governed = meeting.share_kind not in room_features.policy_free_share_kinds
+    if sharer is not None and governed and not role_may_share(sharer.role, meeting.share_policy):
         _stop_share(meeting)
 
 
@@ -227,7 +228,7 @@ def join_meeting(
         is_owner = user is not None and user.pk == meeting.owner_id
         if meeting.room_type == RoomType.PRIVATE and not (is_owner or invitation or existing):
             raise JoinRefused("private_room", _("This is a private room. Only invited people can join."))
-        others_present = meeting.participants.filter(state=Participant.State.JOINED)
+        others_present = meeting.participants.filter(state=Participant.State.JOINED, is_recorder=False)
         if existing is not None:
             others_present = others_present.exclude(pk=existing.pk)
         if others_present.count() >= meeting.max_participants:
@@ -317,6 +318,7 @@ def participant_payload(participant: Participant) -> dict:
         "mic_allowed": participant.mic_allowed,
         "camera_allowed": participant.camera_allowed,
         "chat_allowed": participant.chat_allowed,
+        "annotate_allowed": participant.annotate_allowed,
     }
 
 
@@ -326,6 +328,8 @@ def participant_payload(participant: Participant) -> dict:
 # lock order, so that concurrent commands of one meeting serialise without deadlocks.
 
 ORGANIZERS = "organizers"
+# Organizers and presenters (those who run polls, answer remote control requests).
+PRESENTERS = "presenters"
 ID_MAX = 2**31 - 1
 
 
@@ -377,7 +381,7 @@ def _lock_room(participant: Participant) -> tuple[Meeting, Participant]:
 def _target(meeting: Meeting, target_id, state: str = Participant.State.JOINED) -> Participant:
     if not isinstance(target_id, int) or isinstance(target_id, bool) or not 1 <= target_id <= ID_MAX:
         raise RoomError("not_found", _("There is no such participant."))
-    target = meeting.participants.select_for_update().filter(pk=target_id, state=state).first()
+    target = meeting.participants.select_for_update().filter(pk=target_id, state=state, is_recorder=False).first()
     if target is None:
         message = _("Nobody with this id is waiting.") if state == Participant.State.LOBBY else _("There is no such participant.")
         raise RoomError("not_found", message)
@@ -399,8 +403,9 @@ def _organizer_online(meeting_id: int) -> bool:
     return Participant.objects.filter(meeting_id=meeting_id, role=Role.ORGANIZER, state=Participant.State.JOINED, connected=True).exists()
 
 
-def _lobby_status_body(online: bool) -> dict:
-    return {"status": "waiting" if online else "no_organizer"}
+def _lobby_status_body(meeting_id: int, online: bool) -> dict:
+    sections = {name: section(meeting_id) for name, section in room_features.lobby_status_sections.items()}
+    return {"status": "waiting" if online else "no_organizer", **sections}
 
 
 @contextmanager
@@ -411,7 +416,7 @@ def _watch_organizers(meeting: Meeting):
     after = _organizer_online(meeting.pk)
     if after != before:
         for waiting_id in meeting.participants.filter(state=Participant.State.LOBBY).values_list("pk", flat=True):
-            send_to_participant(waiting_id, "lobby.status", _lobby_status_body(after))
+            send_to_participant(waiting_id, "lobby.status", _lobby_status_body(meeting.pk, after))
 
 
 def _remove_from_room(meeting: Meeting, participant: Participant, *, state: str, reason: str) -> None:
@@ -421,6 +426,7 @@ def _remove_from_room(meeting: Meeting, participant: Participant, *, state: str,
         participant.left_at = timezone.now()
         _save(participant, "state", "left_at")
     _end_share_of(meeting, participant)
+    room_features.participant_changed(meeting, participant, reason)
     _to_room(meeting, "participant.left", {"participant_id": participant.pk, "reason": reason})
 
 
@@ -461,7 +467,7 @@ def room_snapshot(participant: Participant) -> dict:
     if current is None or current.state != Participant.State.JOINED or current.meeting.is_ended:
         raise PermissionDenied
     meeting = current.meeting
-    people = meeting.participants.select_related("meeting").exclude(pk=current.pk)
+    people = meeting.participants.select_related("meeting").exclude(pk=current.pk).exclude(is_recorder=True)
     lobby = people.filter(state=Participant.State.LOBBY) if current.role == Role.ORGANIZER else people.none()
     return {
         "self": participant_payload(current),
@@ -480,12 +486,13 @@ def room_snapshot(participant: Participant) -> dict:
         },
         "ice_servers": ice_servers(participant_group(current.pk)),
         "version": settings.VERSION,
+        **{name: section(current) for name, section in room_features.snapshot_sections.items()},
     }
 
 
 def lobby_status(participant: Participant) -> dict:
     """``{"status": "waiting"|"no_organizer"}`` for someone in the lobby."""
-    return _lobby_status_body(_organizer_online(participant.meeting_id))
+    return _lobby_status_body(participant.meeting_id, _organizer_online(participant.meeting_id))
 
 
 # --- Presence -------------------------------------------------------------------------
@@ -530,6 +537,7 @@ def disconnect_participant(participant: Participant, channel_name: str) -> bool:
             current.disconnected_at = timezone.now()
             _save(current, "channel_name", "connected", "disconnected_at")
         if current.state == Participant.State.JOINED and not meeting.is_ended:
+            room_features.participant_changed(meeting, current, "disconnected")
             _to_room(meeting, "participant.updated", participant_payload(current))
     return True
 
@@ -541,7 +549,7 @@ def sweep_disconnected(now=None) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.PARLEY_RECONNECT_GRACE)
     stale = Participant.objects.filter(
-        state__in=(Participant.State.JOINED, Participant.State.LOBBY), connected=False, disconnected_at__lt=cutoff
+        state__in=(Participant.State.JOINED, Participant.State.LOBBY), connected=False, disconnected_at__lt=cutoff, is_recorder=False
     )
     count = 0
     for meeting_id in set(stale.values_list("meeting_id", flat=True)):
@@ -617,11 +625,20 @@ def set_media_allowed(actor: Participant, target_id: int, kind: str, allowed: bo
 
 
 def set_chat_allowed(actor: Participant, target_id: int, allowed: bool) -> Participant:
+    return _set_right(actor, target_id, "chat_allowed", allowed)
+
+
+def set_annotate_allowed(actor: Participant, target_id: int, allowed: bool) -> Participant:
+    """Organizers let someone draw on shared documents and whiteboards, or not."""
+    return _set_right(actor, target_id, "annotate_allowed", allowed)
+
+
+def _set_right(actor: Participant, target_id: int, field: str, allowed: bool) -> Participant:
     with transaction.atomic():
         meeting, _actor, target = _moderation(actor, target_id, "moderate")
-        if target.chat_allowed != allowed:
-            target.chat_allowed = allowed
-            _save(target, "chat_allowed")
+        if getattr(target, field) != allowed:
+            setattr(target, field, allowed)
+            _save(target, field)
             _to_room(meeting, "participant.updated", participant_payload(target))
     return target
 
@@ -641,6 +658,7 @@ def change_role(actor: Participant, target_id: int, role: str) -> Participant:
             _save(target, "role")
         if meeting.share_participant_id == target.pk and not role_may_share(role, meeting.share_policy):
             _stop_share(meeting)
+        room_features.participant_changed(meeting, target, "role")
         _to_room(meeting, "participant.updated", participant_payload(target))
         if promoted:
             for waiting in meeting.participants.filter(state=Participant.State.LOBBY).select_related("meeting"):
@@ -675,7 +693,7 @@ def _lobby_manager(actor: Participant) -> Meeting:
 
 
 def _admit(meeting: Meeting, waiting: Participant) -> None:
-    if meeting.participants.filter(state=Participant.State.JOINED).count() >= meeting.max_participants:
+    if meeting.participants.filter(state=Participant.State.JOINED, is_recorder=False).count() >= meeting.max_participants:
         raise RoomError("unavailable", _("This meeting is full (%(count)d participants).") % {"count": meeting.max_participants})
     waiting.state = Participant.State.JOINED
     waiting.joined_at = timezone.now()
@@ -754,24 +772,36 @@ def _share_body(meeting: Meeting, sharer: Participant) -> dict:
 def start_share(participant: Participant, *, kind: str, stream_id: str) -> dict:
     """Share into the room. One share at a time: anyone else's is ``ShareBusy``; the
     sharer starting again replaces their own share (a new stream)."""
-    if kind not in SHARE_ACTIONS:
+    if kind not in SHARE_ACTIONS and kind not in room_features.share_kinds:
         raise ValidationError(_("This kind of share is not available."))
     if not isinstance(stream_id, str) or not 1 <= len(stream_id) <= STREAM_ID_MAX or not stream_id.isprintable():
         raise ValidationError(_("“stream_id” is 1 to %(max)d printable characters.") % {"max": STREAM_ID_MAX})
     with transaction.atomic():
         meeting, current = _lock_room(participant)
-        _authorise(current, SHARE_ACTIONS[kind])
+        _authorise_share(current, kind)
         sharer = meeting.share_participant
         if sharer is not None and sharer.pk != current.pk:
             raise ShareBusy(sharer)
+        # A share of another kind by the same sharer replaces what they shared before.
+        replaced = meeting.share_kind if sharer is not None and meeting.share_kind != kind else ""
         meeting.share_participant = current
         meeting.share_kind = kind
         meeting.share_stream_id = stream_id
         meeting.share_started_at = timezone.now()
         meeting.save(update_fields=["share_participant", "share_kind", "share_stream_id", "share_started_at"])
+        if replaced:
+            # What the old share was part of (a presentation, a remote-control session) ends.
+            room_features.share_stopped(meeting, replaced, current.pk)
         body = _share_body(meeting, current)
         _to_room(meeting, "share.started", body)
     return body
+
+
+def _authorise_share(current: Participant, kind: str) -> None:
+    if kind in SHARE_ACTIONS:
+        _authorise(current, SHARE_ACTIONS[kind])
+    elif not (current.state == Participant.State.JOINED and room_features.share_kinds[kind](current)):
+        raise PermissionDenied(_("You may not share this now."))
 
 
 def stop_share(participant: Participant) -> None:
@@ -790,12 +820,21 @@ def stop_share(participant: Participant) -> None:
 
 def _stop_share(meeting: Meeting) -> None:
     """Clear the share of a locked meeting and tell the room."""
-    body = {"participant_id": meeting.share_participant_id, "kind": meeting.share_kind}
+    kind, sharer_id = meeting.share_kind, meeting.share_participant_id
+    body = {"participant_id": sharer_id, "kind": kind}
     meeting.share_participant = None
     meeting.share_kind = meeting.share_stream_id = ""
     meeting.share_started_at = None
     meeting.save(update_fields=["share_participant", "share_kind", "share_stream_id", "share_started_at"])
     _to_room(meeting, "share.stopped", body)
+    room_features.share_stopped(meeting, kind, sharer_id)
+
+
+def end_share(meeting: Meeting) -> None:
+    """End the share of a locked meeting, whoever holds it: for a feature ending what it
+    started (a remote-control session that stopped). The room is told, hooks run."""
+    if meeting.share_participant_id is not None:
+        _stop_share(meeting)
 
 
 def _end_share_of(meeting: Meeting, participant: Participant) -> None:
@@ -887,6 +926,7 @@ def _finish_meeting(meeting: Meeting, by: str) -> bool:
         # The lobby is not in the room's group: tell each waiting person directly.
         for participant_id in waiting:
             send_to_participant(participant_id, "meeting.ended", body)
+        room_features.meeting_ended(meeting)
         _send_report(meeting)
     return True
 

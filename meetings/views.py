@@ -15,6 +15,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
+from media_server import access as recording_access
+from media_server.presets import PRESETS
 from meetings import access, services
 from meetings.forms import InviteFormSet, JoinForm, MeetingCreateForm, MeetingSettingsForm
 from meetings.models import Meeting, Participant
@@ -50,7 +52,7 @@ def _add_errors(form, error: ValidationError) -> None:
 
 
 def _meetings_of(user) -> dict:
-    present = Count("participants", filter=Q(participants__state=Participant.State.JOINED))
+    present = Count("participants", filter=Q(participants__state=Participant.State.JOINED, participants__is_recorder=False))
     mine = Meeting.objects.filter(owner=user).annotate(present=present)
     current = sorted(
         mine.filter(ended_at__isnull=True),
@@ -67,6 +69,7 @@ def _render_client(request, extension: Extension, create_form: MeetingCreateForm
         "create_form": create_form,
         "meetings": _meetings_of(request.user),
         "waiting_requests": list(room_services.waiting_requests_for(extension)),
+        "recordings": recording_access.recordings_for_client(request.user),
     }
     return render(request, "meetings/client.html", context)
 
@@ -307,6 +310,9 @@ def meeting_room(request, public_id: str):
         "wsPath": f"/ws/meetings/{meeting.public_id}/",
         # The join page's "without camera/mic" choice (static/js/join.js).
         "devicesKey": f"parley.devices.{meeting.public_id}",
+        # The Record control's choice of format (static/js/room/recording.js).
+        "recordingPresets": [{"key": preset.key, "label": str(preset.label)} for preset in PRESETS.values()],
+        "recordingPreset": meeting.recording_preset,
     }
     context = {
         "meeting": meeting,
@@ -316,7 +322,7 @@ def meeting_room(request, public_id: str):
     }
     if in_lobby:
         return render(request, "meetings/lobby.html", context)
-    context["present"] = meeting.participants.filter(state=Participant.State.JOINED).select_related("meeting")
+    context["present"] = meeting.participants.filter(state=Participant.State.JOINED, is_recorder=False).select_related("meeting")
     context["can_manage"] = can_manage_meeting(request.user, meeting)
     return render(request, "meetings/room.html", context)
 

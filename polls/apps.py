@@ -1,6 +1,12 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PollsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "polls"
+    verbose_name = _("Polls")
+
+    def ready(self) -> None:
+        # Registers the room messages and the meeting report section.
+        from polls import report, room  # noqa: F401

@@ -33,11 +33,18 @@ def participant_group(participant_id: int) -> str:
     return f"participant-{participant_id}"
 
 
+def audience_group(group: str, audience: str) -> str:
+    """The sockets of ``group`` that are of one kind (e.g. organizers): they join it
+    beside ``group``, so an event for a few people is not delivered to everyone."""
+    return f"{group}-{audience}"
+
+
 def broadcast(group: str, event_type: str, body: dict[str, Any], *, audience: str | None = None) -> None:
     """Send ``{type, body}`` to every socket of ``group`` once the transaction commits.
 
-    ``audience`` (e.g. ``"organizers"``) asks the receiving consumers to pass the
-    event on only to sockets of that kind.
+    With ``audience`` (e.g. ``"organizers"``) it goes to ``audience_group(group,
+    audience)`` only, and is marked so that a socket whose role just changed still
+    passes it on only if it is of that kind.
 
     A failure of the channel layer (Redis down) is logged and swallowed: the change
     is already committed, and pages read the same state from the database.
@@ -49,8 +56,9 @@ def broadcast(group: str, event_type: str, body: dict[str, Any], *, audience: st
 
 
 def send_now(group: str, message: dict[str, Any]) -> bool:
+    target = audience_group(group, message["audience"]) if message.get("audience") else group
     try:
-        async_to_sync(get_channel_layer().group_send)(group, message)
+        async_to_sync(get_channel_layer().group_send)(target, message)
     except Exception:
         logger.exception("Could not publish %s to %s: live updates are unavailable", message.get("event"), group)
         return False

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,13 +271,44 @@ def _asgi_server(django_db_setup, redis_url, tmp_path_factory):
 
 
 @pytest.fixture
-def asgi_server(_asgi_server, transactional_db, live_redis) -> LiveServer:
+def asgi_server(_asgi_server, transactional_db, live_redis):
     """A daphne process serving the app on a free loopback port (``.url``), on the
     test database and the live Redis. Shared by the session; the tables are emptied
-    between tests as usual."""
+    between tests as usual, once the server is done with the test's sockets."""
     if not _asgi_server.process.alive():
         pytest.fail(f"daphne died:\n{_asgi_server.process.output()}")
-    return _asgi_server
+    yield _asgi_server
+    # Runs after the page fixtures closed their browsers (they depend on this one) and
+    # before ``transactional_db`` empties the tables.
+    wait_until_database_settles()
+
+
+def wait_until_database_settles(timeout: float = 15.0) -> None:
+    """Wait until the live processes are done writing to the test database.
+
+    Closed pages leave their rooms in daphne's disconnect transactions (row locks on
+    the meeting and its participants); a TRUNCATE of every table racing them can
+    deadlock, which fails the test's teardown. So: no socket still counted as
+    connected, then no other session of this database inside a statement or a
+    transaction, seen twice in a row."""
+    from django.db import connection
+
+    from meetings.models import Participant
+
+    def others_busy() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state IS NOT NULL AND state <> 'idle'"
+            )
+            return cursor.fetchone()[0] > 0
+
+    deadline = time.monotonic() + timeout
+    quiet_checks = 0
+    while quiet_checks < 2 and time.monotonic() < deadline:
+        quiet = not Participant.objects.filter(connected=True).exists() and not others_busy()
+        quiet_checks = quiet_checks + 1 if quiet else 0
+        time.sleep(0.05)
 
 
 @pytest.fixture

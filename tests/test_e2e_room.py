@@ -11,6 +11,7 @@ scale-out tests.
 from __future__ import annotations
 
 import struct
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,10 +161,25 @@ def wait_video_playing(page: Page, selector: str) -> dict:
     return later
 
 
+def wait_for_js(page: Page, script: str, arg, *, what: str, interval_s: float = 0.1):
+    """Evaluate an (async) ``script`` until it returns something truthy, and return it.
+
+    ``page.wait_for_function`` cannot be used for async scripts: it takes the promise
+    itself for a truthy result and returns at once."""
+    deadline = time.monotonic() + MEDIA_TIMEOUT_MS / 1000
+    while True:
+        value = page.evaluate(script, arg)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval_s)
+
+
 def wait_audio_flowing(page: Page, peer_id: int) -> dict:
     """Audio from ``peer_id`` arrives on this page's connection to them, with a level."""
-    first = page.wait_for_function(AUDIO_SAMPLE_JS, arg=[peer_id, None], polling=200, timeout=MEDIA_TIMEOUT_MS).json_value()
-    return page.wait_for_function(AUDIO_SAMPLE_JS, arg=[peer_id, first], polling=100, timeout=MEDIA_TIMEOUT_MS).json_value()
+    first = wait_for_js(page, AUDIO_SAMPLE_JS, [peer_id, None], what=f"audio samples from {peer_id}")
+    return wait_for_js(page, AUDIO_SAMPLE_JS, [peer_id, first], what=f"more audio, with a level, from {peer_id}")
 
 
 def wait_media_both_ways(people: list[Person]) -> None:

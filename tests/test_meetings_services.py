@@ -123,7 +123,7 @@ def test_it_lets_the_owner_change_the_settings_and_tells_the_room(meeting, owner
         "Renamed",
         True,
         "everyone",
-        "mp4-1080p",
+        "mp4_1080p",
         10,
     )
     [(event, body)] = events.of(meeting_group(meeting.public_id))
@@ -184,7 +184,7 @@ def test_it_refuses_an_invalid_setting_and_changes_nothing(meeting, owner, chang
     assert (stored.title, stored.share_policy, stored.recording_preset, stored.max_participants) == (
         "Weekly sync",
         "presenters",
-        "webm-720p",
+        "webm_720p",
         25,
     )
     assert (meeting.title, meeting.share_policy, meeting.max_participants) == ("Weekly sync", "presenters", 25)

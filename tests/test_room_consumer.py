@@ -580,7 +580,7 @@ REFUSALS = [
     ("participant", "media.state", {"mic": 1, "camera": False}, "invalid"),
     ("participant", "media.state", {"mic": True}, "invalid"),
     ("participant", "media.state", {"mic": True, "camera": False, "id": "participant"}, "invalid"),
-    ("presenter", "share.start", {"kind": "pdf", "stream_id": "s"}, "invalid"),
+    ("presenter", "share.start", {"kind": "gif", "stream_id": "s"}, "invalid"),
     ("presenter", "share.start", {"kind": "screen", "stream_id": ""}, "invalid"),
     ("presenter", "share.start", {"kind": "screen", "stream_id": "s", "from": "creator"}, "invalid"),
     ("participant", "share.stop", {"participant_id": "presenter"}, "invalid"),
@@ -717,7 +717,7 @@ async def test_it_tells_a_waiting_guest_nothing_of_the_meeting(sockets, lobby_ro
     s = await _everyone(sockets, lobby_room, "creator", "participant")
     guest_seat = await db(_join_lobby, lobby_room, "Gus Guest")
     guest = await sockets.open(lobby_room, guest_seat, first="lobby.status")
-    assert guest.first["body"] == {"status": "waiting"}
+    assert guest.first["body"] == {"status": "waiting", "recording": False}
     request = await s["creator"].until("lobby.request", id=guest_seat.id)
     assert (request["body"]["name"], request["body"]["state"]) == ("Gus Guest", "lobby")
     # The room goes on: people come, talk, react, signal, share, change roles.
@@ -810,11 +810,11 @@ async def test_it_accepts_and_rejects_everyone_waiting(sockets, lobby_room):
 async def test_it_tells_the_lobby_whether_an_organizer_is_there(sockets, lobby_room):
     guest_seat = await db(_join_lobby, lobby_room, "Gus Guest")
     guest = await sockets.open(lobby_room, guest_seat, first="lobby.status")
-    assert guest.first["body"] == {"status": "no_organizer"}
+    assert guest.first["body"] == {"status": "no_organizer", "recording": False}
     creator = await sockets.open(lobby_room, lobby_room.creator)
-    assert (await guest.until("lobby.status"))["body"] == {"status": "waiting"}
+    assert (await guest.until("lobby.status"))["body"] == {"status": "waiting", "recording": False}
     await creator.communicator.disconnect()
-    assert (await guest.until("lobby.status"))["body"] == {"status": "no_organizer"}
+    assert (await guest.until("lobby.status"))["body"] == {"status": "no_organizer", "recording": False}
 
 
 # --- Presence -----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from media_server.presets import PRESETS
 from meetings.models import Participant, Role
 from rooms.models import RoomType
 from tests.factories import make_extension, make_meeting, make_participant
@@ -66,6 +67,9 @@ def test_it_renders_the_room_with_its_hooks_and_configuration(meeting):
         "isCreator": False,
         "wsPath": f"/ws/meetings/{meeting.public_id}/",
         "devicesKey": f"parley.devices.{meeting.public_id}",
+        # The organizers' choice of recording format, with the meeting's preselected.
+        "recordingPresets": [{"key": preset.key, "label": str(preset.label)} for preset in PRESETS.values()],
+        "recordingPreset": meeting.recording_preset,
     }
 
 

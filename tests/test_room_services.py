@@ -264,18 +264,18 @@ def test_it_runs_the_sweep_as_a_beat_task_every_five_seconds(room, settings):
 
 def test_it_tells_the_lobby_when_the_first_organizer_comes_and_the_last_goes(lobby_room, committed, sent):
     guest = services.join_meeting(lobby_room.meeting, session_key="guest-7", name="Gus")
-    assert services.lobby_status(guest) == {"status": "no_organizer"}
+    assert services.lobby_status(guest) == {"status": "no_organizer", "recording": False}
     with committed():
         services.connect_participant(lobby_room.participant, "p")  # not an organizer
         services.connect_participant(lobby_room.creator, "c")
         services.connect_participant(lobby_room.organizer, "o")
-    assert sent.to(guest) == [("lobby.status", {"status": "waiting"})]
-    assert services.lobby_status(guest) == {"status": "waiting"}
+    assert sent.to(guest) == [("lobby.status", {"status": "waiting", "recording": False})]
+    assert services.lobby_status(guest) == {"status": "waiting", "recording": False}
     sent.clear()
     with committed():
         services.disconnect_participant(lobby_room.creator, "c")
         services.disconnect_participant(lobby_room.organizer, "o")
-    assert sent.to(guest) == [("lobby.status", {"status": "no_organizer"})]
+    assert sent.to(guest) == [("lobby.status", {"status": "no_organizer", "recording": False})]
 
 
 # --- Media state and moderation -------------------------------------------------------------
@@ -511,7 +511,7 @@ def test_it_refuses_sharing_to_roles_the_policy_excludes(room):
     assert services.start_share(room.participant, kind="screen", stream_id="s")["participant_id"] == room.participant.pk
 
 
-@pytest.mark.parametrize(("kind", "stream_id"), [("pdf", "s"), ("window", "s"), ("screen", ""), ("screen", "x" * 129), ("screen", "a\nb")])
+@pytest.mark.parametrize(("kind", "stream_id"), [("gif", "s"), ("window", "s"), ("screen", ""), ("screen", "x" * 129), ("screen", "a\nb")])
 def test_it_refuses_an_invalid_share(room, kind, stream_id):
     with pytest.raises(ValidationError):
         services.start_share(room.presenter, kind=kind, stream_id=stream_id)
@@ -613,7 +613,20 @@ def test_it_gives_a_joined_participant_the_room_snapshot(lobby_room, settings):
     _connect(lobby_room.creator)
     services.start_share(lobby_room.presenter, kind="screen", stream_id="s")
     snapshot = services.room_snapshot(lobby_room.participant)
-    assert set(snapshot) == {"self", "participants", "lobby", "share", "meeting", "ice_servers", "version"}
+    assert set(snapshot) == {
+        "self",
+        "participants",
+        "lobby",
+        "share",
+        "meeting",
+        "ice_servers",
+        "version",
+        "poll",
+        "remote",
+        "presentation",
+        "recording",
+        "recorder",
+    }
     assert snapshot["self"] == {
         "id": lobby_room.participant.pk,
         "name": "Paul Participant",
@@ -626,6 +639,7 @@ def test_it_gives_a_joined_participant_the_room_snapshot(lobby_room, settings):
         "mic_allowed": True,
         "camera_allowed": True,
         "chat_allowed": True,
+        "annotate_allowed": True,
     }
     others = {p["id"]: p for p in snapshot["participants"]}
     assert set(others) == {lobby_room.creator.pk, lobby_room.organizer.pk, lobby_room.presenter.pk}

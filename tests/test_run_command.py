@@ -111,7 +111,7 @@ def test_it_runs_everything_with_demo_data_and_stops_every_child_on_sigterm(star
 
     children = descendants(parley.pid)
     names = " ".join(" ".join(p.cmdline()) for p in children)
-    assert "daphne" in names and "celery" in names and "redis-server" in names
+    assert "daphne" in names and "celery" in names and "redis-server" in names and "media_worker" in names
     parley.process.send_signal(signal.SIGTERM)
     assert parley.process.wait(timeout=STOP_TIMEOUT) == 0
     assert still_running(children) == []

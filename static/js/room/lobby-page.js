@@ -1,12 +1,15 @@
 // The waiting page of someone in a meeting's lobby: follows lobby.status over the
-// meeting socket and enters the room once an organizer accepts.
+// meeting socket and enters the room once an organizer accepts. It shows, like the
+// room, that the meeting is being recorded.
 import "../ui.js";
+import { RecordingBadge } from "./recording.js";
 import { Signaling } from "./signaling.js";
 
 const config = JSON.parse(document.getElementById("room-config").textContent);
 const root = document.getElementById("lobby-status");
 const offline = document.getElementById("lobby-offline");
 const leaveForm = document.getElementById("lobby-leave-form");
+const recordingBadge = new RecordingBadge(document.getElementById("recording-badge"));
 const KNOWN = new Set(["waiting", "no_organizer", "accepted", "rejected"]);
 const FINAL = new Set(["accepted", "rejected", "ended", "replaced", "gone"]);
 
@@ -25,11 +28,20 @@ function show(status) {
     panel.hidden = !panel.dataset.for.split(" ").includes(status);
   }
   leaveForm.hidden = FINAL.has(status) && status !== "replaced";
+  // Out of the lobby for good: this page no longer follows the meeting.
+  if (FINAL.has(status) && status !== "accepted") recordingBadge.stop();
+}
+
+// lobby.status says only whether; a recording.state before it may have said since when.
+function showRecording(active) {
+  if (!(active && recordingBadge.active)) recordingBadge.show(active);
 }
 
 const signaling = new Signaling(config.wsPath, {
   onEvent(type, body) {
-    if (type === "lobby.status" && KNOWN.has(body.status)) {
+    if (type === "lobby.status" && typeof body.recording === "boolean") showRecording(body.recording);
+    if (type === "recording.state") recordingBadge.show(body.active, body.recording);
+    else if (type === "lobby.status" && KNOWN.has(body.status)) {
       show(body.status);
       // The room page now renders the meeting for us.
       if (body.status === "accepted") enter();
@@ -54,5 +66,13 @@ const signaling = new Signaling(config.wsPath, {
 document.getElementById("lobby-use-here").addEventListener("click", () => location.reload());
 leaveForm.addEventListener("submit", () => signaling.stop());
 window.addEventListener("pagehide", () => signaling.stop());
-window.parleyLobby = { dropSocket: () => signaling.dropSocket(), get status() { return root.dataset.status; } };
+window.parleyLobby = {
+  dropSocket: () => signaling.dropSocket(),
+  get status() {
+    return root.dataset.status;
+  },
+  get recording() {
+    return recordingBadge.active;
+  },
+};
 signaling.start();

@@ -9,7 +9,12 @@ import { confirmAction, describeError, hideNotice, notice } from "./dom.js";
 import { LobbyPanel } from "./lobby.js";
 import { LocalMedia, devicesChoice, mediaProblem } from "./media.js";
 import { ParticipantsPanel } from "./participants.js";
+import { DocumentsPanel } from "./documents-panel.js";
+import { PRESENTATION_KINDS, PresentationViewer } from "./presentation.js";
 import { PeerMesh } from "./peers.js";
+import { RemoteControl } from "./remote.js";
+import { Polls } from "./polls.js";
+import { Recording } from "./recording.js";
 import { SettingsPanel, applySenderSettings, loadSettings, speakingThreshold } from "./settings.js";
 import { Signaling } from "./signaling.js";
 import { StatsPanel, renderInfo } from "./stats.js";
@@ -29,6 +34,7 @@ const state = {
   screenStreamIds: new Set(), // stream ids announced as screens: never a camera
   finished: false,
   lastMediaState: "",
+  shareKind: "screen", // of our own share: "screen", or "remote" for remote control
 };
 
 let settings = loadSettings();
@@ -87,6 +93,56 @@ const lobby = new LobbyPanel({
   request,
 });
 
+const polls = new Polls({
+  toolbarButton: $("polls-button"),
+  dialog: $("polls-panel"),
+  card: $("poll-card"),
+  selfId,
+  role: config.role,
+  request,
+  urls: { edit: $("polls-panel").dataset.editUrl },
+});
+
+const remote = new RemoteControl({
+  selfId,
+  request,
+  button: $("remote-button"),
+  reason: $("remote-reason"),
+  panel: $("remote-panel"),
+  ask: $("remote-ask"),
+  stage: $("stage"),
+  video: $("stage-video"),
+  helperUrls: { download: $("remote-panel").dataset.helperUrl, help: $("remote-panel").dataset.helpUrl },
+  room: () => ({ self: state.self, others: [...state.participants.values()], connected: signaling.isOpen }),
+  share: {
+    shareScreen: (accept) => shareScreen("remote", { video: { displaySurface: "monitor" }, accept }),
+    stop: () => state.shareKind === "remote" && stopShare({ tellServer: false }),
+    isSharing: () => Boolean(media.screenTrack) && state.shareKind === "remote",
+  },
+});
+
+// A shared PDF or whiteboard on the stage, and the Documents panel that starts one.
+const presentation = new PresentationViewer({ root: $("presentation"), selfId, request, self: () => state.self });
+const documents = new DocumentsPanel({
+  button: $("documents-button"),
+  dialog: $("documents-panel"),
+  request,
+  onShared: () => $("presentation").querySelector(".presentation__view")?.focus(),
+});
+
+// The recording badge, the organizers' Record control, and the connection to the recorder.
+const recording = new Recording({
+  selfId,
+  request,
+  signal: (body) => request("signal", body),
+  localTracks: () => media.tracks(),
+  presets: config.recordingPresets,
+  defaultPreset: config.recordingPreset,
+  meeting: () => state.meeting,
+  elements: { badge: $("recording-badge"), button: $("record-button"), menu: $("record-menu"), select: $("record-preset"), start: $("record-start") },
+});
+const handleSignal = (body) => (recording.ownsSignal(body) ? recording.handleSignal(body) : mesh.handleSignal(body));
+
 // --- Server events -------------------------------------------------------------------
 
 const handlers = {
@@ -95,7 +151,7 @@ const handlers = {
   "participant.updated": (p) => upsertParticipant(p),
   "participant.left": ({ participant_id: id, reason }) => removeParticipant(id, reason),
   "participant.moved": ({ participant_id: id }) => removeParticipant(id, "moved"),
-  signal: (body) => mesh.handleSignal(body),
+  signal: handleSignal,
   "chat.message": (body) => chat.add(body),
   reaction: ({ participant_id: id, emoji }) => tiles.showReaction(id, emoji),
   "share.started": onShareStarted,
@@ -113,6 +169,9 @@ const handlers = {
     updateStage();
   },
   "meeting.ended": ({ by }) => finish("ended", by),
+  "remote.requested": (session) => remote.onRequested(session),
+  "remote.session": (session) => remote.onSession(session),
+  "remote.helper": (body) => remote.onHelper(body),
 };
 
 // Signals that arrive before the first snapshot wait for it (and its ICE servers).
@@ -126,10 +185,14 @@ function onEvent(type, body) {
   }
   const handler = handlers[type];
   if (handler) handler(body);
+  else if (type.startsWith("poll.")) polls.onEvent(type, body);
+  else if (type.startsWith("recording.") || type.startsWith("recorder.")) recording.onEvent(type, body);
+  else if (type.startsWith("presentation.") || type.startsWith("annotation.")) presentation.onEvent(type, body);
+  else if (type.startsWith("document.")) documents.onEvent(type, body);
   if (type === "room.snapshot" && earlySignals) {
     const waiting = earlySignals;
     earlySignals = null;
-    for (const signal of waiting) mesh.handleSignal(signal);
+    for (const signal of waiting) handleSignal(signal);
   }
 }
 
@@ -148,6 +211,10 @@ function onSnapshot(body) {
   if (state.share) state.screenStreamIds.add(state.share.stream_id);
   reconcileOwnShare();
   lobby.reset(body.self.role === "organizer", body.lobby || []);
+  remote.reset(body.remote || null);
+  polls.snapshot(body.poll || null);
+  presentation.snapshot(body.presentation || null);
+  recording.snapshot(body);
   state.lastMediaState = "";
   applySelf();
   renderPeople();
@@ -194,6 +261,7 @@ function removeParticipant(id, reason) {
     return;
   }
   dropPeer(id);
+  presentation.removeCursor(id);
   state.participants.delete(id);
   if (state.share && state.share.participant_id === id) {
     state.share = null;
@@ -227,6 +295,7 @@ function refreshRemote(id) {
 
 function renderPeople() {
   if (!state.self) return;
+  remote.refresh(); // who may take control changed
   const selfView = { ...state.self, ...media.state };
   people.render([selfView, ...state.participants.values()]);
 }
@@ -255,8 +324,10 @@ function applySelf() {
   if (changed) onLocalMediaChange();
   chat.setAllowed(self.chat_allowed !== false);
   // Lost the right to share (role or policy changed): stop our share.
-  if (media.screenTrack && !mayShare()) stopShare();
+  if (media.screenTrack && state.shareKind === "screen" && !mayShare()) stopShare();
   for (const node of document.querySelectorAll("[data-organizer-only]")) node.hidden = self.role !== "organizer";
+  polls.setRole(self.role);
+  presentation.setSelf(self);
   tiles.render(self, media.state);
   updateControls();
   sendMediaState();
@@ -292,6 +363,7 @@ function updateControls() {
   share.dataset.allowed = allowed ? "true" : "false";
   share.hidden = !allowed;
   share.disabled = !allowed;
+  documents.setAllowed(allowed);
   setToggle(share, { on: Boolean(media.screenTrack), label: media.screenTrack ? gettext("Stop sharing") : gettext("Share screen") });
 }
 
@@ -312,6 +384,7 @@ let ownVideoTrack = null;
 
 function onLocalMediaChange() {
   mesh.syncTracks();
+  recording.syncTracks();
   if (media.videoTrack !== ownVideoTrack) {
     ownVideoTrack = media.videoTrack;
     tiles.setVideo(selfId, ownVideoTrack ? new MediaStream([ownVideoTrack]) : null);
@@ -360,34 +433,46 @@ async function toggleShare() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) {
     return notice(gettext("This browser cannot share its screen."), { kind: "error" });
   }
-  let streamId;
   try {
-    streamId = await media.startScreen();
+    await shareScreen("screen");
   } catch (error) {
     // NotAllowedError: the person closed the picker; nothing to say.
-    if (error.name !== "NotAllowedError") notice(gettext("The screen could not be shared."), { kind: "error" });
-    return;
+    if (error.code === "share_busy") busyNotice(error);
+    else if (error.code) notice(describeError(error), { kind: "error" });
+    else if (error.name !== "NotAllowedError") notice(gettext("The screen could not be shared."), { kind: "error" });
+  }
+}
+
+// Picks a screen and announces it as a share of `kind` ("remote": for remote control).
+// `accept(track)` may refuse the surface picked: resolves false then, true once shared.
+async function shareScreen(kind, { video = {}, accept = () => true } = {}) {
+  const streamId = await media.startScreen(video);
+  if (!accept(media.screenTrack)) {
+    media.stopScreen();
+    return false;
   }
   try {
-    await request("share.start", { kind: "screen", stream_id: streamId });
+    await request("share.start", { kind, stream_id: streamId });
   } catch (error) {
     media.stopScreen();
-    if (error.code === "share_busy") busyNotice(error);
-    else notice(describeError(error), { kind: "error" });
-    return;
+    throw error;
   }
+  state.shareKind = kind;
   media.screenAnnounced = true;
   state.screenStreamIds.add(streamId);
-  if (!state.share) state.share = { participant_id: selfId, kind: "screen", stream_id: streamId, name: state.self.name };
+  if (!state.share) state.share = { participant_id: selfId, kind, stream_id: streamId, name: state.self.name };
   mesh.syncTracks();
+  recording.syncTracks();
   updateStage();
   updateControls();
+  return true;
 }
 
 // Our share ends (Stop button, the browser's own "Stop sharing", lost right).
 function stopShare({ tellServer = true } = {}) {
   if (!media.screenTrack) return;
   media.stopScreen();
+  state.shareKind = "screen";
   if (state.share && state.share.participant_id === selfId) state.share = null;
   if (tellServer) request("share.stop", {}).catch(() => {});
   updateStage();
@@ -402,10 +487,11 @@ function onShareStarted(share) {
   updateStage();
 }
 
-function onShareStopped({ participant_id: id }) {
+function onShareStopped({ participant_id: id, kind }) {
   if (id === selfId && media.screenTrack) {
     stopShare({ tellServer: false });
-    notice(gettext("Your screen share was stopped by an organizer."), { kind: "info" });
+    // The end of remote control stops its share too: remote.js says why.
+    if (kind !== "remote") notice(gettext("Your screen share was stopped by an organizer."), { kind: "info" });
   }
   if (!state.share || state.share.participant_id === id) state.share = null;
   updateStage();
@@ -417,14 +503,15 @@ function reconcileOwnShare() {
   if (media.screenTrack && !serverSaysMine) {
     if (state.share) stopShare({ tellServer: false });
     else
-      request("share.start", { kind: "screen", stream_id: media.screenStream.id }).then(
+      request("share.start", { kind: state.shareKind, stream_id: media.screenStream.id }).then(
         () => {
-          state.share = { participant_id: selfId, kind: "screen", stream_id: media.screenStream.id, name: state.self.name };
+          state.share = { participant_id: selfId, kind: state.shareKind, stream_id: media.screenStream.id, name: state.self.name };
           updateStage();
         },
         () => stopShare({ tellServer: false }),
       );
-  } else if (!media.screenTrack && serverSaysMine) {
+  } else if (!media.screenTrack && serverSaysMine && !PRESENTATION_KINDS.includes(state.share.kind)) {
+    // (A presentation of ours survives our reconnection: it has no screen track.)
     request("share.stop", {}).catch(() => {});
     state.share = null;
   }
@@ -438,19 +525,27 @@ function updateStage() {
   if (!share) {
     stage.hidden = true;
     delete stage.dataset.sharerId;
+    delete stage.dataset.kind;
+    presentation.setVisible(false);
     video.srcObject = null;
     main.dataset.sharing = "false";
     tiles.layout();
+    remote.refresh();
     return;
   }
   const mine = share.participant_id === selfId;
-  const stream = mine ? media.screenStream : mesh.get(share.participant_id)?.streams.get(share.stream_id) || null;
+  // A PDF or a whiteboard has no video stream: the presentation viewer takes the stage.
+  const presenting = PRESENTATION_KINDS.includes(share.kind);
+  const stream = presenting ? null : mine ? media.screenStream : mesh.get(share.participant_id)?.streams.get(share.stream_id) || null;
   stage.hidden = false;
   stage.dataset.sharerId = String(share.participant_id);
   stage.dataset.self = mine ? "true" : "false";
-  stage.dataset.waiting = stream && stream.getVideoTracks().length ? "false" : "true";
+  stage.dataset.kind = presenting ? "presentation" : "screen";
+  stage.dataset.waiting = presenting || (stream && stream.getVideoTracks().length) ? "false" : "true";
   main.dataset.sharing = "true";
-  $("stage-label").textContent = mine ? gettext("You are sharing your screen") : fmt(gettext("%s is sharing their screen"), [share.name]);
+  presentation.setVisible(presenting);
+  if (presenting) $("stage-label").textContent = mine ? gettext("You are presenting") : fmt(gettext("%s is presenting"), [share.name]);
+  else $("stage-label").textContent = mine ? gettext("You are sharing your screen") : fmt(gettext("%s is sharing their screen"), [share.name]);
   // Organizers stop anyone's share, except the creator's unless they are the creator.
   const sharer = state.participants.get(share.participant_id);
   const organizer = state.self && state.self.role === "organizer" && (!sharer || !sharer.is_creator || state.self.is_creator);
@@ -460,6 +555,7 @@ function updateStage() {
     if (stream) video.play().catch(() => {});
   }
   tiles.layout();
+  remote.refresh();
 }
 
 // --- Connection state and the end of the page ----------------------------------------
@@ -468,6 +564,7 @@ function onSocketState(socketState, code) {
   root.dataset.socket = socketState;
   $("connection-banner").hidden = socketState !== "reconnecting";
   if (socketState !== "connected") chat.setConnected(false);
+  remote.refresh();
   if (socketState === "closed") onFinalClose(code);
 }
 
@@ -490,12 +587,14 @@ function teardown() {
   state.finished = true;
   signaling.stop();
   mesh.closeAll();
+  recording.close();
   media.stopAll();
   detector.stop();
   clearInterval(clockTimer);
   for (const id of [...state.participants.keys()]) tiles.remove(id);
   tiles.remove(selfId);
   lobby.reset(false);
+  remote.close();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
 }
 
@@ -610,7 +709,8 @@ function bindControls() {
   $("camera-button").addEventListener("click", toggleCamera);
   $("share-button").addEventListener("click", toggleShare);
   $("stage-stop").addEventListener("click", () => {
-    if (state.share && state.share.participant_id === selfId) stopShare();
+    // A PDF or whiteboard of ours has no screen track: the server ends it.
+    if (state.share && state.share.participant_id === selfId && media.screenTrack) stopShare();
     else request("share.stop", {}).catch((error) => notice(describeError(error), { kind: "error" }));
   });
   $("stage-snapshot").addEventListener("click", () => snapshot($("stage-video"), state.share?.name || "screen"));
@@ -741,7 +841,7 @@ window.parleyRoom = {
   get trace() {
     return [...mesh.trace];
   },
-  peerConnection: (id) => mesh.get(id)?.pc || null,
+  peerConnection: (id) => mesh.get(id)?.pc || recording.peerConnection(id),
   inboundStats,
   get share() {
     return state.share && { ...state.share };
@@ -749,8 +849,22 @@ window.parleyRoom = {
   get lobby() {
     return [...lobby.waiting.keys()];
   },
+  get poll() {
+    return polls.state;
+  },
   get media() {
     return { ...media.state, sharing: Boolean(media.screenTrack) };
+  },
+  get remote() {
+    return remote.state;
+  },
+  // The presentation shown (with the number of annotations per page), or null.
+  get presentation() {
+    return presentation.state;
+  },
+  // {active, recording, recorderId, connection} (the connection to the recorder).
+  get recording() {
+    return recording.state;
   },
 };
 

@@ -193,8 +193,9 @@ export class LocalMedia {
     return errors;
   }
 
-  async startScreen() {
-    const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false });
+  // `video`: more constraints, e.g. {displaySurface: "monitor"} to offer whole screens first.
+  async startScreen(video = {}) {
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 }, ...video }, audio: false });
     const track = stream.getVideoTracks()[0];
     if ("contentHint" in track) track.contentHint = "detail";
     this.setScreenTrack(track);

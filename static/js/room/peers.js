@@ -7,6 +7,11 @@
 // that offer arrived (or after POLITE_WAIT_MS without one). A glare on the very first
 // offer makes the polite side roll back while it gathers candidates, and Chromium then
 // never gathers again on that connection; later collisions are harmless.
+//
+// With `offerer: true` the mesh connects to the media worker's recorder instead
+// (docs/recording.md): we always offer and only send, the recorder only answers, so
+// there is no politeness; a connection that fails is replaced by a fresh one (aiortc
+// takes a new offer on a new connection, not an ICE restart).
 
 const KINDS = ["audio", "video"];
 const POLITE_WAIT_MS = 2500;
@@ -18,8 +23,9 @@ export class PeerMesh {
   // signal(body) sends a `signal` message and returns its promise; localTracks()
   // returns the media's tracks(); onRemote(id) / onState(id) say that a peer's streams
   // or connection state changed; onConnected(id) that its media flows.
-  constructor({ selfId, signal, localTracks, onRemote, onState, onConnected }) {
+  constructor({ selfId, signal, localTracks, onRemote, onState, onConnected, offerer = false }) {
     this.selfId = selfId;
+    this.offerer = offerer;
     this.signal = signal;
     this.localTracks = localTracks;
     this.onRemote = onRemote;
@@ -69,7 +75,7 @@ export class PeerMesh {
     const peer = {
       id,
       pc,
-      polite: this.selfId > id,
+      polite: !this.offerer && this.selfId > id,
       started: false,
       startTimer: 0,
       makingOffer: false,
@@ -97,10 +103,20 @@ export class PeerMesh {
     const { pc } = peer;
     const local = this.localTracks();
     for (const kind of KINDS) {
-      if (local[kind]) peer.senders[kind] = pc.addTrack(local[kind], local.cameraStream);
-      else if (!pc.getTransceivers().some((t) => t.receiver.track.kind === kind)) pc.addTransceiver(kind, { direction: "recvonly" });
+      if (local[kind]) this.addSender(peer, kind, local[kind], local.cameraStream);
+      else if (!this.offerer && !pc.getTransceivers().some((t) => t.receiver.track.kind === kind)) pc.addTransceiver(kind, { direction: "recvonly" });
     }
-    if (local.screen) peer.senders.screen = pc.addTrack(local.screen, local.screenStream);
+    if (local.screen) this.addSender(peer, "screen", local.screen, local.screenStream);
+  }
+
+  addSender(peer, slot, track, stream) {
+    const sender = peer.pc.addTrack(track, stream);
+    peer.senders[slot] = sender;
+    if (this.offerer) {
+      // The recorder sends nothing back.
+      const transceiver = peer.pc.getTransceivers().find((t) => t.sender === sender);
+      if (transceiver) transceiver.direction = "sendonly";
+    }
   }
 
   wire(peer) {
@@ -157,6 +173,12 @@ export class PeerMesh {
     const { pc } = peer;
     if (this.peers.get(peer.id) !== peer || pc.signalingState === "closed") return;
     if (why === "failed" && pc.iceConnectionState !== "failed") return;
+    if (this.offerer) {
+      this.note(peer.id, `new connection (${why})`);
+      this.close(peer.id);
+      this.ensure(peer.id);
+      return;
+    }
     this.note(peer.id, `ICE restart (${why})`);
     pc.restartIce();
   }
@@ -184,6 +206,8 @@ export class PeerMesh {
 
   async handleSignal({ from, description, candidate }) {
     if (typeof from !== "number" || from === this.selfId) return;
+    // A recorder never offers, and what it says about a connection we closed is stale.
+    if (this.offerer && (!this.peers.has(from) || description?.type === "offer")) return;
     let peer = this.ensure(from);
     if (description) {
       this.note(from, `got ${description.type} in ${peer.pc.signalingState}${peer.makingOffer ? " (making offer)" : ""}`);
@@ -251,7 +275,7 @@ export class PeerMesh {
     if (sender) {
       if (sender.track !== track) sender.replaceTrack(track).catch((error) => this.note(peer.id, `replaceTrack: ${error.message}`));
     } else if (track) {
-      peer.senders[slot] = peer.pc.addTrack(track, stream);
+      this.addSender(peer, slot, track, stream);
     }
   }
 

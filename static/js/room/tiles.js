@@ -15,7 +15,7 @@ function stamp(date = new Date()) {
 }
 
 export function snapshotName(name, date) {
-  const safe = String(name || "").replace(/[\\/:*?"<>|\u0000-\u001f]+/g, "_").replace(/\s+/g, " ").trim().slice(0, 60);
+  const safe = String(name || "").replace(/[\\/:*?\u0022<>|\u0000-\u001f]+/g, "_").replace(/\s+/g, " ").trim().slice(0, 60);
   return `${safe || "snapshot"}-${stamp(date)}.png`;
 }
 

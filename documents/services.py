@@ -1,0 +1,340 @@
+"""Writes of the Shared Documents Repository: upload, render, delete, purge.
+
+Upload validates first (``documents.validation``), then stores the file under a
+generated name and makes the row in one transaction; the render task is queued once
+that commits. A rejected or failed upload leaves neither a row nor a file.
+
+The render runs PDFium in a limited child process (``documents.rendering``) and stores
+each page as it comes (``pages_rendered`` is the progress); on any failure the pages
+stored so far are removed and the document says why. Every change is announced to the
+owner's web client (``document.updated`` on the extension's group) after commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import ProtectedError, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from documents import rendering, validation
+from documents.models import Document, DocumentPage
+from rooms.models import Extension
+from rooms.realtime import broadcast, extension_group
+
+logger = logging.getLogger(__name__)
+
+UPDATED_EVENT = "document.updated"
+
+
+class RenderStopped(Exception):
+    """The document went away during its render."""
+
+
+# --- Who has a repository, what is in it ---------------------------------------------------
+
+
+def may_keep_documents(user) -> bool:
+    """Extension users (and staff) have a Shared Documents Repository."""
+    if user is None or not user.is_authenticated:
+        return False
+    return user.is_staff or Extension.objects.filter(user=user).exists()
+
+
+def repository(user) -> QuerySet[Document]:
+    """The user's documents that are not deleted, newest first."""
+    if user is None or not user.is_authenticated:
+        return Document.objects.none()
+    return Document.objects.filter(owner_id=user.pk, deleted_at__isnull=True)
+
+
+def document_payload(document: Document) -> dict:
+    """The JSON form of a document (docs/documents.md)."""
+    return {
+        "id": document.pk,
+        "name": document.name,
+        "size": document.size,
+        "page_count": document.page_count,
+        "status": document.status,
+        "error": document.error,
+        "pages_rendered": document.pages_rendered,
+        "thumbnail_url": reverse("document_thumbnail", args=[document.pk]) if document.thumbnail else None,
+        "created_at": document.created_at.isoformat(),
+    }
+
+
+def _announce(document: Document) -> None:
+    extension_id = Extension.objects.filter(user_id=document.owner_id).values_list("pk", flat=True).first()
+    if extension_id is not None:
+        broadcast(extension_group(extension_id), UPDATED_EVENT, document_payload(document))
+
+
+# --- Upload ---------------------------------------------------------------------------------
+
+
+def upload_document(owner, uploaded) -> Document:
+    """Validate ``uploaded`` (a Django ``UploadedFile``), store it, make the row and
+    queue its render. ``ValidationError`` (with a sentence for people) when refused."""
+    if not may_keep_documents(owner):
+        raise PermissionDenied
+    name = validation.clean_name(uploaded.name)
+    with validation.checked_upload(uploaded) as checked:
+        stored_name = _store_pdf(checked.path)
+    try:
+        with transaction.atomic():
+            document = Document.objects.create(
+                owner=owner,
+                name=name,
+                file=stored_name,
+                size=checked.size,
+                page_count=checked.page_count,
+                status=Document.Status.PROCESSING,
+            )
+    except BaseException:
+        _delete_quietly(stored_name)
+        raise
+    # After commit (at once outside a transaction); a failure there leaves the file be.
+    transaction.on_commit(lambda: _queue_render(document.pk))
+    _announce(document)
+    return document
+
+
+def _store_pdf(path: Path) -> str:
+    """Store the file under a generated name; nothing is left behind if that fails."""
+    wanted = f"documents/{uuid.uuid4().hex}.pdf"
+    stored_name = None
+    try:
+        with path.open("rb") as source:
+            stored_name = default_storage.save(wanted, File(source, name=wanted))
+    except BaseException:
+        _delete_quietly(stored_name or wanted)
+        raise
+    return stored_name
+
+
+def _delete_quietly(name: str | None) -> None:
+    if not name:
+        return
+    try:
+        default_storage.delete(name)
+    except Exception:
+        logger.exception("Could not delete the stored file %s", name)
+
+
+def _queue_render(document_id: int) -> None:
+    from documents import tasks
+
+    try:
+        tasks.render_document.delay(document_id)
+    except Exception:
+        # The broker is down: say so rather than leave the document "processing".
+        logger.exception("Could not queue the render of document %s", document_id)
+        fail_render(document_id, _("The document could not be queued for rendering. Delete it and upload it again later."))
+
+
+# --- Render -----------------------------------------------------------------------------------
+
+
+def render_error_message(code: str) -> str:
+    messages = {
+        rendering.PdfError.TIMEOUT: _("Rendering took longer than %(seconds)s seconds and was stopped.")
+        % {"seconds": settings.PARLEY_DOCUMENT_RENDER_SECONDS},
+        rendering.PdfError.MEMORY: _("Rendering needed more memory than is allowed (the PDF may be a decompression bomb)."),
+        rendering.PdfError.CRASHED: _("The PDF renderer failed on this document."),
+    }
+    return messages.get(code) or validation.pdf_error_message(code)
+
+
+def render_document(document_id: int) -> None:
+    """Render every page of the document from scratch (the Celery task calls this).
+
+    Idempotent: earlier pages and thumbnail are removed first. Raises nothing for a
+    bad PDF (the document is marked failed with the reason)."""
+    document = Document.objects.filter(pk=document_id, deleted_at__isnull=True).first()
+    if document is None:
+        return
+    _start_render(document)
+    deadline = time.monotonic() + settings.PARLEY_DOCUMENT_RENDER_SECONDS
+    limits = rendering.deadline_limits(deadline, settings.PARLEY_DOCUMENT_RENDER_MEMORY_MB)
+    try:
+        with _local_pdf(document) as path, tempfile.TemporaryDirectory(prefix="parley-render-") as out_dir:
+            for message in rendering.render(path, out_dir, page_pixels=settings.PARLEY_DOCUMENT_PAGE_PIXELS, limits=limits):
+                _take(document, message, Path(out_dir))
+    except rendering.PdfError as error:
+        fail_render(document.pk, render_error_message(error.code))
+    except RenderStopped:
+        _remove_page_files(document)
+        if not Document.objects.filter(pk=document.pk).exists():
+            _delete_quietly(document.file.name)
+
+
+def _start_render(document: Document) -> None:
+    with transaction.atomic():
+        DocumentPage.objects.filter(document=document).delete()
+        Document.objects.filter(pk=document.pk).update(status=Document.Status.PROCESSING, error="", pages_rendered=0, thumbnail="")
+        document.refresh_from_db()
+        _announce(document)
+    _remove_page_files(document)
+
+
+@contextlib.contextmanager
+def _local_pdf(document: Document) -> Iterator[Path]:
+    """The stored PDF as a local file (the storage may be S3)."""
+    with tempfile.NamedTemporaryFile(prefix="parley-render-", suffix=".pdf") as copy:
+        with default_storage.open(document.file.name or "", "rb") as source:
+            shutil.copyfileobj(source, copy, 1024 * 1024)
+        copy.flush()
+        yield Path(copy.name)
+
+
+def _take(document: Document, message: dict, out_dir: Path) -> None:
+    """Store what the renderer just produced and record the progress."""
+    if "page" in message:
+        number = int(message["page"])
+        name = _store_image(out_dir / message["file"], f"{document.pages_prefix}/page-{number}.png")
+        with transaction.atomic():
+            if not Document.objects.filter(pk=document.pk).update(pages_rendered=number):
+                raise RenderStopped
+            DocumentPage.objects.create(document=document, number=number, image=name, width=message["width"], height=message["height"])
+            document.pages_rendered = number
+            _announce(document)
+    elif "thumbnail" in message:
+        name = _store_image(out_dir / message["thumbnail"], f"{document.pages_prefix}/thumbnail.png")
+        if not Document.objects.filter(pk=document.pk).update(thumbnail=name):
+            raise RenderStopped
+        document.thumbnail.name = name
+    elif "pages" in message:
+        document.page_count = int(message["pages"])
+        if not Document.objects.filter(pk=document.pk).update(page_count=document.page_count):
+            raise RenderStopped
+    elif message.get("done"):
+        _finish_render(document)
+
+
+def _store_image(path: Path, wanted: str) -> str:
+    with path.open("rb") as source:
+        name = default_storage.save(wanted, File(source, name=wanted))
+    path.unlink()
+    return name
+
+
+def _finish_render(document: Document) -> None:
+    with transaction.atomic():
+        updated = Document.objects.filter(pk=document.pk, status=Document.Status.PROCESSING).update(status=Document.Status.READY, error="")
+        if not updated:
+            raise RenderStopped
+        document.status = Document.Status.READY
+        _announce(document)
+
+
+def fail_render(document_id: int, reason: str) -> None:
+    """Mark the render failed with ``reason`` and remove every page stored so far."""
+    document = Document.objects.filter(pk=document_id).first()
+    if document is None:
+        return
+    with transaction.atomic():
+        DocumentPage.objects.filter(document=document).delete()
+        Document.objects.filter(pk=document.pk).update(status=Document.Status.FAILED, error=reason[:500], pages_rendered=0, thumbnail="")
+        document.refresh_from_db()
+        _announce(document)
+    _remove_page_files(document)
+
+
+def _remove_page_files(document: Document) -> None:
+    """Every file in the document's page folder (pages, thumbnail, leftovers)."""
+    try:
+        _folders, files = default_storage.listdir(document.pages_prefix)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in files:
+        _delete_quietly(f"{document.pages_prefix}/{name}")
+    with contextlib.suppress(OSError, NotImplementedError):
+        # Local disk: drop the empty folder too (object stores have no folders).
+        folder = Path(default_storage.path(document.pages_prefix))
+        folder.rmdir()
+
+
+def render_again(document: Document) -> bool:
+    """Queue a fresh render (admin action). Not while a render may still be running."""
+    running_since = timezone.now() - document.created_at
+    if document.status == Document.Status.PROCESSING and running_since.total_seconds() < 2 * settings.PARLEY_DOCUMENT_RENDER_SECONDS:
+        return False
+    if document.deleted_at is not None:
+        return False
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk).update(status=Document.Status.PROCESSING, error="", pages_rendered=0)
+        transaction.on_commit(lambda: _queue_render(document.pk))
+    return True
+
+
+# --- Delete and purge ---------------------------------------------------------------------------
+
+
+def delete_document(user, document: Document) -> None:
+    """Soft delete: the document leaves the repository now; its files go when no
+    presentation refers to it (``purge_deleted_documents``)."""
+    if document.owner_id != user.pk:
+        raise PermissionDenied
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk, deleted_at__isnull=True).update(deleted_at=timezone.now())
+        extension_id = Extension.objects.filter(user_id=document.owner_id).values_list("pk", flat=True).first()
+        if extension_id is not None:
+            broadcast(extension_group(extension_id), "document.deleted", {"id": document.pk})
+        transaction.on_commit(lambda: _queue_purge(document.pk))
+
+
+def _queue_purge(document_id: int) -> None:
+    from documents import tasks
+
+    try:
+        tasks.purge_deleted_documents.delay([document_id])
+    except Exception:
+        logger.warning("Could not queue the purge of document %s; the periodic purge will do it", document_id)
+
+
+def _not_presented(documents: QuerySet[Document]) -> QuerySet[Document]:
+    """Those no presentation refers to (the relation comes with presentations)."""
+    try:
+        Document._meta.get_field("presentations")
+    except FieldDoesNotExist:
+        return documents
+    return documents.filter(presentations__isnull=True)
+
+
+def purge_deleted_documents(document_ids: list[int] | None = None) -> int:
+    """Remove the files and rows of deleted documents no presentation refers to, and
+    whose render cannot still be running. Returns how many were removed."""
+    render_over = timezone.now() - timedelta(seconds=2 * settings.PARLEY_DOCUMENT_RENDER_SECONDS)
+    candidates = Document.objects.filter(deleted_at__isnull=False).exclude(status=Document.Status.PROCESSING, created_at__gt=render_over)
+    if document_ids is not None:
+        candidates = candidates.filter(pk__in=document_ids)
+    removed = 0
+    for document in _not_presented(candidates).order_by("pk")[:500]:
+        try:
+            with transaction.atomic():
+                still_deleted = Document.objects.select_for_update(of=("self",)).filter(pk=document.pk, deleted_at__isnull=False)
+                locked = _not_presented(still_deleted).first()
+                if locked is None:
+                    continue
+                locked.delete()
+        except ProtectedError:
+            continue  # a presentation began to refer to it meanwhile
+        _remove_page_files(document)
+        _delete_quietly(document.file.name)
+        removed += 1
+    return removed

@@ -1,0 +1,984 @@
+#!/usr/bin/env python3
+"""Parley desktop helper: lets someone in your Parley meeting control this computer.
+
+    python parley_helper.py --server https://meet.example.com --code ABCD-EFGH [--monitor N] [--consent tk|terminal]
+
+The meeting page gives you the code (it works once, for two minutes). The helper talks
+only to that meeting server. It asks you before anyone takes control, shows who is
+controlling, and stops when you press Stop (or type ``stop``, or press Ctrl+C), when
+the person controlling stops, or when the connection drops.
+
+Needs Python 3.9+ and ``websockets``; on Linux (X11) ``python-xlib``, on Windows and
+macOS ``pynput``. See README.md beside this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import math
+import os
+import queue
+import string
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+VERSION = "1.0"
+HELPER_PATH = "/ws/helper/"
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+# --- Pairing codes ------------------------------------------------------------------------
+# Shared with the server (meetings.remote.services): no 0/O, 1/I/L look-alikes.
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+
+
+def normalise_code(code: str) -> str | None:
+    """``abcd efgh`` / ``ABCD-EFGH`` → ``ABCD-EFGH``; None if it cannot be a code."""
+    if not isinstance(code, str) or len(code) > 32:
+        return None
+    compact = "".join(code.split()).replace("-", "").upper()
+    if len(compact) != CODE_LENGTH or any(char not in CODE_ALPHABET for char in compact):
+        return None
+    return f"{compact[:4]}-{compact[4:]}"
+
+
+# --- Input events: one definition, used by the server and by this program ----------------
+
+KINDS = ("move", "down", "up", "click", "wheel", "key", "text")
+BUTTONS = ("left", "middle", "right")
+KEY_ACTIONS = ("press", "down", "up")
+MODIFIERS = ("shift", "ctrl", "alt", "meta")
+WHEEL_MAX = 10
+TEXT_MAX = 200
+# KeyboardEvent.key names → X keysym names.
+NAMED_KEYS = {
+    "Enter": "Return",
+    "Tab": "Tab",
+    "Escape": "Escape",
+    "Backspace": "BackSpace",
+    "Delete": "Delete",
+    "ArrowUp": "Up",
+    "ArrowDown": "Down",
+    "ArrowLeft": "Left",
+    "ArrowRight": "Right",
+    "Home": "Home",
+    "End": "End",
+    "PageUp": "Prior",
+    "PageDown": "Next",
+    " ": "space",
+    **{f"F{number}": f"F{number}" for number in range(1, 13)},
+}
+PUNCTUATION = "`~!@#$%^&*()-_=+[]{}\\|;:'\",.<>/?"
+KEY_NAMES = frozenset(NAMED_KEYS) | frozenset(string.ascii_letters + string.digits + PUNCTUATION)
+FIELDS = {
+    "move": {"x", "y"},
+    "down": {"x", "y", "button"},
+    "up": {"x", "y", "button"},
+    "click": {"x", "y", "button", "count"},
+    "wheel": {"x", "y", "dx", "dy"},
+    "key": {"key", "action", "modifiers"},
+    "text": {"text"},
+}
+OPTIONAL_FIELDS = {"key": {"modifiers"}}
+
+
+class InvalidEvent(ValueError):
+    pass
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _coordinate(event: dict, name: str) -> float:
+    value = event[name]
+    if not (_is_int(value) or isinstance(value, float)) or not math.isfinite(value) or not 0 <= value <= 1:
+        raise InvalidEvent(f"“{name}” is a number from 0 to 1.")
+    return float(value)
+
+
+def _wheel_notches(event: dict, name: str) -> int:
+    value = event[name]
+    if not _is_int(value) or not -WHEEL_MAX <= value <= WHEEL_MAX:
+        raise InvalidEvent(f"“{name}” is a whole number from -{WHEEL_MAX} to {WHEEL_MAX}.")
+    return value
+
+
+def _modifiers(value: Any) -> list:
+    if not isinstance(value, list) or len(value) > len(MODIFIERS):
+        raise InvalidEvent("“modifiers” is a list of shift, ctrl, alt, meta.")
+    if any(not isinstance(item, str) or item not in MODIFIERS for item in value) or len(set(value)) != len(value):
+        raise InvalidEvent("“modifiers” is a list of shift, ctrl, alt, meta, each at most once.")
+    return [name for name in MODIFIERS if name in value]
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= TEXT_MAX or not value.isprintable():
+        raise InvalidEvent(f"“text” is 1 to {TEXT_MAX} printable characters.")
+    return value
+
+
+def validate_event(event: Any) -> dict:
+    """A clean copy of a valid input event (docs/remote-control.md), or ``InvalidEvent``."""
+    if not isinstance(event, dict) or event.get("kind") not in KINDS:
+        raise InvalidEvent(f"“kind” is one of {', '.join(KINDS)}.")
+    kind = event["kind"]
+    given = set(event) - {"kind"}
+    required = FIELDS[kind] - OPTIONAL_FIELDS.get(kind, set())
+    if not required <= given <= FIELDS[kind]:
+        raise InvalidEvent(f"A “{kind}” event has {', '.join(sorted(FIELDS[kind]))}; nothing else.")
+    clean: dict[str, Any] = {"kind": kind}
+    if "x" in FIELDS[kind]:
+        clean["x"], clean["y"] = _coordinate(event, "x"), _coordinate(event, "y")
+    if "button" in FIELDS[kind]:
+        if event["button"] not in BUTTONS:
+            raise InvalidEvent("“button” is left, middle or right.")
+        clean["button"] = event["button"]
+    if kind == "click":
+        if not _is_int(event["count"]) or event["count"] not in (1, 2):
+            raise InvalidEvent("“count” is 1 or 2.")
+        clean["count"] = event["count"]
+    elif kind == "wheel":
+        clean["dx"], clean["dy"] = _wheel_notches(event, "dx"), _wheel_notches(event, "dy")
+    elif kind == "key":
+        if not isinstance(event["key"], str) or event["key"] not in KEY_NAMES:
+            raise InvalidEvent("This key is not one that may be sent.")
+        if event["action"] not in KEY_ACTIONS:
+            raise InvalidEvent("“action” is press, down or up.")
+        clean.update(key=event["key"], action=event["action"], modifiers=_modifiers(event.get("modifiers", [])))
+    elif kind == "text":
+        clean["text"] = _text(event["text"])
+    return clean
+
+
+# --- Screens ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Monitor:
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def as_dict(self) -> dict:
+        return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height} at ({self.x}, {self.y})"
+
+
+def map_point(nx: float, ny: float, monitor: Monitor) -> tuple[int, int]:
+    """A point normalised to the shared screen (0..1, origin top left) → a pixel of
+    the whole desktop, on that monitor."""
+    nx, ny = min(max(nx, 0.0), 1.0), min(max(ny, 0.0), 1.0)
+    return monitor.x + round(nx * (monitor.width - 1)), monitor.y + round(ny * (monitor.height - 1))
+
+
+# --- Performing input ------------------------------------------------------------------------
+
+
+class Performer:
+    """Carries validated events out on this computer. Subclasses provide the primitives
+    (``move_to``, ``button``, ``scroll``, ``key``, ``type_text``); this class maps
+    points and keeps track of what is held down, so that a stop releases it all."""
+
+    platform = "unknown"
+
+    def __init__(self) -> None:
+        self.buttons_down: set[str] = set()
+        self.keys_down: set[str] = set()
+
+    def monitors(self) -> list[Monitor]:
+        raise NotImplementedError
+
+    def move_to(self, x: int, y: int) -> None:
+        raise NotImplementedError
+
+    def button(self, name: str, down: bool) -> None:
+        raise NotImplementedError
+
+    def scroll(self, dx: int, dy: int) -> None:
+        raise NotImplementedError
+
+    def key(self, name: str, down: bool) -> None:
+        """``name``: a KEY_NAMES value or a modifier (shift, ctrl, alt, meta)."""
+        raise NotImplementedError
+
+    def type_text(self, text: str) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        pass
+
+    def perform(self, event: dict, monitor: Monitor) -> None:
+        kind = event["kind"]
+        if "x" in event:
+            self.move_to(*map_point(event["x"], event["y"], monitor))
+        if kind in ("down", "up"):
+            self._button(event["button"], kind == "down")
+        elif kind == "click":
+            for _ in range(event["count"]):
+                self._button(event["button"], True)
+                self._button(event["button"], False)
+        elif kind == "wheel":
+            self.scroll(event["dx"], event["dy"])
+        elif kind == "key":
+            self._key_event(event["key"], event["action"], event["modifiers"])
+        elif kind == "text":
+            self.type_text(event["text"])
+        self.flush()
+
+    def _button(self, name: str, down: bool) -> None:
+        if down:
+            self.buttons_down.add(name)
+        elif name in self.buttons_down:
+            self.buttons_down.discard(name)
+        self.button(name, down)
+
+    def _hold(self, name: str, down: bool) -> None:
+        if down and name not in self.keys_down:
+            self.keys_down.add(name)
+            self.key(name, True)
+        elif not down and name in self.keys_down:
+            self.keys_down.discard(name)
+            self.key(name, False)
+
+    def _key_event(self, name: str, action: str, modifiers: list) -> None:
+        added = [modifier for modifier in modifiers if modifier not in self.keys_down]
+        if action in ("press", "down"):
+            for modifier in modifiers:
+                self._hold(modifier, True)
+            if action == "press":
+                self.key(name, True)
+                self.key(name, False)
+            else:
+                self._hold(name, True)
+        if action == "press":
+            for modifier in added:
+                self._hold(modifier, False)
+        elif action == "up":
+            self._hold(name, False)
+            for modifier in modifiers:
+                self._hold(modifier, False)
+
+    def release_all(self) -> None:
+        """Nothing stays pressed once control ends."""
+        for name in list(self.keys_down):
+            self._hold(name, False)
+        for name in list(self.buttons_down):
+            self._button(name, False)
+        self.flush()
+
+
+X_BUTTONS = {"left": 1, "middle": 2, "right": 3}
+X_MODIFIERS = {"shift": "Shift_L", "ctrl": "Control_L", "alt": "Alt_L", "meta": "Super_L"}
+
+
+def char_to_keysym(char: str) -> int:
+    """The X keysym of a character: Latin-1 keysyms equal the code point; others are
+    the Unicode keysyms 0x01000000 + code point."""
+    code = ord(char)
+    if 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xFF:
+        return code
+    return 0x01000000 + code
+
+
+class XTestPerformer(Performer):
+    """X11, through the XTEST extension (python-xlib)."""
+
+    platform = "x11"
+
+    def __init__(self, display_name: str | None = None) -> None:
+        super().__init__()
+        from Xlib import XK, X
+        from Xlib import display as xdisplay
+        from Xlib.ext import xtest
+
+        self.X, self.XK, self.xtest = X, XK, xtest
+        self.display = xdisplay.Display(display_name)
+        if not self.display.has_extension("XTEST"):
+            raise RuntimeError("The X server has no XTEST extension.")
+        self.root = self.display.screen().root
+        self._scratch_keycode: int | None = None
+
+    def monitors(self) -> list[Monitor]:
+        try:
+            reply = self.display.xrandr_get_monitors(self.root, is_active=True)
+            found = [Monitor(m.x, m.y, m.width_in_pixels, m.height_in_pixels) for m in reply.monitors]
+        except Exception:  # no RandR 1.5: the whole root window is one screen
+            found = []
+        found = [monitor for monitor in found if monitor.width > 0 and monitor.height > 0]
+        if found:
+            return sorted(found, key=lambda m: (m.x, m.y))
+        geometry = self.root.get_geometry()
+        return [Monitor(0, 0, geometry.width, geometry.height)]
+
+    def move_to(self, x: int, y: int) -> None:
+        self.xtest.fake_input(self.display, self.X.MotionNotify, x=x, y=y)
+
+    def button(self, name: str, down: bool) -> None:
+        self.xtest.fake_input(self.display, self.X.ButtonPress if down else self.X.ButtonRelease, X_BUTTONS[name])
+
+    def scroll(self, dx: int, dy: int) -> None:
+        # X wheel buttons: 4 up, 5 down, 6 left, 7 right; one press and release a notch.
+        for button, notches in ((5 if dy > 0 else 4, abs(dy)), (7 if dx > 0 else 6, abs(dx))):
+            for _ in range(notches):
+                self.xtest.fake_input(self.display, self.X.ButtonPress, button)
+                self.xtest.fake_input(self.display, self.X.ButtonRelease, button)
+
+    def _keysym(self, name: str) -> int:
+        if name in X_MODIFIERS:
+            return self.XK.string_to_keysym(X_MODIFIERS[name])
+        if name in NAMED_KEYS:
+            return self.XK.string_to_keysym(NAMED_KEYS[name])
+        return char_to_keysym(name)
+
+    def _keycode(self, keysym: int) -> tuple[int, bool]:
+        """(keycode, needs shift), or (0, False) if no key of the layout makes it."""
+        for keycode, index in sorted(self.display.keysym_to_keycodes(keysym), key=lambda pair: pair[1]):
+            if index in (0, 1):
+                return keycode, index == 1
+        return 0, False
+
+    def _send_key(self, keycode: int, down: bool) -> None:
+        self.xtest.fake_input(self.display, self.X.KeyPress if down else self.X.KeyRelease, keycode)
+
+    def key(self, name: str, down: bool) -> None:
+        keysym = self._keysym(name)
+        keycode, shifted = self._keycode(keysym)
+        if not keycode:
+            if down:  # not on this layout: type it through a spare key
+                self._type_keysym(keysym)
+            return
+        # "!" or "A" sent without shift held: hold it for this key only.
+        add_shift = shifted and down and "shift" not in self.keys_down
+        if add_shift:
+            self.key("shift", True)
+        self._send_key(keycode, down)
+        if add_shift:
+            self.key("shift", False)
+
+    def type_text(self, text: str) -> None:
+        for char in text:
+            keysym = char_to_keysym(char)
+            keycode, shifted = self._keycode(keysym)
+            if not keycode:
+                self._type_keysym(keysym)
+                continue
+            held_shift = "shift" in self.keys_down
+            if shifted and not held_shift:
+                self.key("shift", True)
+            elif not shifted and held_shift:
+                self.key("shift", False)
+            self._send_key(keycode, True)
+            self._send_key(keycode, False)
+            if shifted and not held_shift:
+                self.key("shift", False)
+            elif not shifted and held_shift:
+                self.key("shift", True)
+
+    def _spare_keycode(self) -> int:
+        if self._scratch_keycode is None:
+            first = self.display.display.info.min_keycode
+            count = self.display.display.info.max_keycode - first + 1
+            mapping = self.display.get_keyboard_mapping(first, count)
+            empty = [first + offset for offset, syms in enumerate(mapping) if not any(syms)]
+            self._scratch_keycode = empty[-1] if empty else 0
+        return self._scratch_keycode
+
+    def _type_keysym(self, keysym: int) -> None:
+        """A character no key makes: map it on a spare keycode, type it, unmap it."""
+        keycode = self._spare_keycode()
+        if not keycode:
+            return
+        self.display.change_keyboard_mapping(keycode, [(keysym, keysym)])
+        self.display.sync()
+        self._send_key(keycode, True)
+        self._send_key(keycode, False)
+        self.display.sync()
+        self.display.change_keyboard_mapping(keycode, [(0, 0)])
+
+    def flush(self) -> None:
+        self.display.sync()
+
+
+class PynputPerformer(Performer):
+    """Windows and macOS (and X11 as a fallback), through pynput. The screen is the
+    main display on macOS (or each display, with Quartz) and the whole virtual screen
+    on Windows."""
+
+    platform = sys.platform
+
+    def __init__(self) -> None:
+        super().__init__()
+        from pynput import keyboard, mouse
+
+        self.keyboard_module, self.mouse_module = keyboard, mouse
+        self.mouse = mouse.Controller()
+        self.keyboard = keyboard.Controller()
+        key = keyboard.Key
+        self.named = {
+            "Enter": key.enter,
+            "Tab": key.tab,
+            "Escape": key.esc,
+            "Backspace": key.backspace,
+            "Delete": key.delete,
+            "ArrowUp": key.up,
+            "ArrowDown": key.down,
+            "ArrowLeft": key.left,
+            "ArrowRight": key.right,
+            "Home": key.home,
+            "End": key.end,
+            "PageUp": key.page_up,
+            "PageDown": key.page_down,
+            " ": key.space,
+            "shift": key.shift,
+            "ctrl": key.ctrl,
+            "alt": key.alt,
+            "meta": key.cmd,
+            **{f"F{number}": getattr(key, f"f{number}") for number in range(1, 13)},
+        }
+
+    def monitors(self) -> list[Monitor]:
+        return _windows_virtual_screen() or _quartz_displays() or _tk_screen() or [Monitor(0, 0, 1920, 1080)]
+
+    def move_to(self, x: int, y: int) -> None:
+        self.mouse.position = (x, y)
+
+    def button(self, name: str, down: bool) -> None:
+        button = getattr(self.mouse_module.Button, name)
+        (self.mouse.press if down else self.mouse.release)(button)
+
+    def scroll(self, dx: int, dy: int) -> None:
+        self.mouse.scroll(dx, -dy)  # pynput: positive dy scrolls up
+
+    def key(self, name: str, down: bool) -> None:
+        key = self.named.get(name) or self.keyboard_module.KeyCode.from_char(name)
+        (self.keyboard.press if down else self.keyboard.release)(key)
+
+    def type_text(self, text: str) -> None:
+        self.keyboard.type(text)
+
+
+def _windows_virtual_screen() -> list[Monitor]:
+    if sys.platform != "win32":
+        return []
+    import ctypes
+
+    metrics = ctypes.windll.user32.GetSystemMetrics  # type: ignore[attr-defined]
+    # SM_XVIRTUALSCREEN, SM_YVIRTUALSCREEN, SM_CXVIRTUALSCREEN, SM_CYVIRTUALSCREEN
+    return [Monitor(metrics(76), metrics(77), metrics(78), metrics(79))]
+
+
+def _quartz_displays() -> list[Monitor]:
+    if sys.platform != "darwin":
+        return []
+    try:
+        import Quartz  # comes with pynput on macOS (pyobjc)
+    except ImportError:
+        return []
+    _error, ids, _count = Quartz.CGGetActiveDisplayList(16, None, None)
+    bounds = [Quartz.CGDisplayBounds(display_id) for display_id in ids or ()]
+    return [Monitor(int(b.origin.x), int(b.origin.y), int(b.size.width), int(b.size.height)) for b in bounds]
+
+
+def _tk_screen() -> list[Monitor]:
+    try:
+        import tkinter
+
+        root = tkinter.Tk()
+        size = root.winfo_screenwidth(), root.winfo_screenheight()
+        root.destroy()
+    except Exception:
+        return []
+    return [Monitor(0, 0, size[0], size[1])]
+
+
+def make_performer() -> Performer:
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        if not os.environ.get("DISPLAY"):
+            hint = " (a Wayland session: log in with an X11 session)" if os.environ.get("WAYLAND_DISPLAY") else ""
+            raise RuntimeError(f"No X display{hint}: the helper drives X11 through XTEST.")
+        try:
+            return XTestPerformer()
+        except ImportError:
+            raise RuntimeError("python-xlib is missing: pip install python-xlib") from None
+    try:
+        return PynputPerformer()
+    except ImportError:
+        raise RuntimeError("pynput is missing: pip install pynput") from None
+
+
+# --- Asking the person at the computer --------------------------------------------------------
+
+
+class TerminalUI:
+    """Questions on stdin/stdout; while controlled, a line ``stop`` stops."""
+
+    def __init__(self, out: Callable[[str], None]) -> None:
+        self.out = out
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._answer: asyncio.Future | None = None
+        self._on_stop: Callable[[], None] | None = None
+        self._eof = False
+        self.fd = -1
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        try:
+            self.fd = sys.stdin.fileno()
+        except (AttributeError, ValueError, OSError):
+            self._eof = True  # no terminal at all: nobody can answer
+            return
+        threading.Thread(target=self._read_lines, name="stdin", daemon=True).start()
+
+    def _read_lines(self) -> None:
+        # os.read, not sys.stdin: a thread blocked inside sys.stdin would hold its lock
+        # when the program exits on Ctrl+C.
+        assert self.loop is not None
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                self.loop.call_soon_threadsafe(self._on_line, line.decode(errors="replace").strip())
+        self.loop.call_soon_threadsafe(self._on_eof)
+
+    def _on_line(self, line: str) -> None:
+        # A line typed before the question was asked is no answer to it.
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result(line)
+        elif line.lower() == "stop" and self._on_stop:
+            self._on_stop()
+
+    def _on_eof(self) -> None:
+        self._eof = True
+        if self._answer is not None and not self._answer.done():
+            self._answer.set_result("")
+
+    async def ask_consent(self, controller_name: str) -> bool:
+        self.out(f"{controller_name} wants to control your computer. Allow? [y/N]")
+        if self._eof:
+            self.out("Nobody can answer on this terminal: refused.")
+            return False
+        assert self.loop is not None
+        self._answer = self.loop.create_future()
+        try:
+            answer = await self._answer
+        finally:
+            self._answer = None
+        return answer.lower() in ("y", "yes")
+
+    def cancel_question(self) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.cancel()
+
+    def show_controlled(self, controller_name: str, on_stop: Callable[[], None]) -> None:
+        self._on_stop = on_stop
+        self.out(f"Remote control active: controlled by {controller_name}. Type stop and Enter, or press Ctrl+C, to stop.")
+
+    def hide(self) -> None:
+        self._on_stop = None
+
+    def close(self) -> None:
+        pass
+
+
+class TkUI:
+    """Tk windows, run by the main thread (macOS allows Tk nowhere else); the network
+    runs in another thread and posts commands here through a queue."""
+
+    POLL_MS = 50
+
+    def __init__(self, out: Callable[[str], None]) -> None:
+        import tkinter
+
+        self.tk = tkinter
+        self.out = out
+        self.root = tkinter.Tk()
+        self.root.withdraw()
+        self.root.title("Parley helper")
+        self.commands: queue.Queue = queue.Queue()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._question: Any = None
+        self._banner: Any = None
+        self._answer: asyncio.Future | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def run(self, until_done: threading.Event) -> None:
+        """The main thread's loop, until ``until_done`` is set."""
+
+        def poll() -> None:
+            while True:
+                try:
+                    command = self.commands.get_nowait()
+                except queue.Empty:
+                    break
+                command()
+            if until_done.is_set():
+                self.root.quit()
+            else:
+                self.root.after(self.POLL_MS, poll)
+
+        self.root.after(self.POLL_MS, poll)
+        self.root.mainloop()
+        self.root.destroy()
+
+    def _post(self, command: Callable[[], None]) -> None:
+        self.commands.put(command)
+
+    def _in_loop(self, function: Callable, *args: Any) -> None:
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(function, *args)
+
+    def _window(self, title: str) -> Any:
+        window = self.tk.Toplevel(self.root)
+        window.title(title)
+        window.attributes("-topmost", True)
+        window.resizable(False, False)
+        return window
+
+    async def ask_consent(self, controller_name: str) -> bool:
+        assert self.loop is not None
+        self.out(f"{controller_name} wants to control your computer. Answer in the window.")
+        answer = self._answer = self.loop.create_future()
+
+        def answered(allow: bool) -> None:
+            if not answer.done():
+                answer.set_result(allow)
+
+        def decide(allow: bool) -> None:
+            self._close_question()
+            self._in_loop(answered, allow)
+
+        def show() -> None:
+            window = self._question = self._window("Parley: remote control")
+            text = f"{controller_name} wants to control your computer."
+            self.tk.Label(window, text=text, padx=20, pady=12, font=("TkDefaultFont", 12, "bold")).pack()
+            self.tk.Label(window, text="They will be able to use your mouse and keyboard until you stop.", padx=20).pack()
+            buttons = self.tk.Frame(window, pady=12)
+            buttons.pack()
+            self.tk.Button(buttons, text="Allow", width=10, command=lambda: decide(True)).pack(side="left", padx=6)
+            deny = self.tk.Button(buttons, text="Deny", width=10, command=lambda: decide(False))
+            deny.pack(side="left", padx=6)
+            deny.focus_set()
+            window.protocol("WM_DELETE_WINDOW", lambda: decide(False))
+
+        self._post(show)
+        try:
+            return await answer
+        finally:
+            self._answer = None
+            self._post(self._close_question)
+
+    def _close_question(self) -> None:
+        if self._question is not None:
+            self._question.destroy()
+            self._question = None
+
+    def cancel_question(self) -> None:
+        if self._answer is not None and not self._answer.done():
+            self._answer.cancel()
+
+    def show_controlled(self, controller_name: str, on_stop: Callable[[], None]) -> None:
+        self.out(f"Remote control active: controlled by {controller_name}.")
+
+        def show() -> None:
+            self._close_banner()
+            window = self._banner = self._window("Parley: controlled")
+            self.tk.Label(window, text=f"Controlled by {controller_name}", padx=14, pady=8).pack(side="left")
+            self.tk.Button(window, text="Stop", command=lambda: self._in_loop(on_stop)).pack(side="left", padx=8, pady=8)
+            window.protocol("WM_DELETE_WINDOW", lambda: self._in_loop(on_stop))
+
+        self._post(show)
+
+    def _close_banner(self) -> None:
+        if self._banner is not None:
+            self._banner.destroy()
+            self._banner = None
+
+    def hide(self) -> None:
+        self._post(self._close_banner)
+
+    def close(self) -> None:
+        self._post(self._close_banner)
+        self._post(self._close_question)
+
+
+def tk_available() -> bool:
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")) and not os.environ.get("DISPLAY"):
+        return False
+    try:
+        import tkinter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# --- The connection to the meeting -----------------------------------------------------------
+
+
+def websocket_url(server: str) -> tuple[str, str]:
+    """(the helper socket's URL, the Origin to send) for ``https://host[:port]``.
+    Plain http/ws is allowed only to this computer (tests, development)."""
+    parts = urlsplit(server.strip())
+    scheme = {"https": "wss", "wss": "wss", "http": "ws", "ws": "ws"}.get(parts.scheme.lower())
+    if scheme is None or not parts.hostname:
+        raise ValueError("--server is the meeting server's address, such as https://meet.example.com")
+    if scheme == "ws" and parts.hostname not in LOCAL_HOSTS:
+        raise ValueError("Refusing an unencrypted connection: use the https:// address of the meeting server.")
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    prefix = parts.path.rstrip("/")
+    origin = f"{'https' if scheme == 'wss' else 'http'}://{netloc}"
+    return f"{scheme}://{netloc}{prefix}{HELPER_PATH}", origin
+
+
+class PairingRefused(Exception):
+    pass
+
+
+class Helper:
+    """Pairs with the meeting, asks for consent, performs the controller's input for
+    the one active session, and stops at once when told or when the socket drops."""
+
+    def __init__(self, url: str, origin: str, code: str, performer: Performer, monitor: Monitor, ui: Any, out: Callable[[str], None]):
+        self.url, self.origin, self.code = url, origin, code
+        self.performer, self.monitor, self.ui, self.out = performer, monitor, ui, out
+        self.socket: Any = None
+        self.ids = itertools.count(1)
+        self.replies: dict[str, tuple[asyncio.Future, Callable[[dict], None] | None]] = {}
+        self.asking: int | None = None  # the session whose consent is being asked
+        self.active: int | None = None  # the session whose input is performed
+        self.controller_name = ""
+        self.consent_task: asyncio.Task | None = None
+
+    async def run(self) -> int:
+        try:
+            from websockets.asyncio.client import connect
+        except ImportError:  # websockets < 13
+            from websockets import connect  # type: ignore[no-redef]
+        from websockets.exceptions import ConnectionClosed
+
+        self.ui.start(asyncio.get_running_loop())
+        try:
+            async with connect(self.url, origin=self.origin, max_size=64 * 1024, open_timeout=20) as socket:  # type: ignore[arg-type]
+                self.socket = socket
+                return await self._session(socket)
+        except PairingRefused as refused:
+            self.out(f"Pairing refused: {refused}")
+            return 3
+        except (ConnectionClosed, OSError) as error:
+            self.out(
+                f"Connection to the meeting lost ({error}); remote control stopped. Get a new code from the meeting page to pair again."
+            )
+            return 1
+        finally:
+            self._stop_locally(None)
+            self.ui.close()
+
+    async def _session(self, socket: Any) -> int:
+        await socket.send(
+            self._envelope("helper.pair", {"code": self.code, "platform": self.performer.platform, "screens": self._screens()})
+        )
+        reply = json.loads(await socket.recv())
+        if reply.get("type") != "ack":
+            raise PairingRefused(reply.get("body", {}).get("message", "the code is not valid"))
+        body = reply["body"]
+        self.out(
+            f"Paired with “{body.get('meeting_title', '')}” as {body.get('participant_name', '')}. Waiting for a remote control request."
+        )
+        async for raw in socket:
+            self._dispatch(json.loads(raw))
+        self.out("The meeting server closed the connection; remote control stopped.")
+        return 1
+
+    def _screens(self) -> list:
+        return [monitor.as_dict() for monitor in self.performer.monitors()][:16]
+
+    def _envelope(self, kind: str, body: dict, request_id: str | None = None) -> str:
+        return json.dumps({"type": kind, "id": request_id, "body": body})
+
+    async def request(self, kind: str, body: dict, on_ack: Callable[[dict], None] | None = None) -> dict:
+        """Send and wait for the reply; ``on_ack`` runs as soon as the ack is read,
+        before any later message is handled."""
+        request_id = f"h{next(self.ids)}"
+        future = asyncio.get_running_loop().create_future()
+        self.replies[request_id] = (future, on_ack)
+        await self.socket.send(self._envelope(kind, body, request_id))
+        return await future
+
+    def _dispatch(self, message: dict) -> None:
+        kind, body = message.get("type"), message.get("body") or {}
+        if kind in ("ack", "error"):
+            future, on_ack = self.replies.pop(message.get("id") or "", (None, None))
+            if future is not None and not future.done():
+                if kind == "ack" and on_ack:
+                    on_ack(body)
+                future.set_result(message)
+        elif kind == "control.request":
+            self._on_request(body)
+        elif kind == "control.input":
+            self._on_input(body)
+        elif kind == "control.stopped" and body.get("session_id") in (self.active, self.asking):
+            self._stop_locally(body.get("reason") or "stopped")
+        elif kind == "helper.closed":
+            self._stop_locally(None)
+            self.out(f"The meeting closed this pairing ({body.get('reason') or 'ended'}).")
+
+    def _on_request(self, body: dict) -> None:
+        session_id, name = body.get("session_id"), str(body.get("controller_name") or "Someone")[:100]
+        if not isinstance(session_id, int) or isinstance(session_id, bool) or self.active is not None or self.asking is not None:
+            return
+        self.asking, self.controller_name = session_id, name
+        self.consent_task = asyncio.ensure_future(self._ask(session_id, name))
+
+    async def _ask(self, session_id: int, name: str) -> None:
+        try:
+            allow = await self.ui.ask_consent(name)
+        except asyncio.CancelledError:
+            return
+        if self.asking != session_id:
+            return  # stopped while asking
+
+        def activate(_body: dict) -> None:
+            self.asking, self.active = None, session_id
+
+        reply = await self.request("control.consent", {"session_id": session_id, "allow": allow}, on_ack=activate if allow else None)
+        if reply.get("type") != "ack" or not allow:
+            self.asking = None
+            self.out("Remote control refused." if not allow else f"Remote control could not start: {reply['body'].get('message')}")
+            return
+        if self.active == session_id:
+            self.ui.show_controlled(name, self.stop_by_user)
+
+    def _on_input(self, body: dict) -> None:
+        if self.active is None or body.get("session_id") != self.active:
+            return  # stale or foreign: never performed
+        try:
+            event = validate_event(body.get("event"))
+        except InvalidEvent:
+            return
+        self.performer.perform(event, self.monitor)
+
+    def _stop_locally(self, reason: str | None) -> None:
+        was_on = self.active is not None or self.asking is not None
+        self.active = self.asking = None
+        if self.consent_task is not None and not self.consent_task.done():
+            self.ui.cancel_question()
+        try:
+            self.performer.release_all()
+        except Exception as error:  # the display may be gone already
+            self.out(f"Could not release keys and buttons: {error}")
+        self.ui.hide()
+        if was_on and reason:
+            self.out(f"Remote control ended ({reason}).")
+
+    def stop_by_user(self) -> None:
+        session_id = self.active or self.asking
+        if session_id is None:
+            return
+        self._stop_locally("you stopped it")
+        if self.socket is not None:
+            asyncio.ensure_future(self._send_stop(session_id))
+
+    async def _send_stop(self, session_id: int) -> None:
+        # If the socket is gone, the server ends the session anyway.
+        with contextlib.suppress(Exception):
+            await self.socket.send(self._envelope("control.stop", {"session_id": session_id}, f"h{next(self.ids)}"))
+
+
+# --- Command line ------------------------------------------------------------------------------
+
+
+def parse_args(argv: list | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Let someone in your Parley meeting control this computer, with your consent.")
+    parser.add_argument("--server", required=True, help="the meeting server, e.g. https://meet.example.com")
+    parser.add_argument("--code", required=True, help="the pairing code shown on the meeting page, e.g. ABCD-EFGH")
+    parser.add_argument("--monitor", type=int, help="the screen you share, numbered from 1 (asked when there are several)")
+    parser.add_argument(
+        "--consent", choices=("auto", "tk", "terminal"), default="auto", help="how to ask you (default: a window if possible)"
+    )
+    parser.add_argument("--version", action="version", version=f"parley-helper {VERSION}")
+    return parser.parse_args(argv)
+
+
+def choose_monitor(monitors: list[Monitor], number: int | None, ask: Callable[[str], str]) -> Monitor:
+    if number is not None:
+        if not 1 <= number <= len(monitors):
+            raise ValueError(f"--monitor is from 1 to {len(monitors)}.")
+        return monitors[number - 1]
+    if len(monitors) == 1:
+        return monitors[0]
+    listing = "\n".join(f"  {index}: {monitor}" for index, monitor in enumerate(monitors, start=1))
+    answer = ask(f"Which screen will you share?\n{listing}\nNumber [1]: ").strip() or "1"
+    if not answer.isdigit() or not 1 <= int(answer) <= len(monitors):
+        raise ValueError("No such screen.")
+    return monitors[int(answer) - 1]
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def main(argv: list | None = None) -> int:
+    args = parse_args(argv)
+    code = normalise_code(args.code)
+    try:
+        if code is None:
+            raise ValueError("The code is 8 letters and digits, as shown on the meeting page (e.g. ABCD-EFGH).")
+        url, origin = websocket_url(args.server)
+        performer = make_performer()
+        monitor = choose_monitor(performer.monitors(), args.monitor, input)
+    except (ValueError, RuntimeError, EOFError) as problem:
+        say(f"parley-helper: {problem}")
+        return 2
+    use_tk = args.consent == "tk" or (args.consent == "auto" and tk_available())
+    say(f"Parley helper {VERSION}: screen {monitor}, server {origin}.")
+    if not use_tk:
+        try:
+            return asyncio.run(Helper(url, origin, code, performer, monitor, TerminalUI(say), say).run())
+        except KeyboardInterrupt:
+            say("Stopped.")
+            return 0
+    return _run_with_tk(url, origin, code, performer, monitor)
+
+
+def _run_with_tk(url: str, origin: str, code: str, performer: Performer, monitor: Monitor) -> int:
+    ui = TkUI(say)
+    done = threading.Event()
+    result = [1]
+
+    def network() -> None:
+        try:
+            result[0] = asyncio.run(Helper(url, origin, code, performer, monitor, ui, say).run())
+        finally:
+            done.set()
+
+    threading.Thread(target=network, name="network", daemon=True).start()
+    try:
+        ui.run(done)
+    except KeyboardInterrupt:
+        say("Stopped.")
+        return 0
+    return result[0]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The poll messages of the meeting room socket (docs/protocol.md, "Polls")."""
+
+from __future__ import annotations
+
+from meetings import room_features
+from meetings.models import Participant
+from polls import services
+from rooms.protocol import ErrorCode, ProtocolError, require_fields
+
+room_features.rate("poll", 20, 10)
+
+
+@room_features.snapshot_section("poll")
+def _snapshot(participant: Participant) -> dict | None:
+    return services.room_poll(participant)
+
+
+@room_features.on_meeting_end
+def _meeting_ended(meeting) -> None:
+    services.close_runs_of_meeting(meeting)
+
+
+@room_features.room_handler("poll.list", bucket="poll")
+async def poll_list(room, body):
+    require_fields(body, {})
+    return {"polls": await room.call("poll.list", services.polls_for_participant, room.participant)}
+
+
+@room_features.room_handler("poll.start", bucket="poll")
+async def poll_start(room, body):
+    require_fields(body, {"poll_id": int})
+    run = await room.call("poll.start", services.start_poll, room.participant, body["poll_id"])
+    return {"run_id": run.pk}
+
+
+@room_features.room_handler("poll.vote", bucket="poll")
+async def poll_vote(room, body):
+    require_fields(body, {"run_id": int, "answers": list})
+    if len(body["answers"]) > services.MAX_QUESTIONS:
+        raise ProtocolError(ErrorCode.INVALID, "Too many answers.")
+    await room.call("poll.vote", services.vote, room.participant, body["run_id"], body["answers"])
+    return {}
+
+
+@room_features.room_handler("poll.close", bucket="poll")
+async def poll_close(room, body):
+    require_fields(body, {"run_id": int})
+    await room.call("poll.close", services.close_poll, room.participant, body["run_id"])
+    return {}
+
+
+@room_features.room_handler("poll.share_results", bucket="poll")
+async def poll_share_results(room, body):
+    require_fields(body, {"run_id": int})
+    await room.call("poll.share_results", services.share_results, room.participant, body["run_id"])
+    return {}
+
+
+@room_features.room_handler("poll.stop_sharing", bucket="poll")
+async def poll_stop_sharing(room, body):
+    require_fields(body, {"run_id": int})
+    await room.call("poll.stop_sharing", services.stop_sharing, room.participant, body["run_id"])
+    return {}
+
+
+@room_features.room_handler("poll.pdf", bucket="poll")
+async def poll_pdf(room, body):
+    require_fields(body, {"run_id": int})
+    return await room.call("poll.pdf", services.request_pdf, room.participant, body["run_id"])

@@ -1,0 +1,600 @@
+"""Writes of polls: the repository (save, delete) and runs in meetings (start, vote,
+close, share results, stop sharing, the results PDF).
+
+Rules (``meetings.permissions.can``): organizers and presenters run polls
+(``run_poll``) and follow them live; every joined participant but the one who started a
+run answers it (``answer_poll``), once — an answer is final. A run closes when a
+manager closes it, when its time runs out (``close_expired``, run by a Celery task at
+``closes_at`` and by beat every few seconds as a safety net) or when the meeting ends.
+
+Events (after commit, on the meeting's group): ``poll.started``, ``poll.closed``,
+``poll.results`` (shared), ``poll.hidden`` (stop sharing), ``poll.pdf``; and
+``poll.summary`` for organizers and presenters only.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from meetings.models import Meeting, Participant
+from meetings.permissions import can
+from meetings.services import PRESENTERS, RoomError
+from polls.models import CHOICE_MAX, DURATION_MAX, DURATION_MIN, QUESTION_MAX, TITLE_MAX, Ballot, Choice, Poll, PollRun, Question, Vote
+from rooms.models import Extension
+from rooms.realtime import broadcast, meeting_group
+
+logger = logging.getLogger(__name__)
+
+MAX_QUESTIONS = 20
+MAX_CHOICES = 10
+# A PDF still "rendering" after this many seconds is asked for again.
+PDF_RETRY_AFTER = 120
+ID_MAX = 2**31 - 1
+
+
+class PollError(RoomError):
+    """A refusal with a stable code: ``poll_busy``, ``poll_closed``, ``poll_open``,
+    ``already_voted``, ``not_found``."""
+
+
+# --- The repository -------------------------------------------------------------------
+
+
+def may_keep_polls(user) -> bool:
+    """Extension users (and staff) have a Polling Repository."""
+    if user is None or not user.is_authenticated:
+        return False
+    return user.is_staff or Extension.objects.filter(user=user).exists()
+
+
+def clean_poll_data(*, title: Any, duration_seconds: Any, anonymous: Any, questions: Any) -> dict:
+    """The poll's fields, validated; ``ValidationError`` keyed by field otherwise.
+
+    ``questions`` is ``[{"text": str, "multiple": bool, "choices": [str, ...]}, ...]``.
+    """
+    errors: dict[str, list[str]] = {}
+    title = title.strip() if isinstance(title, str) else ""
+    if not title:
+        errors.setdefault("title", []).append(_("Give the poll a title."))
+    elif len(title) > TITLE_MAX:
+        errors.setdefault("title", []).append(_("At most %(max)d characters.") % {"max": TITLE_MAX})
+    if not isinstance(duration_seconds, int) or isinstance(duration_seconds, bool) or not DURATION_MIN <= duration_seconds <= DURATION_MAX:
+        errors.setdefault("duration_seconds", []).append(
+            _("From %(min)d seconds to %(max)d hours.") % {"min": DURATION_MIN, "max": DURATION_MAX // 3600}
+        )
+    cleaned_questions = []
+    if not isinstance(questions, list) or not questions:
+        errors.setdefault("questions", []).append(_("Add at least one question."))
+    elif len(questions) > MAX_QUESTIONS:
+        errors.setdefault("questions", []).append(_("At most %(max)d questions.") % {"max": MAX_QUESTIONS})
+    else:
+        for number, question in enumerate(questions, start=1):
+            problem = _question_problem(question)
+            if problem:
+                errors.setdefault("questions", []).append(_("Question %(number)d: %(problem)s") % {"number": number, "problem": problem})
+            else:
+                cleaned_questions.append(
+                    {
+                        "text": question["text"].strip(),
+                        "multiple": bool(question.get("multiple", False)),
+                        "choices": [choice.strip() for choice in question["choices"]],
+                    }
+                )
+    if errors:
+        raise ValidationError(errors)
+    return {"title": title, "duration_seconds": duration_seconds, "anonymous": bool(anonymous), "questions": cleaned_questions}
+
+
+def _question_problem(question: Any) -> str:
+    if not isinstance(question, dict) or not isinstance(question.get("text"), str) or not question["text"].strip():
+        return _("write the question.")
+    if len(question["text"].strip()) > QUESTION_MAX:
+        return _("at most %(max)d characters.") % {"max": QUESTION_MAX}
+    choices = question.get("choices")
+    if not isinstance(choices, list) or any(not isinstance(c, str) or not c.strip() for c in choices):
+        return _("every answer choice needs a text.")
+    if len(choices) < 2:
+        return _("give at least two answer choices.")
+    if len(choices) > MAX_CHOICES:
+        return _("at most %(max)d answer choices.") % {"max": MAX_CHOICES}
+    if any(len(c.strip()) > CHOICE_MAX for c in choices):
+        return _("answer choices have at most %(max)d characters.") % {"max": CHOICE_MAX}
+    if len({c.strip().casefold() for c in choices}) != len(choices):
+        return _("two answer choices are the same.")
+    return ""
+
+
+def save_poll(owner, poll: Poll | None = None, **data: Any) -> Poll:
+    """Create (``poll=None``) or replace the content of one of ``owner``'s polls.
+
+    Past runs keep their own frozen copy, so an edit never changes their results.
+    """
+    if not may_keep_polls(owner) or (poll is not None and poll.owner_id != owner.pk):
+        raise PermissionDenied
+    cleaned = clean_poll_data(**data)
+    with transaction.atomic():
+        if poll is None:
+            poll = Poll(owner=owner)
+        poll.title = cleaned["title"]
+        poll.duration_seconds = cleaned["duration_seconds"]
+        poll.anonymous = cleaned["anonymous"]
+        poll.save()
+        poll.questions.all().delete()
+        for position, question_data in enumerate(cleaned["questions"]):
+            question = Question.objects.create(poll=poll, position=position, text=question_data["text"], multiple=question_data["multiple"])
+            Choice.objects.bulk_create(
+                Choice(question=question, position=index, text=text) for index, text in enumerate(question_data["choices"])
+            )
+    return poll
+
+
+def delete_poll(owner, poll: Poll) -> None:
+    if poll.owner_id != owner.pk:
+        raise PermissionDenied
+    poll.delete()  # runs keep their results (poll set to null)
+
+
+def poll_data(poll: Poll) -> dict:
+    """A poll as ``save_poll`` takes it (edit forms, the meeting's poll list)."""
+    return {
+        "title": poll.title,
+        "duration_seconds": poll.duration_seconds,
+        "anonymous": poll.anonymous,
+        "questions": [
+            {"text": q.text, "multiple": q.multiple, "choices": [c.text for c in q.choices.all()]}
+            for q in poll.questions.prefetch_related("choices")
+        ],
+    }
+
+
+def poll_list_item(poll: Poll) -> dict:
+    return {
+        "id": poll.pk,
+        "title": poll.title,
+        "duration_seconds": poll.duration_seconds,
+        "anonymous": poll.anonymous,
+        "question_count": poll.questions.count(),
+        "updated_at": poll.updated_at.isoformat(),
+    }
+
+
+def polls_for_participant(participant: Participant) -> list[dict]:
+    """The caller's repository, for the meeting's Polls panel (managers only)."""
+    current = _current(participant)
+    _authorise(current, "run_poll")
+    if current.user_id is None:
+        return []
+    return [poll_list_item(poll) for poll in Poll.objects.filter(owner_id=current.user_id)]
+
+
+# --- Runs: payloads -------------------------------------------------------------------
+
+
+def _is_manager(participant: Participant) -> bool:
+    return can(participant, "run_poll")
+
+
+def run_payload(run: PollRun, participant: Participant | None = None) -> dict:
+    """What a participant's screen shows of a run; results only to managers or once shared."""
+    body: dict[str, Any] = {
+        "id": run.pk,
+        "title": run.title,
+        "anonymous": run.anonymous,
+        "questions": run.questions,
+        "duration_seconds": run.duration_seconds,
+        "started_at": run.started_at.isoformat(),
+        "closes_at": run.closes_at.isoformat(),
+        "closed_at": run.closed_at.isoformat() if run.closed_at else None,
+        "closed_by": run.closed_by or None,
+        "status": run.status,
+        "results_shared": run.results_shared,
+        "started_by": run.started_by_id,
+        "started_by_name": run.started_by_name,
+        "pdf_status": run.pdf_status or None,
+    }
+    if participant is not None:
+        body["answered"] = run.ballots.filter(participant=participant).exists()
+        if _is_manager(participant):
+            body["summary"] = summary(run, with_voters=not run.anonymous)
+        elif run.results_shared:
+            body["summary"] = summary(run)
+    return body
+
+
+def summary(run: PollRun, *, with_voters: bool = False) -> dict:
+    """Counts and percentages per question and choice, and how many answered.
+
+    A choice's percentage is of the people who answered (several answers per person
+    in a multiple-choice question, so those may add up to more than 100).
+    """
+    ballots = run.ballots.count()
+    counts: dict[tuple[int, int], int] = {
+        (row["question_id"], row["choice_id"]): row["n"]
+        for row in Vote.objects.filter(ballot__run=run).values("question_id", "choice_id").annotate(n=Count("id"))
+    }
+    voters: dict[tuple[int, int], list[str]] = {}
+    if with_voters:
+        for vote in Vote.objects.filter(ballot__run=run).select_related("ballot").order_by("ballot__voter_name"):
+            voters.setdefault((vote.question_id, vote.choice_id), []).append(vote.ballot.voter_name)
+    questions = []
+    for question in run.questions:
+        choices = []
+        for choice in question["choices"]:
+            count = counts.get((question["id"], choice["id"]), 0)
+            item = {"id": choice["id"], "text": choice["text"], "count": count, "percent": _percent(count, ballots)}
+            if with_voters:
+                item["voters"] = voters.get((question["id"], choice["id"]), [])
+            choices.append(item)
+        questions.append({"id": question["id"], "text": question["text"], "multiple": question["multiple"], "choices": choices})
+    eligible = _eligible_count(run, ballots)
+    return {
+        "run_id": run.pk,
+        "status": run.status,
+        "answered": ballots,
+        "eligible": eligible,
+        "completion": _percent(ballots, eligible),
+        "questions": questions,
+    }
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 1) if whole else 0.0
+
+
+def _eligible_count(run: PollRun, answered: int) -> int:
+    """Who answered, plus who is present and may still answer (not the one who runs it)."""
+    present = Participant.objects.filter(meeting_id=run.meeting_id, state=Participant.State.JOINED, is_recorder=False)
+    if run.started_by_id is not None:
+        present = present.exclude(pk=run.started_by_id)
+    not_yet = present.exclude(pk__in=run.ballots.values("participant_id")).count()
+    return answered + not_yet
+
+
+def on_screen_run(meeting_id: int) -> PollRun | None:
+    return PollRun.objects.filter(meeting_id=meeting_id, on_screen=True).first()
+
+
+def room_poll(participant: Participant) -> dict | None:
+    """The ``poll`` section of ``room.snapshot``: the run on screen, for this participant."""
+    run = on_screen_run(participant.meeting_id)
+    return run_payload(run, participant) if run else None
+
+
+# --- Runs: changes --------------------------------------------------------------------
+
+
+def _current(participant: Participant) -> Participant:
+    current = Participant.objects.select_related("meeting").filter(pk=participant.pk).first()
+    if current is None:
+        raise PermissionDenied(_("You are not in this meeting."))
+    return current
+
+
+def _authorise(participant: Participant, action: str) -> None:
+    if not can(participant, action):
+        raise PermissionDenied(_("Your role does not allow this."))
+
+
+def _lock_meeting(meeting_id: int) -> Meeting:
+    return Meeting.objects.select_for_update().get(pk=meeting_id)
+
+
+def _locked_run(meeting: Meeting, run_id: Any) -> PollRun:
+    if not isinstance(run_id, int) or isinstance(run_id, bool) or not 1 <= run_id <= ID_MAX:
+        raise PollError("not_found", _("There is no such poll in this meeting."))
+    run = PollRun.objects.select_for_update().filter(pk=run_id, meeting=meeting).first()
+    if run is None:
+        raise PollError("not_found", _("There is no such poll in this meeting."))
+    return run
+
+
+def _to_room(meeting: Meeting, event: str, body: dict, *, audience: str | None = None) -> None:
+    broadcast(meeting_group(meeting.public_id), event, body, audience=audience)
+
+
+def _publish_summary(meeting: Meeting, run: PollRun) -> None:
+    _to_room(meeting, "poll.summary", summary(run, with_voters=not run.anonymous), audience=PRESENTERS)
+
+
+def _freeze(poll: Poll) -> dict:
+    next_id = 1
+    questions = []
+    for question in poll.questions.prefetch_related("choices"):
+        question_id, next_id = next_id, next_id + 1
+        choices = []
+        for choice in question.choices.all():
+            choices.append({"id": next_id, "text": choice.text})
+            next_id += 1
+        questions.append({"id": question_id, "text": question.text, "multiple": question.multiple, "choices": choices})
+    return {"questions": questions}
+
+
+def start_poll(participant: Participant, poll_id: Any) -> PollRun:
+    """Submit one of the caller's polls in their meeting: on every screen now.
+
+    A closed poll still on screen gives way; an open one refuses (``poll_busy``).
+    """
+    if not isinstance(poll_id, int) or isinstance(poll_id, bool) or not 1 <= poll_id <= ID_MAX:
+        raise PollError("not_found", _("There is no such poll in your repository."))
+    with transaction.atomic():
+        current = _current(participant)
+        meeting = _lock_meeting(current.meeting_id)
+        current.meeting = meeting
+        _authorise(current, "run_poll")
+        poll = Poll.objects.filter(pk=poll_id, owner_id=current.user_id).first() if current.user_id else None
+        if poll is None:
+            raise PollError("not_found", _("There is no such poll in your repository."))
+        shown = PollRun.objects.select_for_update().filter(meeting=meeting, on_screen=True).first()
+        if shown is not None and shown.is_open:
+            raise PollError("poll_busy", _("“%(title)s” is still open. Close it first.") % {"title": shown.title})
+        if shown is not None:
+            _hide(meeting, shown)
+        definition = _freeze(poll)
+        if not definition["questions"]:
+            raise ValidationError(_("This poll has no questions."))
+        now = timezone.now()
+        run = PollRun.objects.create(
+            meeting=meeting,
+            poll=poll,
+            started_by=current,
+            started_by_name=current.display_name,
+            title=poll.title,
+            anonymous=poll.anonymous,
+            definition=definition,
+            duration_seconds=poll.duration_seconds,
+            started_at=now,
+            closes_at=now + timedelta(seconds=poll.duration_seconds),
+        )
+        _to_room(meeting, "poll.started", run_payload(run))
+        _publish_summary(meeting, run)
+        _schedule_close(run)
+    return run
+
+
+def _schedule_close(run: PollRun) -> None:
+    from polls.tasks import close_expired_poll
+
+    def enqueue() -> None:
+        try:
+            close_expired_poll.apply_async((run.pk,), eta=run.closes_at)
+        except Exception:
+            logger.exception("Could not schedule the end of poll run %s; the periodic sweep closes it", run.pk)
+
+    transaction.on_commit(enqueue)
+
+
+def clean_answers(run: PollRun, answers: Any) -> list[tuple[int, int]]:
+    """``[{"question_id": int, "choice_ids": [int, ...]}, ...]`` answering every question
+    of the run once → ``[(question_id, choice_id), ...]``; ``ValidationError`` otherwise."""
+    if not isinstance(answers, list) or len(answers) != len(run.questions):
+        raise ValidationError(_("Answer every question once."))
+    by_id = {q["id"]: q for q in run.questions}
+    seen: set[int] = set()
+    votes: list[tuple[int, int]] = []
+    for answer in answers:
+        if not isinstance(answer, dict) or set(answer) != {"question_id", "choice_ids"}:
+            raise ValidationError(_("Each answer is {question_id, choice_ids}."))
+        question = by_id.get(answer["question_id"]) if isinstance(answer["question_id"], int) else None
+        if question is None or question["id"] in seen:
+            raise ValidationError(_("Answer every question of this poll once."))
+        seen.add(question["id"])
+        choice_ids = answer["choice_ids"]
+        valid_ids = {c["id"] for c in question["choices"]}
+        if (
+            not isinstance(choice_ids, list)
+            or not choice_ids
+            or any(not isinstance(c, int) or isinstance(c, bool) or c not in valid_ids for c in choice_ids)
+            or len(set(choice_ids)) != len(choice_ids)
+        ):
+            raise ValidationError(_("Pick answers of this question only."))
+        if not question["multiple"] and len(choice_ids) != 1:
+            raise ValidationError(_("Pick one answer to “%(question)s”.") % {"question": question["text"]})
+        votes.extend((question["id"], choice_id) for choice_id in choice_ids)
+    return votes
+
+
+def vote(participant: Participant, run_id: Any, answers: Any) -> Ballot:
+    """The caller's answers to an open run of their meeting; once, final."""
+    with transaction.atomic():
+        current = _current(participant)
+        meeting = _lock_meeting(current.meeting_id)
+        current.meeting = meeting
+        _authorise(current, "answer_poll")
+        run = _locked_run(meeting, run_id)
+        if run.started_by_id == current.pk:
+            raise PermissionDenied(_("You are running this poll."))
+        if not run.is_open or run.closes_at <= timezone.now():
+            raise PollError("poll_closed", _("This poll is closed."))
+        if run.ballots.filter(participant=current).exists():
+            raise PollError("already_voted", _("You have already answered this poll."))
+        choices = clean_answers(run, answers)
+        ballot = Ballot.objects.create(run=run, participant=current, voter_name=current.display_name)
+        Vote.objects.bulk_create(Vote(ballot=ballot, question_id=q, choice_id=c) for q, c in choices)
+        _publish_summary(meeting, run)
+    return ballot
+
+
+def _close(meeting: Meeting, run: PollRun, closed_by: str) -> None:
+    run.status = PollRun.Status.CLOSED
+    run.closed_at = timezone.now()
+    run.closed_by = closed_by
+    run.save(update_fields=["status", "closed_at", "closed_by"])
+    _to_room(meeting, "poll.closed", {"run_id": run.pk, "closed_at": run.closed_at.isoformat(), "closed_by": closed_by})
+    _publish_summary(meeting, run)
+
+
+def _managed_run(participant: Participant, run_id: Any) -> tuple[Meeting, PollRun]:
+    current = _current(participant)
+    meeting = _lock_meeting(current.meeting_id)
+    current.meeting = meeting
+    _authorise(current, "run_poll")
+    return meeting, _locked_run(meeting, run_id)
+
+
+def close_poll(participant: Participant, run_id: Any) -> PollRun:
+    """Close Polling. Closing a closed run changes nothing."""
+    with transaction.atomic():
+        meeting, run = _managed_run(participant, run_id)
+        if run.is_open:
+            _close(meeting, run, PollRun.ClosedBy.ORGANIZER)
+    return run
+
+
+def close_run_as_admin(run: PollRun) -> bool:
+    """The admin's "Close selected polls": as an organizer's Close Polling. False when
+    the run was already closed (or is gone)."""
+    with transaction.atomic():
+        meeting = _lock_meeting(run.meeting_id)
+        current = PollRun.objects.select_for_update().filter(pk=run.pk).first()
+        if current is None or not current.is_open:
+            return False
+        _close(meeting, current, PollRun.ClosedBy.ORGANIZER)
+    return True
+
+
+def close_expired(now=None, run_id: int | None = None) -> int:
+    """Close the runs whose time ran out (the timer task and the beat sweep)."""
+    now = now or timezone.now()
+    due = PollRun.objects.filter(status=PollRun.Status.OPEN, closes_at__lte=now)
+    if run_id is not None:
+        due = due.filter(pk=run_id)
+    closed = 0
+    for pk, meeting_id in list(due.values_list("pk", "meeting_id")):
+        with transaction.atomic():
+            meeting = _lock_meeting(meeting_id)
+            run = PollRun.objects.select_for_update().get(pk=pk)
+            if run.is_open:  # not closed by someone meanwhile
+                _close(meeting, run, PollRun.ClosedBy.TIMER)
+                closed += 1
+    return closed
+
+
+def share_results(participant: Participant, run_id: Any) -> PollRun:
+    """Everyone sees the results (and may save them as PDF). The run must be closed."""
+    with transaction.atomic():
+        meeting, run = _managed_run(participant, run_id)
+        if run.is_open:
+            raise PollError("poll_open", _("Close the poll before sharing its results."))
+        shown = PollRun.objects.select_for_update().filter(meeting=meeting, on_screen=True).exclude(pk=run.pk).first()
+        if shown is not None:
+            if shown.is_open:
+                raise PollError("poll_busy", _("“%(title)s” is still open. Close it first.") % {"title": shown.title})
+            _hide(meeting, shown)
+        run.results_shared = True
+        run.on_screen = True
+        run.save(update_fields=["results_shared", "on_screen"])
+        _to_room(meeting, "poll.results", {**run_payload(run), "summary": summary(run)})
+    return run
+
+
+def _hide(meeting: Meeting, run: PollRun) -> None:
+    run.on_screen = False
+    run.save(update_fields=["on_screen"])
+    _to_room(meeting, "poll.hidden", {"run_id": run.pk})
+
+
+def stop_sharing(participant: Participant, run_id: Any) -> PollRun:
+    """Stop Sharing: off everyone's screen (an open run closes first)."""
+    with transaction.atomic():
+        meeting, run = _managed_run(participant, run_id)
+        if run.is_open:
+            _close(meeting, run, PollRun.ClosedBy.ORGANIZER)
+        if run.on_screen:
+            _hide(meeting, run)
+    return run
+
+
+def close_runs_of_meeting(meeting: Meeting) -> None:
+    """The meeting ended: open runs close (before its report is rendered)."""
+    for run in PollRun.objects.select_for_update().filter(meeting=meeting, status=PollRun.Status.OPEN):
+        _close(meeting, run, PollRun.ClosedBy.MEETING_END)
+
+
+# --- The results PDF ------------------------------------------------------------------
+
+
+def may_download(user, participant: Participant | None, run: PollRun) -> bool:
+    """Managers of the meeting always; its participants once the results are shared."""
+    from meetings.permissions import can_manage_meeting
+
+    if user is not None and user.is_authenticated and can_manage_meeting(user, run.meeting):
+        return True
+    if participant is None or participant.meeting_id != run.meeting_id:
+        return False
+    return _is_manager(participant) or (run.results_shared and participant.state == Participant.State.JOINED)
+
+
+def pdf_url(run: PollRun) -> str:
+    return reverse("poll_run_pdf", args=[run.meeting.public_id, run.pk])
+
+
+def pdf_event(run: PollRun) -> dict:
+    return {
+        "run_id": run.pk,
+        "status": run.pdf_status or None,
+        "url": pdf_url(run) if run.pdf_status == PollRun.PdfStatus.READY else None,
+        "error": run.pdf_error or None,
+    }
+
+
+def publish_pdf_state(run: PollRun) -> None:
+    """``poll.pdf`` after commit: to the room once the results are shared, else to
+    those who run polls (the worker's renders use it too)."""
+    _to_room(run.meeting, "poll.pdf", pdf_event(run), audience=None if run.results_shared else PRESENTERS)
+
+
+def request_pdf(participant: Participant, run_id: Any) -> dict:
+    """Save to File: the PDF's state; asks the worker to render it when needed."""
+    with transaction.atomic():
+        current = _current(participant)
+        meeting = _lock_meeting(current.meeting_id)
+        current.meeting = meeting
+        run = _locked_run(meeting, run_id)
+        if not (current.state == Participant.State.JOINED and may_download(None, current, run)):
+            raise PermissionDenied(_("The results of this poll are not shared."))
+        _ask_for_pdf(run)
+    return pdf_event(run)
+
+
+def request_pdf_for_manager(user, run: PollRun) -> dict:
+    """The same from the organizer's web client after the meeting."""
+    with transaction.atomic():
+        run = PollRun.objects.select_for_update().get(pk=run.pk)
+        if not may_download(user, None, run):
+            raise PermissionDenied
+        _ask_for_pdf(run)
+    return pdf_event(run)
+
+
+def _ask_for_pdf(run: PollRun) -> None:
+    if run.is_open:
+        raise PollError("poll_open", _("Close the poll before saving its results."))
+    if run.pdf_status == PollRun.PdfStatus.READY:
+        return
+    # Rendering for long means a lost task: ask again (the render is idempotent).
+    recent = run.pdf_requested_at and timezone.now() - run.pdf_requested_at < timedelta(seconds=PDF_RETRY_AFTER)
+    if run.pdf_status == PollRun.PdfStatus.RENDERING and recent:
+        return
+    run.pdf_status = PollRun.PdfStatus.RENDERING
+    run.pdf_error = ""
+    run.pdf_requested_at = timezone.now()
+    run.save(update_fields=["pdf_status", "pdf_error", "pdf_requested_at"])
+    publish_pdf_state(run)
+    from polls.tasks import render_results_pdf
+
+    def enqueue() -> None:
+        try:
+            render_results_pdf.delay(run.pk)
+        except Exception:
+            logger.exception("Could not enqueue the PDF of poll run %s", run.pk)
+
+    transaction.on_commit(enqueue)

@@ -1,0 +1,498 @@
+"""The media worker end to end: a real daphne, Redis and PostgreSQL, the worker as a
+process of its own (``manage.py media_worker``), and Python aiortc participants that
+join like browsers and send a moving test pattern and a tone of their own.
+
+The recorded file is read back with PyAV: the preset's codecs and size, a duration
+within 10% of the time recorded, both tones in the sound, pictures that move, and a
+participant who joins mid-recording in the picture from then on. The kill test
+SIGKILLs the worker mid-recording: the partial file plays, the restarted worker
+stores it as an interrupted segment, records the next one, and the organizer gets
+the links when the meeting ends.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from channels.db import database_sync_to_async
+from django.urls import reverse
+from django.utils import timezone
+
+from media_server.encoding import Recorder
+from media_server.mixing import AudioMixer
+from media_server.models import Recording
+from media_server.peer import RecorderPeers
+from media_server.presets import get_preset
+from media_server.worker import MediaWorker, MeetingMix, media_duration, recorder_socket_url, web_origin
+from meetings.models import Participant
+from rooms.management import processes
+from rooms.models import RoomType
+from tests.aiortc_participants import AiortcParticipant, ParticipantsLoop
+from tests.factories import make_extension, make_meeting
+from tests.fixtures_live import LiveProcess, session_cookie_for
+
+PRESET = "webm_720p"
+RED, GREEN, BLUE, YELLOW = (200, 40, 40), (40, 170, 60), (40, 60, 200), (230, 210, 40)
+TONES = {"Olivia Owner": 440.0, "Bob Guest": 1000.0, "Cleo Late": 1750.0}
+STATE_TIMEOUT = 30.0
+MEDIA_TIMEOUT = 30.0
+
+
+# --- The pieces ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def participants():
+    """``participants.join(meeting, name, color, user=None)`` → a joined participant on a
+    loop of its own thread; all are closed at the end."""
+    loop = ParticipantsLoop()
+    joined: list[AiortcParticipant] = []
+
+    class Participants:
+        def join(self, server, meeting, name: str, color, *, user=None) -> AiortcParticipant:
+            cookie = session_cookie_for(user) if user is not None else None
+            person = AiortcParticipant(server.url, meeting.public_id, name, color=color, frequency=TONES[name], session_cookie=cookie)
+            joined.append(person)
+            loop.run(person.join())
+            return person
+
+        def run(self, coroutine, timeout: float = 60.0):
+            return loop.run(coroutine, timeout)
+
+    yield Participants()
+    loop.close(joined)
+    for person in joined:
+        if person.errors:
+            print(f"--- {person.name}'s media errors ---", *person.errors, sep="\n")
+    # The server is done with their sockets before the tables are emptied (its writes
+    # racing the TRUNCATE could deadlock it).
+    ids = [person.id for person in joined if person.id]
+    processes.wait_until(
+        lambda: not Participant.objects.filter(pk__in=ids, connected=True).exists(), timeout=STATE_TIMEOUT, what="the sockets to close"
+    )
+
+
+@pytest.fixture
+def start_media_worker(live_env, asgi_server, tmp_path):
+    """``start_media_worker(worker_id)``: a worker process on the live database, Redis
+    and web server, with its spool in this test's directory (the same spool for the
+    same id, as on one machine)."""
+    workers: list[LiveProcess] = []
+
+    def start(worker_id: str = "worker-a") -> LiveProcess:
+        spool = tmp_path / "spool" / worker_id
+        command = [sys.executable, "manage.py", "media_worker", "--id", worker_id, "--spool", str(spool)]
+        env = live_env.with_(PARLEY_BASE_URL=asgi_server.url, ALLOWED_HOSTS="127.0.0.1,localhost")
+        worker = LiveProcess(f"media worker {worker_id}", command, env)
+        workers.append(worker)
+        worker.wait_for_line(f"media worker {worker_id} ready")
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.alive():
+            worker.stop()
+        print(f"--- {worker.name} {worker.pid} output ---\n{worker.output(150)}")
+    # As above: the server notes the recorder sockets' end before the tables are emptied
+    # (in an ended meeting it closed them itself, long before).
+    recorders = Participant.objects.filter(is_recorder=True, connected=True, meeting__ended_at__isnull=True)
+    processes.wait_until(lambda: not recorders.exists(), timeout=STATE_TIMEOUT, what="the recorder to leave")
+
+
+def shared_meeting():
+    owner = make_extension(display_name="Olivia Owner", room_type=RoomType.SHARED)
+    return owner, make_meeting(owner, title="Recorded sync", room_type=RoomType.SHARED)
+
+
+def wait_for(condition, what: str, timeout: float = STATE_TIMEOUT, worker: LiveProcess | None = None):
+    try:
+        return processes.wait_until(condition, timeout=timeout, what=what, interval=0.1)
+    except TimeoutError as exc:
+        pytest.fail(f"{exc}\n--- worker output ---\n{worker.output() if worker else ''}")
+
+
+def recording_in(meeting, segment: int, states: tuple[str, ...]) -> Recording | None:
+    return Recording.objects.filter(meeting=meeting, segment=segment, state__in=states).first()
+
+
+def wait_media_from(worker: LiveProcess, *people: AiortcParticipant) -> None:
+    """Until the worker receives video and audio from each of them (a fresh line since ``occurrences``)."""
+    for person in people:
+        for kind in ("video", "audio"):
+            worker.wait_for_line(f"receiving {kind} from participant {person.id}", timeout=MEDIA_TIMEOUT)
+
+
+def stored_path(live_env, recording: Recording) -> Path:
+    path = Path(live_env.variables["PARLEY_DATA_DIR"]) / "media" / str(recording.file.name)
+    assert path.is_file(), path
+    return path
+
+
+# --- Reading the file back ----------------------------------------------------------------
+
+
+def decoded_video(path: Path, every: int = 5) -> Iterator[tuple[float, np.ndarray]]:
+    """(time, RGB picture) of every ``every``-th video frame."""
+    with av.open(str(path)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index % every == 0:
+                yield float(frame.time), frame.to_ndarray(format="rgb24")
+
+
+def decoded_audio(path: Path) -> tuple[np.ndarray, int]:
+    """The whole sound as mono float samples, and its rate."""
+    chunks, rate = [], 48_000
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            rate = frame.sample_rate
+            samples = frame.to_ndarray().astype(np.float64)
+            if frame.format.name.startswith(("flt", "dbl")):
+                samples *= 32767  # decoders give floats in [-1, 1]; compare as 16-bit
+            if frame.format.is_packed and len(frame.layout.channels) > 1:
+                samples = samples.reshape(-1, len(frame.layout.channels)).T
+            chunks.append(samples.mean(axis=0) if samples.shape[0] > 1 else samples[0])
+    return (np.concatenate(chunks) if chunks else np.zeros(0)), rate
+
+
+def media_end(path: Path) -> float:
+    end = 0.0
+    with av.open(str(path)) as container:
+        for packet in container.demux():
+            if packet.pts is not None:
+                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    return end
+
+
+def tone_share(samples: np.ndarray, rate: int, frequency: float) -> float:
+    """The part of the sound's power within 20 Hz of ``frequency`` (a tone mixed with
+    one other of the same loudness has about half)."""
+    power = np.abs(np.fft.rfft(samples * np.hanning(len(samples)))) ** 2
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    band = power[(freqs > frequency - 20) & (freqs < frequency + 20)]
+    return float(band.sum() / (power.sum() + 1e-9))
+
+
+def share_of_color(picture: np.ndarray, color: tuple[int, int, int], tolerance: int = 50) -> float:
+    distance = np.abs(picture.astype(np.int16) - np.array(color, dtype=np.int16)).max(axis=2)
+    return float((distance < tolerance).mean())
+
+
+# --- Tests --------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_it_records_the_meeting_mixed_with_a_late_joiner_into_the_preset(asgi_server, live_env, start_media_worker, participants):
+    worker = start_media_worker()
+    owner, meeting = shared_meeting()
+    olivia = participants.join(asgi_server, meeting, "Olivia Owner", RED, user=owner.user)
+    bob = participants.join(asgi_server, meeting, "Bob Guest", GREEN)
+
+    participants.run(olivia.request("recording.start", {"preset": PRESET}))
+    wait_for(lambda: recording_in(meeting, 1, ("recording",)), "the worker to take the job", worker=worker)
+    wait_media_from(worker, olivia, bob)
+    time.sleep(2.0)  # two people recorded for a while (not a wait for a condition)
+
+    cleo_joining = time.time()
+    cleo = participants.join(asgi_server, meeting, "Cleo Late", BLUE)
+    wait_media_from(worker, cleo)
+    cleo_in = time.time()
+    time.sleep(2.0)  # three people recorded for a while
+    participants.run(olivia.request("recording.stop"))
+
+    recording = wait_for(lambda: recording_in(meeting, 1, ("done",)), "the recording to be stored", worker=worker)
+    path = stored_path(live_env, recording)
+    preset = get_preset(PRESET)
+
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert (video.codec_context.name, video.width, video.height) == ("vp8", preset.width, preset.height)
+        assert audio.codec_context.name == "opus"
+    recorded = (recording.ended_at - recording.started_at).total_seconds()
+    duration = media_end(path)
+    assert abs(duration - recorded) <= 0.1 * recorded, (duration, recorded)
+    assert recording.duration == pytest.approx(duration, abs=0.2)
+    assert recording.size == path.stat().st_size
+
+    sound, rate = decoded_audio(path)
+    assert np.sqrt(np.mean(sound**2)) > 300, "the mix is silent"
+    # Media time ≈ wall time since the worker took the job (its clock starts then).
+    cleo_joined_at = cleo_joining - recording.started_at.timestamp()
+    cleo_seen_at = cleo_in - recording.started_at.timestamp()
+    start = sound[int((cleo_joined_at - 1.5) * rate) : int((cleo_joined_at - 0.5) * rate)]
+    end = sound[-rate:]
+    for frequency in (TONES["Olivia Owner"], TONES["Bob Guest"]):
+        assert tone_share(start, rate, frequency) > 0.2, frequency
+        assert tone_share(end, rate, frequency) > 0.15, frequency
+    assert tone_share(start, rate, TONES["Cleo Late"]) < 0.01  # not there before she joined
+    assert tone_share(end, rate, TONES["Cleo Late"]) > 0.15  # there at the end
+
+    pictures = list(decoded_video(path))
+    # A loaded machine skips frames rather than falling behind: count loosely.
+    assert len(pictures) * 5 >= duration * preset.fps * 0.3, len(pictures)
+    changed = sum(not np.array_equal(a, b) for (_t, a), (_u, b) in zip(pictures, pictures[1:], strict=False))
+    assert changed >= len(pictures) * 0.8, "the picture does not move"
+    # Cleo appears from when she joined: none of her blue before, a tile of her own
+    # once she is in; Olivia and Bob are there at the end too.
+    before = [share_of_color(p, BLUE) for t, p in pictures if t < cleo_joined_at - 0.2]
+    after = [p for t, p in pictures if t > cleo_seen_at + 0.5]
+    assert before and after
+    assert max(before) < 0.005, before
+    assert min(share_of_color(p, BLUE) for p in after) > 0.05
+    assert min(share_of_color(p, RED) for p in after) > 0.05
+    assert min(share_of_color(p, GREEN) for p in after) > 0.05
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_it_puts_a_shared_screen_in_the_large_place_while_it_is_shared(asgi_server, live_env, start_media_worker, participants):
+    worker = start_media_worker()
+    owner, meeting = shared_meeting()
+    olivia = participants.join(asgi_server, meeting, "Olivia Owner", RED, user=owner.user)
+    participants.run(olivia.request("recording.start", {"preset": PRESET}))
+    wait_for(lambda: recording_in(meeting, 1, ("recording",)), "the worker to take the job", worker=worker)
+    wait_media_from(worker, olivia)
+    time.sleep(1.0)  # the camera alone for a while
+
+    sharing = time.time()
+    participants.run(olivia.share_screen(YELLOW))  # a new offer with the screen's own stream
+    worker.wait_for_line(f"receiving video from participant {olivia.id}", occurrences=2, timeout=MEDIA_TIMEOUT)
+    shared = time.time()
+    time.sleep(1.5)  # the screen for a while
+    participants.run(olivia.request("recording.stop"))
+
+    recording = wait_for(lambda: recording_in(meeting, 1, ("done",)), "the recording to be stored", worker=worker)
+    start = recording.started_at.timestamp()
+    pictures = list(decoded_video(stored_path(live_env, recording), every=3))
+    alone = [p for t, p in pictures if 0.5 < t < sharing - start - 0.2]
+    screen = [p for t, p in pictures if t > shared - start + 0.5]
+    assert alone and screen
+    # Alone: her camera fills the picture's width, no screen.
+    assert max(share_of_color(p, YELLOW) for p in alone) < 0.005
+    assert min(share_of_color(p, RED) for p in alone) > 0.4
+    # Sharing: the screen takes the large place, her camera a small tile beside it.
+    for picture in screen:
+        yellow, red = share_of_color(picture, YELLOW), share_of_color(picture, RED)
+        assert yellow > 0.3 and 0.01 < red < yellow / 3, (yellow, red)
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_it_keeps_what_a_killed_worker_recorded_and_goes_on_after_its_restart(
+    asgi_server, live_env, start_media_worker, participants, celery_worker, tmp_path
+):
+    worker = start_media_worker("worker-k")
+    owner, meeting = shared_meeting()
+    olivia = participants.join(asgi_server, meeting, "Olivia Owner", RED, user=owner.user)
+    bob = participants.join(asgi_server, meeting, "Bob Guest", GREEN)
+
+    participants.run(olivia.request("recording.start", {"preset": PRESET}))
+    first = wait_for(lambda: recording_in(meeting, 1, ("recording",)), "the worker to take the job", worker=worker)
+    wait_media_from(worker, olivia, bob)
+    spool = next((tmp_path / "spool" / "worker-k").glob("recording-*"))
+    wait_for(lambda: media_end_or_zero(spool) >= 1.5, "1.5 s on disk", worker=worker)
+
+    worker.kill()
+
+    # What is on disk plays: it opens and its pictures decode.
+    assert media_end_or_zero(spool) >= 1.5
+    assert len(list(decoded_video(spool, every=1))) >= 20
+    first.refresh_from_db()
+    assert first.state == "recording"  # nobody knows yet
+
+    worker = start_media_worker("worker-k")
+    first = wait_for(lambda: recording_in(meeting, 1, ("interrupted",)), "the partial segment to be stored", worker=worker)
+    assert first.file and first.duration >= 1.5
+    wait_for(lambda: not spool.exists(), "the stored file to leave the spool", worker=worker)
+    assert len(list(decoded_video(stored_path(live_env, first), every=1))) >= 20  # stored as it was: it plays
+    wait_for(lambda: recording_in(meeting, 2, ("recording",)), "the next segment to be taken", worker=worker)
+    wait_media_from(worker, olivia, bob)
+    time.sleep(1.5)  # the second segment records for a while
+
+    participants.run(olivia.request("meeting.end"))
+
+    second = wait_for(lambda: recording_in(meeting, 2, ("done",)), "the second segment to be stored", worker=worker)
+    assert second.duration >= 1.0
+    path = stored_path(live_env, second)
+    assert media_end(path) >= 1.0
+
+    def mail() -> str | None:
+        for message in live_env.outbox.glob("*.log"):
+            text = message.read_text()
+            if "recordings" in text or reverse("recording_download", args=[second.pk]) in text:
+                return text
+        return None
+
+    text = wait_for(mail, "the e-mail with the links", worker=worker)
+    assert owner.user.email in text
+    for recording in (first, second):
+        assert asgi_server.url + reverse("recording_download", args=[recording.pk]) in text
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_it_stores_the_recording_as_interrupted_when_the_worker_is_told_to_stop(asgi_server, live_env, start_media_worker, participants):
+    worker = start_media_worker()
+    owner, meeting = shared_meeting()
+    olivia = participants.join(asgi_server, meeting, "Olivia Owner", RED, user=owner.user)
+    participants.run(olivia.request("recording.start", {"preset": PRESET}))
+    wait_for(lambda: recording_in(meeting, 1, ("recording",)), "the worker to take the job", worker=worker)
+    wait_media_from(worker, olivia)
+    time.sleep(1.0)  # recorded for a while
+
+    worker.process.send_signal(signal.SIGTERM)  # as manage.py parley stops its children
+    assert worker.process.wait(timeout=20) == 0
+
+    first = Recording.objects.get(meeting=meeting, segment=1)
+    assert first.state == "interrupted" and first.file and first.duration >= 1.0
+    assert media_end(stored_path(live_env, first)) >= 1.0
+    # The meeting goes on: the next segment waits for a worker.
+    assert recording_in(meeting, 2, ("pending",))
+
+
+def media_end_or_zero(path: Path) -> float:
+    try:
+        return media_end(path)
+    except (av.FFmpegError, OSError):
+        return 0.0
+
+
+# --- Units: routing, peers, spool (no processes) ----------------------------------------------
+
+
+class FakeCompositor:
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def __getattr__(self, name):
+        return lambda *args: self.calls.append((name, *args))
+
+
+def video_frame(color=(10, 20, 30)) -> av.VideoFrame:
+    return av.VideoFrame.from_ndarray(np.full((36, 64, 3), color, dtype=np.uint8), format="rgb24")
+
+
+def audio_frame(value: int = 1000) -> av.AudioFrame:
+    frame = av.AudioFrame.from_ndarray(np.full((1, 960), value, dtype=np.int16), format="s16", layout="mono")
+    frame.sample_rate = 48_000
+    return frame
+
+
+def test_it_routes_cameras_the_shared_screen_and_sound_by_participant_and_stream():
+    compositor = FakeCompositor()
+    mix = MeetingMix(compositor, AudioMixer())  # type: ignore[arg-type]
+    mix.roster({"participants": [{"id": 1, "name": "Ann", "camera": True, "mic": True}], "share": None})
+    mix.joined({"id": 2, "name": "Bob", "camera": False, "mic": True})
+    mix.share_started({"participant_id": 1, "kind": "screen", "stream_id": "screen-a", "name": "Ann"})
+    camera, screen = video_frame(), video_frame((200, 0, 0))
+
+    mix.video_frame(1, "camera-a", camera)
+    mix.video_frame(1, "screen-a", screen)
+    mix.video_frame(2, "camera-b", camera)  # Bob says his camera is off: not shown
+    mix.video_frame(9, "camera-x", camera)  # not in the roster: dropped
+    mix.audio_frame(2, "camera-b", audio_frame())
+    mix.audio_frame(9, "camera-x", audio_frame())
+
+    assert compositor.calls == [
+        ("add_source", "1", "Ann"),
+        ("add_source", "2", "Bob"),
+        ("camera_stopped", "2"),
+        ("push_camera", "1", camera),
+        ("push_screen", "1", screen),
+    ]
+    assert mix.mixer.source_ids == ["2/camera-b"]
+    assert np.abs(mix.mixer.mix()).max() > 0
+
+    compositor.calls.clear()
+    mix.updated({"id": 1, "name": "Ann B.", "camera": False, "mic": True})
+    mix.share_stopped(1)
+    mix.video_frame(1, "screen-a", screen)  # the share is over: not a screen any more, and her camera is off
+    mix.left(2)
+    assert compositor.calls == [
+        ("add_source", "1", "Ann B."),
+        ("camera_stopped", "1"),
+        ("screen_stopped", "1"),
+        ("remove_source", "2"),
+    ]
+    assert mix.mixer.source_ids == []
+
+    compositor.calls.clear()
+    mix.roster({"participants": [{"id": 3, "name": "Cleo", "camera": True, "mic": True}], "share": None})  # after a reconnect
+    assert compositor.calls == [("remove_source", "1"), ("add_source", "3", "Cleo")]
+
+
+async def test_it_refuses_bad_signals_without_keeping_a_connection_or_answering():
+    sent: list[dict] = []
+
+    async def send(body: dict) -> None:
+        sent.append(body)
+
+    peers = RecorderPeers(send, MeetingMix(None, AudioMixer()))
+    await peers.on_signal({"from": 3, "description": {"type": "offer", "sdp": "v=0\r\nnot an offer\r\n"}})
+    await peers.on_signal({"from": 3, "description": {"type": "answer", "sdp": "v=0\r\n"}})  # we never offer
+    await peers.on_signal(
+        {"from": 4, "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host", "sdpMid": "0", "sdpMLineIndex": 0}}
+    )
+    await peers.on_signal({"from": "3", "description": {"type": "offer", "sdp": "v=0"}})
+    assert peers.peers == {} and sent == []
+    await peers.close()
+
+
+def test_it_builds_the_recorder_socket_address_from_the_web_url(settings, monkeypatch):
+    monkeypatch.delenv("PARLEY_MEDIA_WEB_URL", raising=False)
+    settings.PARLEY_MEDIA_WEB_URL = ""
+    settings.PARLEY_BASE_URL = "https://meet.example.org/parley"
+    assert recorder_socket_url(7, "a:b/c") == "wss://meet.example.org/parley/ws/recorder/7/?token=a%3Ab%2Fc"
+    settings.PARLEY_MEDIA_WEB_URL = "http://10.0.0.5:8000/"
+    assert recorder_socket_url(7, "t") == "ws://10.0.0.5:8000/ws/recorder/7/?token=t"
+    assert web_origin() == "http://10.0.0.5:8000"
+
+
+def write_partial_webm(path: Path, seconds: float) -> None:
+    """A WebM cut mid-way, as a SIGKILL leaves it: what was on disk while recording."""
+    live = path.with_name("live.tmp")
+    with Recorder(live, get_preset("audio_opus")) as recorder:
+        for index in range(int(seconds * 50)):
+            recorder.write_audio(np.full((960, 2), 500, dtype=np.int16), index * 960)
+        data = live.read_bytes()  # before close(): no index, no duration
+    path.write_bytes(data[: len(data) - 100])  # and cut in the middle of a cluster
+    live.unlink()
+
+
+def a_recording_in_progress() -> Recording:
+    _owner, meeting = shared_meeting()
+    return Recording.objects.create(
+        meeting=meeting, segment=1, preset="audio_opus", state="recording", worker_id="w", lease_expires_at=timezone.now()
+    )
+
+
+def refreshed(recording: Recording) -> tuple[Recording, bool]:
+    recording.refresh_from_db()
+    return recording, Recording.objects.filter(meeting=recording.meeting, segment=2, state="pending").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_stores_the_files_a_previous_run_left_in_its_spool_and_ignores_others(tmp_path, settings):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    recording = await database_sync_to_async(a_recording_in_progress)()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    partial = spool / f"recording-{recording.pk}-1.webm"
+    write_partial_webm(partial, 2.0)
+    (spool / "notes.txt").write_text("not a recording")
+    assert 1.0 <= media_duration(partial) <= 2.0
+
+    await MediaWorker("w", spool).store_orphans()
+
+    recording, next_segment_waits = await database_sync_to_async(refreshed)(recording)
+    assert recording.state == "interrupted" and recording.file
+    assert 1.0 <= recording.duration <= 2.0
+    assert not partial.exists() and (spool / "notes.txt").exists()
+    assert next_segment_waits  # the meeting goes on: a new segment waits for a worker

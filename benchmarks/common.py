@@ -23,21 +23,6 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 REPO_DIR = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    # Chromium resolves host names on its own; only loopback may be reached.
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
-]
 START_TIMEOUT = 60.0
 ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 

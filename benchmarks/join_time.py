@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import common
+from tests.chromium_flags import CHROMIUM, CHROMIUM_ARGS
 
 INSTRUMENT = Path(__file__).resolve().parent / "static" / "instrument.js"
 JOIN_TIMEOUT_MS = 30_000
@@ -64,7 +65,7 @@ class Join:
 
 
 def launch(playwright: Any) -> Any:
-    return playwright.chromium.launch(executable_path=common.CHROMIUM, headless=True, args=common.CHROMIUM_ARGS)
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
 
 
 def open_page(browser: Any, url: str, cookie: tuple[str, str] | None, base_url: str) -> tuple[Any, Any]:

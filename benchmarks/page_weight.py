@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from benchmarks import common
+from tests.chromium_flags import CHROMIUM, CHROMIUM_ARGS
 
 SETTLE_MS = 1500
 CATEGORIES = {"document": "HTML", "script": "JS", "stylesheet": "CSS"}
@@ -131,7 +132,7 @@ def main() -> None:
     server = common.start_daphne(channel_layer="redis")
     try:
         with sync_playwright() as playwright, common.django_beside_playwright():
-            browser = playwright.chromium.launch(executable_path=common.CHROMIUM, headless=True, args=common.CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             try:
                 cookie = (common.session_cookie_name(), guest.session_key)
                 room = weigh(browser, f"{server.url}/m/{meeting.public_id}/room/", cookie, server.url, "room")

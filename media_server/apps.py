@@ -9,5 +9,10 @@ class MediaServerConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the room messages, the snapshot and lobby sections, the meeting-end
-        # hook and the meeting report section.
+        # hook and the meeting report section; a deleted recording (a deleted
+        # meeting's too) takes its file.
         from media_server import report, room  # noqa: F401
+        from media_server.models import Recording
+        from rooms.files import delete_files_with_rows
+
+        delete_files_with_rows(Recording, "file")

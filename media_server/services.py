@@ -386,20 +386,11 @@ def store_orphan(recording_id: int, file_path: str, duration: float, size: int) 
 
 
 def delete_recordings(recordings) -> int:
-    """Delete recordings (the admin) and, once that is committed, their files."""
-    names = [name for name in recordings.values_list("file", flat=True) if name]
+    """Delete recordings (the admin); their files go once that is committed
+    (``rooms.files``, connected in ``MediaServerConfig.ready``)."""
     with transaction.atomic():
         count, _deleted = recordings.delete()
-        transaction.on_commit(lambda: _delete_files(names))
     return count
-
-
-def _delete_files(names: list[str]) -> None:
-    for name in names:
-        try:
-            default_storage.delete(name)
-        except Exception:
-            logger.exception("Could not delete the recording file %s", name)
 
 
 # --- Meeting end and the e-mail -------------------------------------------------------

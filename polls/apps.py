@@ -8,5 +8,9 @@ class PollsConfig(AppConfig):
     verbose_name = _("Polls")
 
     def ready(self) -> None:
-        # Registers the room messages and the meeting report section.
+        # Registers the room messages and the meeting report section; a deleted pollrun (a deleted meeting's too) takes its file.
         from polls import report, room  # noqa: F401
+        from polls.models import PollRun
+        from rooms.files import delete_files_with_rows
+
+        delete_files_with_rows(PollRun, "pdf")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from meetings import room_features
 from meetings.models import Participant
-from polls import services
+from polls import live_summary, services
 from rooms.protocol import ErrorCode, ProtocolError, require_fields
 
 room_features.rate("poll", 20, 10)
@@ -39,6 +39,7 @@ async def poll_vote(room, body):
     if len(body["answers"]) > services.MAX_QUESTIONS:
         raise ProtocolError(ErrorCode.INVALID, "Too many answers.")
     await room.call("poll.vote", services.vote, room.participant, body["run_id"], body["answers"])
+    live_summary.pacer().vote_counted(body["run_id"])
     return {}
 
 

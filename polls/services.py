@@ -291,7 +291,8 @@ def _lock_meeting(meeting_id: int) -> Meeting:
 def _locked_run(meeting: Meeting, run_id: Any) -> PollRun:
     if not isinstance(run_id, int) or isinstance(run_id, bool) or not 1 <= run_id <= ID_MAX:
         raise PollError("not_found", _("There is no such poll in this meeting."))
-    run = PollRun.objects.select_for_update().filter(pk=run_id, meeting=meeting).first()
+    # NO KEY: new ballots (whose key refers to the run) are not held up by the lock.
+    run = PollRun.objects.select_for_update(no_key=True).filter(pk=run_id, meeting=meeting).first()
     if run is None:
         raise PollError("not_found", _("There is no such poll in this meeting."))
     return run
@@ -403,13 +404,21 @@ def clean_answers(run: PollRun, answers: Any) -> list[tuple[int, int]]:
 
 
 def vote(participant: Participant, run_id: Any, answers: Any) -> Ballot:
-    """The caller's answers to an open run of their meeting; once, final."""
+    """The caller's answers to an open run of their meeting; once, final.
+
+    Locks the voter's row (a kick or role change is seen) and the run's (a close is
+    seen), not the meeting's: a burst of votes neither queues behind the rest of the
+    room nor holds it up. The organizers' summary is not sent from here: the room
+    socket paces it (``polls.live_summary``), one summary counting many votes.
+    """
     with transaction.atomic():
-        current = _current(participant)
-        meeting = _lock_meeting(current.meeting_id)
-        current.meeting = meeting
+        current = (
+            Participant.objects.select_for_update(no_key=True, of=("self",)).select_related("meeting").filter(pk=participant.pk).first()
+        )
+        if current is None:
+            raise PermissionDenied(_("You are not in this meeting."))
         _authorise(current, "answer_poll")
-        run = _locked_run(meeting, run_id)
+        run = _locked_run(current.meeting, run_id)
         if run.started_by_id == current.pk:
             raise PermissionDenied(_("You are running this poll."))
         if not run.is_open or run.closes_at <= timezone.now():
@@ -419,8 +428,14 @@ def vote(participant: Participant, run_id: Any, answers: Any) -> Ballot:
         choices = clean_answers(run, answers)
         ballot = Ballot.objects.create(run=run, participant=current, voter_name=current.display_name)
         Vote.objects.bulk_create(Vote(ballot=ballot, question_id=q, choice_id=c) for q, c in choices)
-        _publish_summary(meeting, run)
     return ballot
+
+
+def publish_summary(run_id: int) -> None:
+    """Send the organizers and presenters the run's summary as it stands now."""
+    run = PollRun.objects.select_related("meeting").filter(pk=run_id).first()
+    if run is not None:
+        _publish_summary(run.meeting, run)
 
 
 def _close(meeting: Meeting, run: PollRun, closed_by: str) -> None:

@@ -4,6 +4,7 @@ real worker, and the plugins with live-process fixtures."""
 import contextlib
 
 import pytest
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.core.cache import cache
 
 from config.celery import app as celery_app
@@ -33,3 +34,17 @@ def _celery_in_process(request):
     celery_app.conf.task_eager_propagates = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+async def fresh_channel_layer():
+    """A channel layer made in this test's event loop, for the Channels tests.
+
+    channels-redis keeps receive state per layer object: a consumer task of an earlier
+    test's (closed) loop must not leave a lock of that loop behind for this one.
+    """
+    channel_layers.backends.clear()
+    yield
+    layer = channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
+    if hasattr(layer, "close_pools"):
+        await layer.close_pools()

@@ -26,24 +26,10 @@ from django.conf import settings
 
 from config.celery import app as celery_app
 from rooms.management import processes
+from tests.chromium_flags import CHROMIUM, CHROMIUM_ARGS
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    # Chromium resolves host names on its own; only loopback may be reached.
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
-]
 ASYNC_UNSAFE = "DJANGO_ALLOW_ASYNC_UNSAFE"
 USE_TEST_SH = "Run the suite with scripts/test.sh, which provides PostgreSQL, Redis and a loopback-only network namespace."
 
@@ -283,14 +269,15 @@ def asgi_server(_asgi_server, transactional_db, live_redis):
     wait_until_database_settles()
 
 
-def wait_until_database_settles(timeout: float = 15.0) -> None:
+def wait_until_database_settles(timeout: float = 15.0, steady: float = 1.0) -> None:
     """Wait until the live processes are done writing to the test database.
 
     Closed pages leave their rooms in daphne's disconnect transactions (row locks on
     the meeting and its participants); a TRUNCATE of every table racing them can
-    deadlock, which fails the test's teardown. So: no socket still counted as
-    connected, then no other session of this database inside a statement or a
-    transaction, seen twice in a row."""
+    deadlock, which fails the test's teardown. Settled: no other session of this
+    database inside a statement or a transaction, and no socket still counted as
+    connected — or the same number for ``steady`` seconds (the sockets of a web
+    process the test stopped stay counted until the reconnect grace runs out)."""
     from django.db import connection
 
     from meetings.models import Participant
@@ -304,10 +291,13 @@ def wait_until_database_settles(timeout: float = 15.0) -> None:
             return cursor.fetchone()[0] > 0
 
     deadline = time.monotonic() + timeout
-    quiet_checks = 0
-    while quiet_checks < 2 and time.monotonic() < deadline:
-        quiet = not Participant.objects.filter(connected=True).exists() and not others_busy()
-        quiet_checks = quiet_checks + 1 if quiet else 0
+    last_count, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        count = Participant.objects.filter(connected=True).count()
+        if count != last_count:
+            last_count, since = count, time.monotonic()
+        if not others_busy() and (count == 0 or time.monotonic() - since >= steady):
+            return
         time.sleep(0.05)
 
 

@@ -19,17 +19,13 @@ from meetings.models import Meeting
 from rooms import services
 from rooms.models import MeetingRequest
 from rooms.protocol import MAX_FRAME_BYTES
-from tests import test_room_consumer
 from tests.factories import make_extension, make_queue, make_request, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
 GOOD_ORIGIN = b"http://127.0.0.1:8000"
 TIMEOUT = 5
 
-
-# A channel layer made in each test's own event loop (see test_room_consumer).
-_fresh_channel_layer = test_room_consumer._fresh_channel_layer
 
 # --- Helpers ---------------------------------------------------------------------------------
 

@@ -22,13 +22,12 @@ from tests.factories import make_extension, make_meeting, make_participant
 from tests.test_documents_presenting import make_document, make_room, whiteboard
 from tests.test_room_consumer import Room, Seat, _all_quiet, _everyone, _guest_seat, _join_lobby, _login_cookie, db
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
 RED = "#e11d48"
 
-# The room socket fixtures of tests/test_room_consumer.py (a fresh channel layer per
-# test, the pool of sockets closed at the end, a meeting with a lobby).
-_fresh_channel_layer = test_room_consumer._fresh_channel_layer
+# The room socket fixtures of tests/test_room_consumer.py (the pool of sockets closed at
+# the end, a meeting with a lobby).
 sockets = test_room_consumer.sockets
 lobby_room = test_room_consumer.lobby_room
 

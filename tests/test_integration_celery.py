@@ -19,10 +19,9 @@ from django.utils import timezone
 from config.asgi import application
 from rooms import services, tasks
 from rooms.models import OutboundEmail
-from tests import test_room_consumer
 from tests.factories import make_extension
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
 DELIVERY_TIMEOUT = 30.0
 
@@ -51,10 +50,6 @@ def sent_email(outbox: Path, **lookup) -> OutboundEmail:
 
 def visitor_request(agent, *, name="Vera Visitor", email="vera@example.org"):
     return services.create_meeting_request(target=agent, name=name, email=email, session_key="visitor-session", ip="203.0.113.9")
-
-
-# A channel layer made in each test's own event loop (see test_room_consumer).
-_fresh_channel_layer = test_room_consumer._fresh_channel_layer
 
 
 @pytest.fixture

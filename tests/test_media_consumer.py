@@ -17,9 +17,8 @@ from tests import test_room_consumer
 from tests.factories import make_extension, make_meeting, make_participant
 from tests.test_room_consumer import CANDIDATE, SDP, Room, RoomSocket, _everyone, _join_lobby, db
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
-_fresh_channel_layer = test_room_consumer._fresh_channel_layer
 sockets = test_room_consumer.sockets
 room = test_room_consumer.room
 lobby_room = test_room_consumer.lobby_room

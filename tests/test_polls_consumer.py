@@ -22,11 +22,10 @@ from tests.factories import make_extension, make_meeting, make_participant
 from tests.test_polls_services import QUESTIONS, make_poll
 from tests.test_room_consumer import Room, Seat, _all_quiet, _everyone, _guest_seat, _join_lobby, _login_cookie, db
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
-# The room socket fixtures of tests/test_room_consumer.py (a fresh channel layer per
-# test, and the pool of sockets closed at the end).
-_fresh_channel_layer = test_room_consumer._fresh_channel_layer
+# The room socket fixtures of tests/test_room_consumer.py (the pool of sockets closed at
+# the end).
 sockets = test_room_consumer.sockets
 
 

@@ -315,16 +315,33 @@ def test_it_starts_one_open_poll_at_a_time_and_a_closed_one_gives_way(room, comm
 # --- Voting -----------------------------------------------------------------------------
 
 
-def test_it_stores_a_vote_and_tells_the_managers_the_new_summary(room, committed, events):
+def test_it_stores_a_vote_and_leaves_the_summary_to_the_pacer(room, committed, events):
     run = start(room)
     with committed():
         ballot = services.vote(room.participant, run.pk, answers(run, ["Friday"], ["Fruit", "Crisps"]))
     assert (ballot.participant_id, ballot.voter_name) == (room.participant.pk, "Paul Participant")
     assert sorted(Vote.objects.filter(ballot=ballot).values_list("question_id", "choice_id")) == [(1, 3), (4, 5), (4, 7)]
+    assert events.audiences == []
+
+
+def test_it_publishes_the_summary_that_counts_the_votes_to_the_managers(room, committed, events):
+    run = start(room)
+    services.vote(room.participant, run.pk, answers(run, ["Friday"], ["Fruit", "Crisps"]))
+    with committed():
+        services.publish_summary(run.pk)
     assert events.audiences == [("poll.summary", "presenters")]
     [(_group, summary)] = events.named("poll.summary")
     assert (summary["run_id"], summary["answered"], summary["status"]) == (run.pk, 1, "open")
     assert choice_counts(summary) == {"Monday": 0, "Friday": 1, "Fruit": 1, "Cake": 0, "Crisps": 1}
+
+
+def test_it_publishes_nothing_for_a_run_that_is_gone(room, committed, events):
+    run = start(room)
+    run_id = run.pk
+    run.delete()
+    with committed():
+        services.publish_summary(run_id)
+    assert events.audiences == []
 
 
 def test_it_takes_one_answer_per_person_and_it_is_final(room):
@@ -469,9 +486,10 @@ def test_it_counts_someone_who_answered_and_left_but_not_someone_who_left_withou
 
 def test_it_names_voters_to_managers_of_a_poll_that_is_not_anonymous(room, committed, events):
     run = start(room, anonymous=False)
+    services.vote(room.participant, run.pk, answers(run, ["Monday"], ["Cake"]))
+    services.vote(room.guest, run.pk, answers(run, ["Monday"], ["Fruit"]))
     with committed():
-        services.vote(room.participant, run.pk, answers(run, ["Monday"], ["Cake"]))
-        services.vote(room.guest, run.pk, answers(run, ["Monday"], ["Fruit"]))
+        services.publish_summary(run.pk)
     summary = events.named("poll.summary")[-1][1]
     monday = summary["questions"][0]["choices"][0]
     assert monday["voters"] == ["Gus Guest", "Paul Participant"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.utils import timezone
@@ -24,21 +23,11 @@ from meetings.remote import services
 from meetings.remote.models import HelperPairing, RemoteSession
 from tests.test_room_consumer import GOOD_ORIGIN, TIMEOUT, Room, RoomSocket, Seat, _make_room, db
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
 HELPER_PATH = "/ws/helper/"
 SCREENS = [{"x": 0, "y": 0, "width": 1280, "height": 720}]
 CLICK = {"kind": "click", "x": 0.25, "y": 0.75, "button": "left", "count": 1}
-
-
-@pytest.fixture(autouse=True)
-async def _fresh_channel_layer():
-    """A channel layer of this test's event loop (see tests/test_room_consumer.py)."""
-    channel_layers.backends.clear()
-    yield
-    layer = channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
-    if hasattr(layer, "close_pools"):
-        await layer.close_pools()
 
 
 @pytest.fixture

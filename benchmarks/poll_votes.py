@@ -48,7 +48,8 @@ class Burst:
     server_cpu: float = float("nan")
     run_id: int | None = None
     summary_ms: list[float] = field(default_factory=list)
-    summaries_missing: int = 0
+    summaries: int = 0  # summaries the organizer got that count at least one vote
+    summaries_missing: int = 0  # votes no summary ever counted
 
     @property
     def answered(self) -> int:
@@ -216,12 +217,12 @@ def summary_latencies(bench: PollBench, burst: Burst, setup: Setup) -> None:
         for rank in range(highest + 1, answered + 1):
             counted[rank] = at
         highest = max(highest, answered)
-    seen = {answered for answered, _at in received}
+    burst.summaries = sum(1 for answered, _at in received if answered > 0)
     for rank, participant_id in enumerate(ballot_order(burst.run_id), start=1):
         request_id = f"{tag}-{index_of[participant_id]}"
         if rank in counted:
             burst.summary_ms.append((counted[rank] - burst.sent_ns[request_id]) / 1e6)
-        if rank not in seen:
+        else:
             burst.summaries_missing += 1
 
 
@@ -283,6 +284,7 @@ def report(results: list[tuple[Burst, Burst]]) -> None:
                     common.ms(common.percentile(burst.ack_ms, 95)),
                     common.ms(common.percentile(burst.summary_ms, 50)) if burst.kind == "poll.vote" else "",
                     common.ms(common.percentile(burst.summary_ms, 95)) if burst.kind == "poll.vote" else "",
+                    str(burst.summaries) if burst.kind == "poll.vote" else "",
                     str(burst.summaries_missing) if burst.kind == "poll.vote" else "",
                     f"{burst.server_cpu:.0%}",
                     errors,
@@ -300,7 +302,8 @@ def report(results: list[tuple[Burst, Burst]]) -> None:
         "ack p95",
         "summary p50",
         "summary p95",
-        "no summary",
+        "summaries",
+        "never counted",
         "server CPU",
         "errors",
     ]

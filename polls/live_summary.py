@@ -30,7 +30,9 @@ INTERVAL = 0.25  # seconds: at most four summaries a second per run
 class SummaryPacer:
     def __init__(self, interval: float = INTERVAL, publish: Callable[[int], Awaitable[None]] | None = None):
         self.interval = interval
-        self._publish = publish or database_sync_to_async(services.publish_summary)
+        # Off the thread the votes queue on: a summary due during a burst must not wait
+        # for every vote received before it (it only reads).
+        self._publish = publish or database_sync_to_async(services.publish_summary, thread_sensitive=False)
         self._last_sent: dict[int, float] = {}
         self._due: dict[int, asyncio.Task] = {}
 

@@ -177,3 +177,35 @@ def test_it_passes_check_deploy_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+_PRINT_DB = "import django; django.setup(); from django.conf import settings; db = settings.DATABASES['default']; print(db['CONN_MAX_AGE'], db.get('OPTIONS', {}).get('pool'))"
+
+
+def test_it_pools_postgresql_connections_by_default(tmp_path):
+    result = _run(
+        ["-c", _PRINT_DB], PARLEY_DATA_DIR=str(tmp_path), DATABASE_URL="postgres://parley@127.0.0.1:5432/parley", DATABASE_POOL_MAX_SIZE="8"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0 {'min_size': 2, 'max_size': 8, 'timeout': 30}"
+
+
+def test_it_leaves_the_pool_out_when_turned_off_or_on_sqlite(tmp_path):
+    off = _run(
+        ["-c", _PRINT_DB],
+        PARLEY_DATA_DIR=str(tmp_path),
+        DATABASE_URL="postgres://parley@127.0.0.1:5432/parley",
+        DATABASE_POOL="false",
+        DATABASE_CONN_MAX_AGE="60",
+    )
+    assert off.stdout.strip() == "60 None", off.stderr
+    sqlite = _run(["-c", _PRINT_DB], PARLEY_DATA_DIR=str(tmp_path))
+    assert sqlite.stdout.strip() == "0 None", sqlite.stderr
+
+
+def test_it_refuses_persistent_connections_with_the_pool(tmp_path):
+    result = _run(
+        ["-c", _PRINT_DB], PARLEY_DATA_DIR=str(tmp_path), DATABASE_URL="postgres://parley@127.0.0.1:5432/parley", DATABASE_CONN_MAX_AGE="60"
+    )
+    assert result.returncode != 0
+    assert "DATABASE_CONN_MAX_AGE must be 0 with DATABASE_POOL" in result.stderr

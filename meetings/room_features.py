@@ -98,7 +98,11 @@ def lobby_status_section(name: str):
 
 
 def on_participant_change(function: Callable[[Any, Any, str], None]) -> Callable[[Any, Any, str], None]:
-    """``function(meeting, participant, what)``; ``meeting`` and ``participant`` locked."""
+    """``function(meeting, participant, what)``; ``meeting`` and ``participant`` locked.
+
+    ``what``: ``"joined"`` (came into the room, from the join page or the lobby), a
+    reason for leaving the room (``"left"``, ``"kicked"``, ``"timeout"``, ``"moved"``),
+    ``"disconnected"`` (socket gone, still in the room) or ``"role"``."""
     participant_hooks.append(function)
     return function
 

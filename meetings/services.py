@@ -268,6 +268,8 @@ def join_meeting(
             Meeting.objects.filter(pk=meeting.pk).update(started_at=now)
         _leave_other_meetings(participant)
         _to_room(meeting, "participant.joined", participant_payload(participant))
+        if not admitted:
+            room_features.participant_changed(meeting, participant, "joined")
     return participant
 
 
@@ -702,6 +704,7 @@ def _admit(meeting: Meeting, waiting: Participant) -> None:
     _to_room(meeting, "lobby.removed", {"participant_id": waiting.pk, "outcome": "accepted"}, audience=ORGANIZERS)
     _to_room(meeting, "participant.joined", participant_payload(waiting))
     send_to_participant(waiting.pk, "lobby.status", {"status": "accepted"})
+    room_features.participant_changed(meeting, waiting, "joined")
 
 
 def _refuse(meeting: Meeting, waiting: Participant) -> None:

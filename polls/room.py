@@ -20,6 +20,12 @@ def _meeting_ended(meeting) -> None:
     services.close_runs_of_meeting(meeting)
 
 
+@room_features.on_participant_change
+def _participant_changed(meeting, participant: Participant, what: str) -> None:
+    if what not in ("disconnected", "role"):  # who may still answer changed
+        services.someone_came_or_went(meeting)
+
+
 @room_features.room_handler("poll.list", bucket="poll")
 async def poll_list(room, body):
     require_fields(body, {})

@@ -431,6 +431,13 @@ def vote(participant: Participant, run_id: Any, answers: Any) -> Ballot:
     return ballot
 
 
+def someone_came_or_went(meeting: Meeting) -> None:
+    """The open run's completion (answered ÷ those who may answer) changed."""
+    run = PollRun.objects.filter(meeting=meeting, status=PollRun.Status.OPEN).first()
+    if run is not None:
+        _publish_summary(meeting, run)
+
+
 def publish_summary(run_id: int) -> None:
     """Send the organizers and presenters the run's summary as it stands now."""
     run = PollRun.objects.select_related("meeting").filter(pk=run_id).first()

@@ -2,6 +2,7 @@
 real worker, and the plugins with live-process fixtures."""
 
 import contextlib
+import time
 
 import pytest
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
@@ -48,3 +49,32 @@ async def fresh_channel_layer():
     layer = channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
     if hasattr(layer, "close_pools"):
         await layer.close_pools()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's test database, dropped only once every session of it is gone.
+
+    The connection pool's connections, and those of live processes stopped just
+    before, are closed by the client at once but their server processes exit a moment
+    later; dropping the database meanwhile fails with "being accessed by other users"
+    (and leaves it behind)."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            if connection.vendor != "postgresql":
+                continue
+            name = connection.settings_dict["NAME"]
+            connection.close()
+            connection.close_pool()
+            deadline = time.monotonic() + 10
+            while _other_sessions(connection, name) and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
+def _other_sessions(connection, name: str) -> int:
+    with connection._nodb_cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name])
+        return cursor.fetchone()[0]

@@ -745,3 +745,29 @@ def test_it_closes_a_run_whose_task_was_lost_by_the_periodic_sweep(celery_worker
     closed = _wait_closed(run.pk)
     assert closed.closed_by == "timer"
     celery_worker.wait_for_line("close_expired_polls")
+
+
+# --- Completion follows who is in the room ------------------------------------------------
+
+
+def test_it_tells_the_managers_the_new_completion_when_someone_leaves_or_joins(room, committed, events):
+    run = start(room)
+    services.vote(room.participant, run.pk, answers(run, ["Monday"], ["Cake"]))
+    with committed():
+        meeting_services.leave_meeting(room.guest)
+    [(_group, after_leave)] = events.named("poll.summary")
+    # Organizer, presenter and participant may answer (not the creator, who runs it).
+    assert (after_leave["answered"], after_leave["eligible"], after_leave["completion"]) == (1, 3, 33.3)
+    events.clear()
+    with committed():
+        meeting_services.accept_lobby(room.creator, room.lobby.pk)
+    [(_group, after_join)] = events.named("poll.summary")
+    assert (after_join["answered"], after_join["eligible"], after_join["completion"]) == (1, 4, 25.0)
+
+
+def test_it_sends_no_summary_for_comings_and_goings_without_an_open_poll(room, committed, events):
+    closed_run(room)
+    events.clear()
+    with committed():
+        meeting_services.leave_meeting(room.guest)
+    assert events.named("poll.summary") == []

@@ -488,6 +488,8 @@ def participant_changed(meeting: Meeting, participant: Participant, what: str) -
     """A leave, kick, timeout, move, role change or dropped socket of the requester or
     the controller ends the session (a controller's role change only if they may no
     longer answer); another organizer or presenter going may leave nobody to answer."""
+    if what == "joined":
+        return  # someone coming in ends nothing
     session = _open_session(meeting)
     if session is not None:
         if participant.pk == session.requester_id:

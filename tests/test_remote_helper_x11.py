@@ -318,7 +318,8 @@ class HelperProgram:
     def __init__(self, script: Path, server_url: str, code: str, display_name: str):
         env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "DJANGO_"))}
         env.update(DISPLAY=display_name, PYTHONUNBUFFERED="1")
-        command = [sys.executable, str(script), "--server", server_url, "--code", code, "--consent", "terminal"]
+        # English whatever the developer's locale: the tests read its lines.
+        command = [sys.executable, str(script), "--server", server_url, "--code", code, "--consent", "terminal", "--lang", "en"]
         self.process = processes.spawn(
             command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )

@@ -621,7 +621,13 @@ def test_it_serves_the_helper_and_its_instructions_to_everyone(client):
     assert page.status_code == 200
     assert b"/remote/helper/parley_helper.py" in page.content
     assert b"--server http://testserver --code" in page.content
+    assert b"--lang" not in page.content
     assert client.post("/remote/helper/parley_helper.py").status_code == 405
+
+
+def test_it_asks_the_helper_for_french_on_a_french_page(client):
+    page = client.get("/remote/helper/", headers={"accept-language": "fr-FR,fr;q=0.9"})
+    assert b"--code XXXX-XXXX --lang fr</code>" in page.content
 
 
 def test_it_shows_sessions_and_pairings_read_only_in_the_admin(client, room):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Parley desktop helper: lets someone in your Parley meeting control this computer.
 
-    python parley_helper.py --server https://meet.example.com --code ABCD-EFGH [--monitor N] [--consent tk|terminal]
+    python parley_helper.py --server https://meet.example.com --code ABCD-EFGH [--monitor N] [--consent tk|terminal] [--lang en|fr]
 
 The meeting page gives you the code (it works once, for two minutes). The helper talks
 only to that meeting server. It asks you before anyone takes control, shows who is
@@ -9,7 +9,8 @@ controlling, and stops when you press Stop (or type ``stop``, or press Ctrl+C), 
 the person controlling stops, or when the connection drops.
 
 Needs Python 3.9+ and ``websockets``; on Linux (X11) ``python-xlib``, on Windows and
-macOS ``pynput``. See README.md beside this file.
+macOS ``pynput``. It speaks English or French (``--lang``; by default the language of
+your system's settings). See README.md beside this file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import locale
 import math
 import os
 import queue
@@ -33,6 +35,194 @@ from urllib.parse import urlsplit
 VERSION = "1.0"
 HELPER_PATH = "/ws/helper/"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+# --- Language -------------------------------------------------------------------------------
+# What the person at the computer reads is written in English in the code, as tr("..."),
+# and looked up here in French. Values go in as named {placeholders}.
+
+LANGUAGES = ("en", "fr")
+# The first of these that is set decides; then the system's locale; then English.
+LANGUAGE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")
+YES_ANSWERS = {"en": ("y", "yes"), "fr": ("o", "oui", "y", "yes")}
+FRENCH = {
+    # Command line
+    "Let someone in your Parley meeting control this computer, with your consent.": (
+        "Permettre à une personne de votre réunion Parley de contrôler cet ordinateur, avec votre accord."
+    ),
+    "usage: ": "utilisation : ",
+    "options": "options",
+    "show this help message and exit": "afficher cette aide et quitter",
+    "the meeting server, e.g. https://meet.example.com": "le serveur de la réunion, par exemple https://meet.example.com",
+    "the pairing code shown on the meeting page, e.g. ABCD-EFGH": (
+        "le code d'appairage affiché sur la page de la réunion, par exemple ABCD-EFGH"
+    ),
+    "the screen you share, numbered from 1 (asked when there are several)": (
+        "l'écran que vous partagez, numéroté à partir de 1 (demandé s'il y en a plusieurs)"
+    ),
+    "how to ask you (default: a window if possible)": "comment vous demander votre accord (par défaut : une fenêtre si possible)",
+    "the helper's language (default: your system's language)": "la langue de l'assistant (par défaut : celle de votre système)",
+    "show the version number and exit": "afficher le numéro de version et quitter",
+    "The code is 8 letters and digits, as shown on the meeting page (e.g. ABCD-EFGH).": (
+        "Le code se compose de 8 lettres et chiffres, comme sur la page de la réunion (par exemple ABCD-EFGH)."
+    ),
+    "--server is the meeting server's address, such as https://meet.example.com": (
+        "--server est l'adresse du serveur de la réunion, par exemple https://meet.example.com"
+    ),
+    "Refusing an unencrypted connection: use the https:// address of the meeting server.": (
+        "Connexion non chiffrée refusée : utilisez l'adresse https:// du serveur de la réunion."
+    ),
+    "--monitor is from 1 to {count}.": "--monitor va de 1 à {count}.",
+    "Which screen will you share?\n{listing}\nNumber [1]: ": "Quel écran allez-vous partager ?\n{listing}\nNuméro [1] : ",
+    "No such screen.": "Cet écran n'existe pas.",
+    "{width}x{height} at ({x}, {y})": "{width}x{height} à ({x}, {y})",
+    "parley-helper: {problem}": "parley-helper : {problem}",
+    "Parley helper {version}: screen {monitor}, server {origin}.": "Assistant Parley {version} : écran {monitor}, serveur {origin}.",
+    "Stopped.": "Arrêté.",
+    # Performing input
+    "The X server has no XTEST extension.": "Le serveur X n'a pas l'extension XTEST.",
+    "No X display: the helper drives X11 through XTEST.": "Aucun affichage X : l'assistant pilote X11 au moyen de XTEST.",
+    "No X display (a Wayland session: log in with an X11 session): the helper drives X11 through XTEST.": (
+        "Aucun affichage X (session Wayland : ouvrez plutôt une session X11) : l'assistant pilote X11 au moyen de XTEST."
+    ),
+    "python-xlib is missing: pip install python-xlib": "python-xlib n'est pas installé : pip install python-xlib",
+    "pynput is missing: pip install pynput": "pynput n'est pas installé : pip install pynput",
+    "Could not release keys and buttons: {error}": "Impossible de relâcher les touches et les boutons : {error}",
+    # Asking the person at the computer
+    "Someone": "Quelqu'un",
+    "{name} wants to control your computer. Allow? [y/N]": "{name} veut contrôler votre ordinateur. Autoriser ? [o/N]",
+    "Nobody can answer on this terminal: refused.": "Personne ne peut répondre sur ce terminal : refusé.",
+    "Remote control active: controlled by {name}. Type stop and Enter, or press Ctrl+C, to stop.": (
+        "Contrôle à distance actif : contrôlé par {name}. Pour arrêter, tapez stop puis Entrée, ou appuyez sur Ctrl+C."
+    ),
+    "Parley helper": "Assistant Parley",
+    "{name} wants to control your computer. Answer in the window.": "{name} veut contrôler votre ordinateur. Répondez dans la fenêtre.",
+    "Parley: remote control": "Parley : contrôle à distance",
+    "{name} wants to control your computer.": "{name} veut contrôler votre ordinateur.",
+    "They will be able to use your mouse and keyboard until you stop.": (
+        "Cette personne pourra utiliser votre souris et votre clavier jusqu'à ce que vous arrêtiez."
+    ),
+    "Allow": "Autoriser",
+    "Deny": "Refuser",
+    "Remote control active: controlled by {name}.": "Contrôle à distance actif : contrôlé par {name}.",
+    "Parley: controlled": "Parley : sous contrôle",
+    "Controlled by {name}": "Contrôlé par {name}",
+    "Stop": "Arrêter",
+    # The connection to the meeting
+    "Pairing refused: {reason}": "Appairage refusé : {reason}",
+    "the code is not valid": "le code n'est pas valide",
+    "Connection to the meeting lost ({error}); remote control stopped. Get a new code from the meeting page to pair again.": (
+        "Connexion à la réunion perdue ({error}) ; contrôle à distance arrêté. "
+        "Obtenez un nouveau code sur la page de la réunion pour appairer à nouveau."
+    ),
+    "Paired with “{title}” as {name}. Waiting for a remote control request.": (
+        "Appairé à la réunion “{title}” en tant que {name}. En attente d'une demande de contrôle à distance."
+    ),
+    "The meeting server closed the connection; remote control stopped.": (
+        "Le serveur de la réunion a fermé la connexion ; contrôle à distance arrêté."
+    ),
+    "The meeting closed this pairing ({reason}).": "La réunion a mis fin à cet appairage ({reason}).",
+    "Remote control refused.": "Contrôle à distance refusé.",
+    "Remote control could not start: {message}": "Le contrôle à distance n'a pas pu démarrer : {message}",
+    "Remote control ended ({reason}).": "Contrôle à distance terminé ({reason}).",
+    "you stopped it": "vous l'avez arrêté",
+    # The server's reasons (reason_text)
+    "stopped": "arrêté",
+    "declined in the meeting": "refusé dans la réunion",
+    "request cancelled": "demande annulée",
+    "someone left the meeting": "une personne a quitté la réunion",
+    "removed from the meeting": "retiré de la réunion",
+    "role changed": "rôle modifié",
+    "connection lost": "connexion perdue",
+    "helper disconnected": "assistant déconnecté",
+    "refused at this computer": "refusé sur cet ordinateur",
+    "screen sharing ended": "partage d'écran terminé",
+    "the meeting ended": "la réunion est terminée",
+    "you joined another meeting": "vous avez rejoint une autre réunion",
+    "you left the meeting": "vous avez quitté la réunion",
+    "you were removed from the meeting": "vous avez été retiré de la réunion",
+    "your meeting page lost its connection": "votre page de réunion a perdu sa connexion",
+    "ended": "terminé",
+}
+current_language = "en"
+
+
+def set_language(code: str) -> None:
+    global current_language
+    if code not in LANGUAGES:
+        raise ValueError(f"unknown language {code!r}")
+    current_language = code
+
+
+def tr(text: str, **values: Any) -> str:
+    """``text`` (English) in the helper's language, its ``{placeholders}`` filled in."""
+    if current_language == "fr":
+        text = FRENCH.get(text, text)
+    return text.format(**values)
+
+
+def reason_text(code: str) -> str:
+    """A reason code of the server (``control.stopped``, ``helper.closed``) in words."""
+    texts = {
+        "stopped": tr("stopped"),
+        "declined": tr("declined in the meeting"),
+        "cancelled": tr("request cancelled"),
+        "left": tr("someone left the meeting"),
+        "kicked": tr("removed from the meeting"),
+        "role": tr("role changed"),
+        "disconnected": tr("connection lost"),
+        "timeout": tr("connection lost"),
+        "helper_gone": tr("helper disconnected"),
+        "refused": tr("refused at this computer"),
+        "share_ended": tr("screen sharing ended"),
+        "meeting_end": tr("the meeting ended"),
+        "ended": tr("ended"),
+    }
+    return texts.get(code, code)
+
+
+def closed_text(code: str) -> str:
+    """Why the meeting closed this helper's pairing: its own participant went."""
+    texts = {
+        "left": tr("you left the meeting"),
+        "kicked": tr("you were removed from the meeting"),
+        "timeout": tr("your meeting page lost its connection"),
+        "moved": tr("you joined another meeting"),
+    }
+    return texts.get(code) or reason_text(code)
+
+
+def is_french(name: str | None) -> bool:
+    """``fr``, ``fr_FR.UTF-8``, ``fr-CA``, ``fr:en`` (LANGUAGE), ``French_France`` (Windows)."""
+    language = (name or "").strip().lower()
+    for separator in ":_-.@":
+        language = language.split(separator, 1)[0]
+    return language in ("fr", "french")
+
+
+def detect_language(environ: Any = None) -> str:
+    """The language of the system's settings: the first of LC_ALL, LC_MESSAGES, LANG,
+    LANGUAGE that is set, else the locale Python starts with (Windows, macOS)."""
+    environ = os.environ if environ is None else environ
+    for variable in LANGUAGE_VARIABLES:
+        if environ.get(variable):
+            return "fr" if is_french(environ[variable]) else "en"
+    try:
+        name = locale.getlocale()[0]
+    except (ValueError, TypeError):  # a locale Python cannot parse
+        return "en"
+    return "fr" if is_french(name) else "en"
+
+
+def language_asked(argv: list) -> str | None:
+    """The value of ``--lang`` on the command line, read before the help text is made."""
+    value = None
+    for index, argument in enumerate(argv):
+        if argument == "--lang" and index + 1 < len(argv):
+            value = argv[index + 1]
+        elif isinstance(argument, str) and argument.startswith("--lang="):
+            value = argument.split("=", 1)[1]
+    return value if value in LANGUAGES else None
+
 
 # --- Pairing codes ------------------------------------------------------------------------
 # Shared with the server (meetings.remote.services): no 0/O, 1/I/L look-alikes.
@@ -173,7 +363,7 @@ class Monitor:
         return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
 
     def __str__(self) -> str:
-        return f"{self.width}x{self.height} at ({self.x}, {self.y})"
+        return tr("{width}x{height} at ({x}, {y})", width=self.width, height=self.height, x=self.x, y=self.y)
 
 
 def map_point(nx: float, ny: float, monitor: Monitor) -> tuple[int, int]:
@@ -306,7 +496,7 @@ class XTestPerformer(Performer):
         self.X, self.XK, self.xtest = X, XK, xtest
         self.display = xdisplay.Display(display_name)
         if not self.display.has_extension("XTEST"):
-            raise RuntimeError("The X server has no XTEST extension.")
+            raise RuntimeError(tr("The X server has no XTEST extension."))
         self.root = self.display.screen().root
         self._scratch_keycode: int | None = None
 
@@ -506,16 +696,17 @@ def _tk_screen() -> list[Monitor]:
 def make_performer() -> Performer:
     if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
         if not os.environ.get("DISPLAY"):
-            hint = " (a Wayland session: log in with an X11 session)" if os.environ.get("WAYLAND_DISPLAY") else ""
-            raise RuntimeError(f"No X display{hint}: the helper drives X11 through XTEST.")
+            if os.environ.get("WAYLAND_DISPLAY"):
+                raise RuntimeError(tr("No X display (a Wayland session: log in with an X11 session): the helper drives X11 through XTEST."))
+            raise RuntimeError(tr("No X display: the helper drives X11 through XTEST."))
         try:
             return XTestPerformer()
         except ImportError:
-            raise RuntimeError("python-xlib is missing: pip install python-xlib") from None
+            raise RuntimeError(tr("python-xlib is missing: pip install python-xlib")) from None
     try:
         return PynputPerformer()
     except ImportError:
-        raise RuntimeError("pynput is missing: pip install pynput") from None
+        raise RuntimeError(tr("pynput is missing: pip install pynput")) from None
 
 
 # --- Asking the person at the computer --------------------------------------------------------
@@ -572,9 +763,9 @@ class TerminalUI:
             self._answer.set_result("")
 
     async def ask_consent(self, controller_name: str) -> bool:
-        self.out(f"{controller_name} wants to control your computer. Allow? [y/N]")
+        self.out(tr("{name} wants to control your computer. Allow? [y/N]", name=controller_name))
         if self._eof:
-            self.out("Nobody can answer on this terminal: refused.")
+            self.out(tr("Nobody can answer on this terminal: refused."))
             return False
         assert self.loop is not None
         self._answer = self.loop.create_future()
@@ -582,7 +773,7 @@ class TerminalUI:
             answer = await self._answer
         finally:
             self._answer = None
-        return answer.lower() in ("y", "yes")
+        return answer.lower() in YES_ANSWERS[current_language]
 
     def cancel_question(self) -> None:
         if self._answer is not None and not self._answer.done():
@@ -590,7 +781,7 @@ class TerminalUI:
 
     def show_controlled(self, controller_name: str, on_stop: Callable[[], None]) -> None:
         self._on_stop = on_stop
-        self.out(f"Remote control active: controlled by {controller_name}. Type stop and Enter, or press Ctrl+C, to stop.")
+        self.out(tr("Remote control active: controlled by {name}. Type stop and Enter, or press Ctrl+C, to stop.", name=controller_name))
 
     def hide(self) -> None:
         self._on_stop = None
@@ -612,7 +803,7 @@ class TkUI:
         self.out = out
         self.root = tkinter.Tk()
         self.root.withdraw()
-        self.root.title("Parley helper")
+        self.root.title(tr("Parley helper"))
         self.commands: queue.Queue = queue.Queue()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._question: Any = None
@@ -657,7 +848,7 @@ class TkUI:
 
     async def ask_consent(self, controller_name: str) -> bool:
         assert self.loop is not None
-        self.out(f"{controller_name} wants to control your computer. Answer in the window.")
+        self.out(tr("{name} wants to control your computer. Answer in the window.", name=controller_name))
         answer = self._answer = self.loop.create_future()
 
         def answered(allow: bool) -> None:
@@ -669,14 +860,14 @@ class TkUI:
             self._in_loop(answered, allow)
 
         def show() -> None:
-            window = self._question = self._window("Parley: remote control")
-            text = f"{controller_name} wants to control your computer."
-            self.tk.Label(window, text=text, padx=20, pady=12, font=("TkDefaultFont", 12, "bold")).pack()
-            self.tk.Label(window, text="They will be able to use your mouse and keyboard until you stop.", padx=20).pack()
+            window = self._question = self._window(tr("Parley: remote control"))
+            question = tr("{name} wants to control your computer.", name=controller_name)
+            self.tk.Label(window, text=question, padx=20, pady=12, font=("TkDefaultFont", 12, "bold")).pack()
+            self.tk.Label(window, text=tr("They will be able to use your mouse and keyboard until you stop."), padx=20).pack()
             buttons = self.tk.Frame(window, pady=12)
             buttons.pack()
-            self.tk.Button(buttons, text="Allow", width=10, command=lambda: decide(True)).pack(side="left", padx=6)
-            deny = self.tk.Button(buttons, text="Deny", width=10, command=lambda: decide(False))
+            self.tk.Button(buttons, text=tr("Allow"), width=10, command=lambda: decide(True)).pack(side="left", padx=6)
+            deny = self.tk.Button(buttons, text=tr("Deny"), width=10, command=lambda: decide(False))
             deny.pack(side="left", padx=6)
             deny.focus_set()
             window.protocol("WM_DELETE_WINDOW", lambda: decide(False))
@@ -698,13 +889,13 @@ class TkUI:
             self._answer.cancel()
 
     def show_controlled(self, controller_name: str, on_stop: Callable[[], None]) -> None:
-        self.out(f"Remote control active: controlled by {controller_name}.")
+        self.out(tr("Remote control active: controlled by {name}.", name=controller_name))
 
         def show() -> None:
             self._close_banner()
-            window = self._banner = self._window("Parley: controlled")
-            self.tk.Label(window, text=f"Controlled by {controller_name}", padx=14, pady=8).pack(side="left")
-            self.tk.Button(window, text="Stop", command=lambda: self._in_loop(on_stop)).pack(side="left", padx=8, pady=8)
+            window = self._banner = self._window(tr("Parley: controlled"))
+            self.tk.Label(window, text=tr("Controlled by {name}", name=controller_name), padx=14, pady=8).pack(side="left")
+            self.tk.Button(window, text=tr("Stop"), command=lambda: self._in_loop(on_stop)).pack(side="left", padx=8, pady=8)
             window.protocol("WM_DELETE_WINDOW", lambda: self._in_loop(on_stop))
 
         self._post(show)
@@ -741,9 +932,9 @@ def websocket_url(server: str) -> tuple[str, str]:
     parts = urlsplit(server.strip())
     scheme = {"https": "wss", "wss": "wss", "http": "ws", "ws": "ws"}.get(parts.scheme.lower())
     if scheme is None or not parts.hostname:
-        raise ValueError("--server is the meeting server's address, such as https://meet.example.com")
+        raise ValueError(tr("--server is the meeting server's address, such as https://meet.example.com"))
     if scheme == "ws" and parts.hostname not in LOCAL_HOSTS:
-        raise ValueError("Refusing an unencrypted connection: use the https:// address of the meeting server.")
+        raise ValueError(tr("Refusing an unencrypted connection: use the https:// address of the meeting server."))
     netloc = parts.netloc.rsplit("@", 1)[-1]
     prefix = parts.path.rstrip("/")
     origin = f"{'https' if scheme == 'wss' else 'http'}://{netloc}"
@@ -782,11 +973,14 @@ class Helper:
                 self.socket = socket
                 return await self._session(socket)
         except PairingRefused as refused:
-            self.out(f"Pairing refused: {refused}")
+            self.out(tr("Pairing refused: {reason}", reason=refused))
             return 3
         except (ConnectionClosed, OSError) as error:
             self.out(
-                f"Connection to the meeting lost ({error}); remote control stopped. Get a new code from the meeting page to pair again."
+                tr(
+                    "Connection to the meeting lost ({error}); remote control stopped. Get a new code from the meeting page to pair again.",
+                    error=error,
+                )
             )
             return 1
         finally:
@@ -799,14 +993,18 @@ class Helper:
         )
         reply = json.loads(await socket.recv())
         if reply.get("type") != "ack":
-            raise PairingRefused(reply.get("body", {}).get("message", "the code is not valid"))
+            raise PairingRefused(reply.get("body", {}).get("message", tr("the code is not valid")))
         body = reply["body"]
         self.out(
-            f"Paired with “{body.get('meeting_title', '')}” as {body.get('participant_name', '')}. Waiting for a remote control request."
+            tr(
+                "Paired with “{title}” as {name}. Waiting for a remote control request.",
+                title=body.get("meeting_title", ""),
+                name=body.get("participant_name", ""),
+            )
         )
         async for raw in socket:
             self._dispatch(json.loads(raw))
-        self.out("The meeting server closed the connection; remote control stopped.")
+        self.out(tr("The meeting server closed the connection; remote control stopped."))
         return 1
 
     def _screens(self) -> list:
@@ -837,13 +1035,13 @@ class Helper:
         elif kind == "control.input":
             self._on_input(body)
         elif kind == "control.stopped" and body.get("session_id") in (self.active, self.asking):
-            self._stop_locally(body.get("reason") or "stopped")
+            self._stop_locally(reason_text(str(body.get("reason") or "stopped")))
         elif kind == "helper.closed":
             self._stop_locally(None)
-            self.out(f"The meeting closed this pairing ({body.get('reason') or 'ended'}).")
+            self.out(tr("The meeting closed this pairing ({reason}).", reason=closed_text(str(body.get("reason") or "ended"))))
 
     def _on_request(self, body: dict) -> None:
-        session_id, name = body.get("session_id"), str(body.get("controller_name") or "Someone")[:100]
+        session_id, name = body.get("session_id"), str(body.get("controller_name") or tr("Someone"))[:100]
         if not isinstance(session_id, int) or isinstance(session_id, bool) or self.active is not None or self.asking is not None:
             return
         self.asking, self.controller_name = session_id, name
@@ -863,7 +1061,10 @@ class Helper:
         reply = await self.request("control.consent", {"session_id": session_id, "allow": allow}, on_ack=activate if allow else None)
         if reply.get("type") != "ack" or not allow:
             self.asking = None
-            self.out("Remote control refused." if not allow else f"Remote control could not start: {reply['body'].get('message')}")
+            if not allow:
+                self.out(tr("Remote control refused."))
+            else:
+                self.out(tr("Remote control could not start: {message}", message=reply["body"].get("message")))
             return
         if self.active == session_id:
             self.ui.show_controlled(name, self.stop_by_user)
@@ -885,16 +1086,16 @@ class Helper:
         try:
             self.performer.release_all()
         except Exception as error:  # the display may be gone already
-            self.out(f"Could not release keys and buttons: {error}")
+            self.out(tr("Could not release keys and buttons: {error}", error=error))
         self.ui.hide()
         if was_on and reason:
-            self.out(f"Remote control ended ({reason}).")
+            self.out(tr("Remote control ended ({reason}).", reason=reason))
 
     def stop_by_user(self) -> None:
         session_id = self.active or self.asking
         if session_id is None:
             return
-        self._stop_locally("you stopped it")
+        self._stop_locally(tr("you stopped it"))
         if self.socket is not None:
             asyncio.ensure_future(self._send_stop(session_id))
 
@@ -907,29 +1108,49 @@ class Helper:
 # --- Command line ------------------------------------------------------------------------------
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's own, with "usage: " in the helper's language."""
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: Any = None) -> None:
+        super().add_usage(usage, actions, groups, tr("usage: ") if prefix is None else prefix)
+
+
 def parse_args(argv: list | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Let someone in your Parley meeting control this computer, with your consent.")
-    parser.add_argument("--server", required=True, help="the meeting server, e.g. https://meet.example.com")
-    parser.add_argument("--code", required=True, help="the pairing code shown on the meeting page, e.g. ABCD-EFGH")
-    parser.add_argument("--monitor", type=int, help="the screen you share, numbered from 1 (asked when there are several)")
-    parser.add_argument(
-        "--consent", choices=("auto", "tk", "terminal"), default="auto", help="how to ask you (default: a window if possible)"
+    """The options; the help text is in the language chosen already (``set_language``),
+    which is also the default of ``--lang``."""
+    parser = argparse.ArgumentParser(
+        description=tr("Let someone in your Parley meeting control this computer, with your consent."),
+        formatter_class=HelpFormatter,
+        add_help=False,
     )
-    parser.add_argument("--version", action="version", version=f"parley-helper {VERSION}")
+    options = parser.add_argument_group(tr("options"))
+    options.add_argument("-h", "--help", action="help", help=tr("show this help message and exit"))
+    options.add_argument("--server", required=True, metavar="URL", help=tr("the meeting server, e.g. https://meet.example.com"))
+    options.add_argument("--code", required=True, help=tr("the pairing code shown on the meeting page, e.g. ABCD-EFGH"))
+    options.add_argument(
+        "--monitor", type=int, metavar="N", help=tr("the screen you share, numbered from 1 (asked when there are several)")
+    )
+    options.add_argument(
+        "--consent", choices=("auto", "tk", "terminal"), default="auto", help=tr("how to ask you (default: a window if possible)")
+    )
+    options.add_argument(
+        "--lang", choices=LANGUAGES, default=current_language, help=tr("the helper's language (default: your system's language)")
+    )
+    options.add_argument("--version", action="version", version=f"parley-helper {VERSION}", help=tr("show the version number and exit"))
     return parser.parse_args(argv)
 
 
 def choose_monitor(monitors: list[Monitor], number: int | None, ask: Callable[[str], str]) -> Monitor:
     if number is not None:
         if not 1 <= number <= len(monitors):
-            raise ValueError(f"--monitor is from 1 to {len(monitors)}.")
+            raise ValueError(tr("--monitor is from 1 to {count}.", count=len(monitors)))
         return monitors[number - 1]
     if len(monitors) == 1:
         return monitors[0]
     listing = "\n".join(f"  {index}: {monitor}" for index, monitor in enumerate(monitors, start=1))
-    answer = ask(f"Which screen will you share?\n{listing}\nNumber [1]: ").strip() or "1"
+    answer = ask(tr("Which screen will you share?\n{listing}\nNumber [1]: ", listing=listing)).strip() or "1"
     if not answer.isdigit() or not 1 <= int(answer) <= len(monitors):
-        raise ValueError("No such screen.")
+        raise ValueError(tr("No such screen."))
     return monitors[int(answer) - 1]
 
 
@@ -938,24 +1159,27 @@ def say(text: str) -> None:
 
 
 def main(argv: list | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    set_language(language_asked(argv) or detect_language())
     args = parse_args(argv)
+    set_language(args.lang)
     code = normalise_code(args.code)
     try:
         if code is None:
-            raise ValueError("The code is 8 letters and digits, as shown on the meeting page (e.g. ABCD-EFGH).")
+            raise ValueError(tr("The code is 8 letters and digits, as shown on the meeting page (e.g. ABCD-EFGH)."))
         url, origin = websocket_url(args.server)
         performer = make_performer()
         monitor = choose_monitor(performer.monitors(), args.monitor, input)
     except (ValueError, RuntimeError, EOFError) as problem:
-        say(f"parley-helper: {problem}")
+        say(tr("parley-helper: {problem}", problem=problem))
         return 2
     use_tk = args.consent == "tk" or (args.consent == "auto" and tk_available())
-    say(f"Parley helper {VERSION}: screen {monitor}, server {origin}.")
+    say(tr("Parley helper {version}: screen {monitor}, server {origin}.", version=VERSION, monitor=monitor, origin=origin))
     if not use_tk:
         try:
             return asyncio.run(Helper(url, origin, code, performer, monitor, TerminalUI(say), say).run())
         except KeyboardInterrupt:
-            say("Stopped.")
+            say(tr("Stopped."))
             return 0
     return _run_with_tk(url, origin, code, performer, monitor)
 
@@ -975,7 +1199,7 @@ def _run_with_tk(url: str, origin: str, code: str, performer: Performer, monitor
     try:
         ui.run(done)
     except KeyboardInterrupt:
-        say("Stopped.")
+        say(tr("Stopped."))
         return 0
     return result[0]
 

@@ -511,7 +511,10 @@ export class RemoteControl {
 
   command() {
     const code = this.pairing ? this.pairing.code : "XXXX-XXXX";
-    return `python parley_helper.py --server ${location.origin} --code ${code}`;
+    // The helper speaks English or French: a French page asks for French (otherwise it
+    // follows the computer's language settings).
+    const lang = document.documentElement.lang.toLowerCase().startsWith("fr") ? " --lang fr" : "";
+    return `python parley_helper.py --server ${location.origin} --code ${code}${lang}`;
   }
 
   clearPairing() {

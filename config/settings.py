@@ -291,6 +291,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 2**20
 # Where a media worker writes the file it is recording; a restarted worker on the same
 # machine stores what a killed run left there.
 PARLEY_MEDIA_SPOOL = env_str("PARLEY_MEDIA_SPOOL", str(DATA_DIR / "media-spool"))
+# Seconds between two checkpoints: what the file gained is stored as a part, from which
+# any machine rebuilds the recording if the worker dies (0: no checkpoints).
+PARLEY_MEDIA_CHECKPOINT_SECONDS = env_int("PARLEY_MEDIA_CHECKPOINT_SECONDS", 10, min_value=0, max_value=3600)
 # Where media workers reach the web tier's recorder socket (default: PARLEY_BASE_URL).
 PARLEY_MEDIA_WEB_URL = env_str("PARLEY_MEDIA_WEB_URL", "")
 

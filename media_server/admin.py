@@ -63,6 +63,8 @@ class RecordingAdmin(admin.ModelAdmin):
         "duration_display",
         "size_display",
         "download",
+        "parts",
+        "parts_duration",
         "error",
         "presets",
     )

@@ -13,14 +13,18 @@ whole cluster or fragment; ``close()`` only adds the index and the duration.
 
 from __future__ import annotations
 
+import logging
 import os
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
 
 from media_server.presets import Preset
+
+logger = logging.getLogger(__name__)
 
 PIXEL_FORMAT = "yuv420p"
 
@@ -143,3 +147,17 @@ def _to_channels(samples: np.ndarray, channels: int) -> np.ndarray:
     if channels == 1:
         return samples.mean(axis=1, dtype=np.int32).astype(np.int16).reshape(-1, 1)
     return np.repeat(samples[:, :1], channels, axis=1)
+
+
+def media_duration(path: Path) -> float:
+    """Seconds of media in a file, read from its packets (a cut file has no index)."""
+    end = 0.0
+    try:
+        with av.open(str(path)) as container:
+            for packet in container.demux():
+                if packet.pts is not None and packet.time_base is not None:
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    except (av.FFmpegError, OSError, EOFError) as error:
+        # Whatever was read before the cut counts; an unreadable file counts 0.
+        logger.info("%s: read up to %.1f s (%s)", path.name, end, error)
+    return end

@@ -59,6 +59,12 @@ class Recording(models.Model):
     size = models.BigIntegerField(_("size (bytes)"), null=True, blank=True)
     duration = models.FloatField(_("duration (seconds)"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    # Checkpoints: while recording, the worker stores what its file gained as numbered
+    # parts, so that a worker on another machine (the killed one's spool out of reach)
+    # can rebuild the file. Back to 0 once the file is stored (the parts deleted).
+    parts = models.PositiveIntegerField(_("parts stored while recording"), default=0)
+    parts_size = models.BigIntegerField(_("bytes in those parts"), default=0)
+    parts_duration = models.FloatField(_("seconds in those parts"), default=0.0)
 
     class Meta:
         ordering = ["meeting", "segment"]

@@ -20,8 +20,14 @@ The API the media worker (another process, same database) calls::
         # A partial file left in the spool by a dead run: the recording is marked
         # interrupted if still active (a new segment follows as with an expired lease)
         # and the file is stored as it is. False when there is nothing to store it in.
+    store_part(recording_id: int, worker_id: str, index: int, file_path: str, offset: int, length: int, duration: float) -> bool
+        # A checkpoint: bytes [offset, offset + length) of the spool file stored as part
+        # ``index`` (0, 1, …; each starts where the last ended). False for a part already
+        # stored (a retried call); RecordingLost when the recording is not this worker's.
     sweep_expired_leases(now=None) -> int
         # Interrupts recordings whose lease ran out (beat every 5 s; the worker may call it).
+        # An interrupted recording with parts and no file is rebuilt from them by a
+        # Celery task (assemble_parts), on any machine.
 
 The recorder socket (media_server/consumers.py) calls ``open_recorder``,
 ``recorder_connected``, ``recorder_left``, ``check_recorder_signal``; the room socket
@@ -33,13 +39,17 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
@@ -47,6 +57,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from media_server.encoding import media_duration
 from media_server.models import Recording, format_duration
 from media_server.presets import get_preset, is_known
 from meetings import services as meeting_services
@@ -307,18 +318,25 @@ def finalize(recording_id: int, worker_id: str, file_path: str, duration: float,
         recording.ended_at = recording.ended_at or now
         recording.finalized_at = now
         recording.lease_expires_at = None
-        recording.save(update_fields=["file", "duration", "size", "state", "error", "ended_at", "finalized_at", "lease_expires_at"])
+        _drop_parts(recording)
+        recording.save(
+            update_fields=["file", "duration", "size", "state", "error", "ended_at", "finalized_at", "lease_expires_at", *PART_FIELDS]
+        )
         _announce(meeting, recording)
         _mail_when_settled(meeting)
     return recording
 
 
-def _store_file(recording: Recording, file_path: str) -> str:
+def _store_file(recording: Recording, source) -> str:
+    """Store a spool file (a path) or an open file under a generated name."""
     preset = get_preset(recording.preset) if is_known(recording.preset) else None
-    extension = preset.extension if preset else os.path.splitext(file_path)[1].lstrip(".") or "bin"
+    fallback = os.path.splitext(source)[1] if isinstance(source, str) else ""
+    extension = preset.extension if preset else fallback.lstrip(".") or "bin"
     # Unguessable: with S3 the name is part of the signed URL only the view hands out.
     name = f"recordings/{recording.meeting.public_id}/{recording.segment:02d}-{secrets.token_urlsafe(8)}.{extension}"
-    with open(file_path, "rb") as handle:
+    if not isinstance(source, str):
+        return default_storage.save(name, File(source))
+    with open(source, "rb") as handle:
         return default_storage.save(name, File(handle))
 
 
@@ -348,6 +366,9 @@ def _interrupt(meeting: Meeting, recording: Recording, reason: str) -> Recording
     recording.lease_expires_at = None
     recording.save(update_fields=["state", "error", "ended_at", "lease_expires_at"])
     _recorder_gone(meeting, recording.recorder_id)
+    if recording.parts and not recording.file:
+        recording_id = recording.pk
+        transaction.on_commit(lambda: _enqueue_assembly(recording_id))
     follower = None
     if was_recording and not recording.stop_requested and not meeting.is_ended and not is_recording(meeting.pk):
         follower = Recording.objects.create(
@@ -364,25 +385,166 @@ def _interrupt(meeting: Meeting, recording: Recording, reason: str) -> Recording
 
 
 def store_orphan(recording_id: int, file_path: str, duration: float, size: int) -> bool:
-    """A partial file of a dead run, found in the spool after a restart: kept as it is."""
+    """A partial file of a dead run, found in the spool after a restart: kept as it is.
+
+    It replaces a file rebuilt from the parts meanwhile when it holds more (the spool
+    has what came after the last checkpoint)."""
     recording = Recording.objects.select_related("meeting").filter(pk=recording_id).first()
-    if recording is None or recording.file or recording.state in (State.PENDING, State.FAILED):
+    if recording is None or recording.state in (State.PENDING, State.FAILED) or not _orphan_adds(recording, size):
         return False
     name = _store_file(recording, file_path)
     with transaction.atomic():
         meeting = Meeting.objects.select_for_update().get(pk=recording.meeting_id)
         recording = Recording.objects.select_for_update().get(pk=recording_id)
-        if recording.file:
+        if not _orphan_adds(recording, size):
             default_storage.delete(name)
             return False
         if recording.state in (State.RECORDING, State.FINALIZING):
             _interrupt(meeting, recording, _("The media worker stopped; the file was recovered after its restart."))
+        replaced = recording.file.name
         recording.file.name = name
         recording.duration = max(0.0, float(duration))
         recording.size = max(0, int(size))
         recording.finalized_at = timezone.now()
-        recording.save(update_fields=["file", "duration", "size", "finalized_at"])
+        _drop_parts(recording)
+        recording.save(update_fields=["file", "duration", "size", "finalized_at", *PART_FIELDS])
+        if replaced:
+            transaction.on_commit(lambda: default_storage.delete(replaced))
+        _mail_when_settled(meeting)
     return True
+
+
+def _orphan_adds(recording: Recording, size: int) -> bool:
+    """No file yet, or a file rebuilt from parts that holds less than the orphan."""
+    return not recording.file or (recording.state == State.INTERRUPTED and (recording.size or 0) < size)
+
+
+# --- Checkpoints: parts stored while recording ----------------------------------------
+
+PART_FIELDS = ("parts", "parts_size", "parts_duration")
+
+
+def part_name(recording_id: int, index: int) -> str:
+    return f"recordings/parts/{recording_id}/{index:05d}.part"
+
+
+def store_part(recording_id: int, worker_id: str, index: int, file_path: str, offset: int, length: int, duration: float) -> bool:
+    """Store what the spool file gained since the last checkpoint as part ``index``.
+
+    The upload runs outside any transaction; the part counts only if the recording is
+    still this worker's when it is written down (else it is deleted again)."""
+    recording = Recording.objects.filter(pk=recording_id).first()
+    if recording is None or recording.worker_id != worker_id or recording.state not in (State.RECORDING, State.FINALIZING):
+        raise RecordingLost(recording_id)
+    if index < recording.parts:
+        return False  # stored already: a retried call
+    if index != recording.parts or offset != recording.parts_size or length <= 0:
+        raise ValueError(f"part {index} at {offset} does not follow {recording.parts} parts of {recording.parts_size} bytes")
+    with open(file_path, "rb") as spool:
+        spool.seek(offset)
+        content = spool.read(length)
+    name = part_name(recording_id, index)
+    if default_storage.exists(name):  # left by an attempt that was never written down
+        default_storage.delete(name)
+    default_storage.save(name, ContentFile(content))
+    counted = Recording.objects.filter(
+        pk=recording_id, worker_id=worker_id, parts=index, state__in=(State.RECORDING, State.FINALIZING)
+    ).update(parts=index + 1, parts_size=offset + len(content), parts_duration=max(0.0, float(duration)))
+    if not counted:
+        default_storage.delete(name)
+        raise RecordingLost(recording_id)
+    return True
+
+
+def _enqueue_assembly(recording_id: int) -> None:
+    from media_server.tasks import assemble_parts
+
+    assemble_parts.delay(recording_id)
+
+
+def assemble_parts(recording_id: int) -> bool:
+    """Rebuild an interrupted recording's file from the parts its worker stored (the
+    worker is dead and its spool may be out of reach). The parts follow one another,
+    so their concatenation is the spool file as it was at the last checkpoint: a file
+    cut after a whole cluster or fragment, which plays. A missing part ends the file
+    there. True when a file was stored."""
+    recording = Recording.objects.select_related("meeting").filter(pk=recording_id).first()
+    if recording is None or recording.state != State.INTERRUPTED or not recording.parts:
+        return False
+    count = recording.parts
+    name, duration = "", 0.0
+    with tempfile.NamedTemporaryFile() as rebuilt:
+        copied = _copy_parts(recording_id, count, rebuilt)
+        if copied:
+            rebuilt.flush()
+            duration = media_duration(Path(rebuilt.name))  # what plays, not what was encoded
+            rebuilt.seek(0)
+            name = _store_file(recording, rebuilt)
+    with transaction.atomic():
+        meeting = Meeting.objects.select_for_update().get(pk=recording.meeting_id)
+        recording = Recording.objects.select_for_update().get(pk=recording_id)
+        if recording.parts != count or recording.file or not name:
+            if name:
+                default_storage.delete(name)  # a spool file was stored meanwhile
+            stored = False
+        else:
+            recording.file.name = name
+            recording.size = copied
+            recording.duration = duration
+            recording.finalized_at = timezone.now()
+            recording.error = _("The media worker stopped; the file was rebuilt from what it had stored while recording.")
+            stored = True
+        _drop_parts(recording)
+        recording.save(update_fields=["file", "size", "duration", "finalized_at", "error", *PART_FIELDS])
+        _announce(meeting, recording)
+        _mail_when_settled(meeting)
+    return stored
+
+
+def _copy_parts(recording_id: int, count: int, out) -> int:
+    """Append the parts to ``out`` up to the first missing one; the bytes copied."""
+    for index in range(count):
+        name = part_name(recording_id, index)
+        if not default_storage.exists(name):
+            logger.warning("Recording %s: part %s is missing; the rebuilt file ends before it", recording_id, index)
+            break
+        with default_storage.open(name, "rb") as part:
+            shutil.copyfileobj(part, out)
+    return out.tell()
+
+
+def abandon_parts(recording_id: int, problem: str) -> None:
+    """The parts could not be read back however often it was tried: the recording is
+    settled without a file (and its e-mail goes)."""
+    meeting_id = Recording.objects.filter(pk=recording_id).values_list("meeting_id", flat=True).first()
+    if meeting_id is None:
+        return
+    with transaction.atomic():
+        meeting = Meeting.objects.select_for_update().get(pk=meeting_id)  # the meeting first, as everywhere
+        recording = Recording.objects.select_for_update().filter(pk=recording_id).first()
+        if recording is None or not recording.parts or recording.file:
+            return
+        recording.error = _("The media worker stopped and its file could not be rebuilt: %(problem)s") % {"problem": problem[:200]}
+        _drop_parts(recording)
+        recording.save(update_fields=["error", *PART_FIELDS])
+        _announce(meeting, recording)
+        _mail_when_settled(meeting)
+
+
+def _drop_parts(recording: Recording) -> None:
+    """Forget the recording's parts; their objects go once this commits."""
+    recording_id, count = recording.pk, recording.parts
+    recording.parts, recording.parts_size, recording.parts_duration = 0, 0, 0.0
+    if count:
+        transaction.on_commit(lambda: _delete_parts(recording_id, count))
+
+
+def _delete_parts(recording_id: int, count: int) -> None:
+    for index in range(count):
+        try:
+            default_storage.delete(part_name(recording_id, index))
+        except Exception:
+            logger.exception("Could not delete part %s of recording %s", index, recording_id)
 
 
 def delete_recordings(recordings) -> int:
@@ -412,7 +574,7 @@ def _mail_when_settled(meeting: Meeting) -> None:
     if not meeting.is_ended:
         return
     recordings = list(meeting.recordings.order_by("segment"))
-    if not recordings or any(r.state in Recording.UNSETTLED_STATES for r in recordings):
+    if not recordings or any(r.state in Recording.UNSETTLED_STATES or _rebuilding(r) for r in recordings):
         return
     rows = [_mail_row(r) for r in recordings]
     for email in _recipients(meeting, recordings):
@@ -422,6 +584,11 @@ def _mail_when_settled(meeting: Meeting) -> None:
             to=email,
             context={"meeting": meeting, "recordings": rows, "ready": any(row["url"] for row in rows)},
         )
+
+
+def _rebuilding(recording: Recording) -> bool:
+    """Interrupted, with parts the assembly task has yet to turn into its file."""
+    return recording.state == State.INTERRUPTED and bool(recording.parts) and not recording.file
 
 
 def _recipients(meeting: Meeting, recordings: list[Recording]) -> list[str]:

@@ -15,8 +15,12 @@ One asyncio loop per process. For each job:
   meeting ends or the lease is lost, the file is closed and stored (``finalize``, or
   ``store_orphan`` when the recording is no longer ours).
 
-A worker that starts again with the same id and spool stores the partial files its
-previous run left there (a SIGKILL leaves no chance to do it before).
+Every ``PARLEY_MEDIA_CHECKPOINT_SECONDS`` what the file gained is stored as a part
+(``services.store_part``): when a worker dies, the sweep interrupts its recording and
+a Celery task rebuilds the file from the parts, on any machine. A worker that starts
+again with the same id and spool stores the partial files its previous run left there
+(a SIGKILL leaves no chance to do it before); that file, longer than the parts, then
+replaces the rebuilt one.
 """
 
 from __future__ import annotations
@@ -34,14 +38,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import av
 import websockets
 from channels.db import database_sync_to_async
 from django.conf import settings
 from websockets.asyncio.client import ClientConnection
 
 from media_server import services
-from media_server.encoding import Recorder
+from media_server.encoding import Recorder, media_duration
 from media_server.mixing import AudioMixer, AudioOut, MediaClock, Mixdown, VideoCompositor
 from media_server.peer import RecorderPeers, ice_servers_for_aiortc
 from media_server.presets import Preset, get_preset
@@ -89,20 +92,6 @@ def recorder_socket_url(recording_id: int, token: str) -> str:
 def web_origin() -> str:
     parts = urlsplit(web_url())
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def media_duration(path: Path) -> float:
-    """Seconds of media in a file, read from its packets (a cut file has no index)."""
-    end = 0.0
-    try:
-        with av.open(str(path)) as container:
-            for packet in container.demux():
-                if packet.pts is not None and packet.time_base is not None:
-                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
-    except (av.FFmpegError, OSError, EOFError) as error:
-        # Whatever was read before the cut counts; an unreadable file counts 0.
-        logger.info("%s: read up to %.1f s (%s)", path.name, end, error)
-    return end
 
 
 # --- Received media → compositor and mixer ----------------------------------------------
@@ -284,16 +273,18 @@ class RecordingSession:
         heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
         room = asyncio.create_task(self._room(), name="recorder socket")
         watch = asyncio.create_task(self._watch(thread), name="watch")
+        checkpoints = asyncio.create_task(self._checkpoints(recorder), name="checkpoints")
         try:
             await self.done.wait()
         finally:
             # The file ends now; then we leave the room.
+            checkpoints.cancel()
             thread.stopping.set()
             await asyncio.to_thread(thread.join)
             await asyncio.to_thread(recorder.close)
             for task in (room, watch):
                 task.cancel()
-            await asyncio.gather(room, watch, return_exceptions=True)
+            await asyncio.gather(room, watch, checkpoints, return_exceptions=True)
             await self._leave_room()
             logger.info(
                 "recording %s: %.1f s written (%d video frames, %d skipped)",
@@ -333,6 +324,33 @@ class RecordingSession:
         stored = await database_sync_to_async(services.store_orphan)(job.recording_id, str(self.path), duration, size)
         logger.info("recording %s kept as interrupted (%s)", job.recording_id, "stored" if stored else "nothing to store it in")
         self.path.unlink(missing_ok=True)
+
+    # --- Checkpoints -------------------------------------------------------------------
+
+    async def _checkpoints(self, recorder: Recorder) -> None:
+        """Every PARLEY_MEDIA_CHECKPOINT_SECONDS, store what the file gained as a part:
+        if this process dies, any machine rebuilds the recording from the parts."""
+        every = settings.PARLEY_MEDIA_CHECKPOINT_SECONDS
+        if not every:
+            return
+        index = offset = 0
+        store_part = database_sync_to_async(services.store_part, thread_sensitive=False)  # an upload: off the DB thread
+        while True:
+            await asyncio.sleep(every)
+            # Read before the size: what is on disk lags it by at most the cluster or
+            # fragment being built (a second at most).
+            duration = recorder.duration
+            size = await asyncio.to_thread(lambda: self.path.stat().st_size)
+            if size <= offset:
+                continue
+            try:
+                await store_part(self.job.recording_id, self.worker_id, index, str(self.path), offset, size - offset, duration)
+            except services.RecordingLost:
+                return  # the heartbeat tells the session
+            except Exception:
+                logger.exception("recording %s: checkpoint %s failed; trying again", self.job.recording_id, index)
+                continue
+            index, offset = index + 1, size
 
     # --- Heartbeat ---------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.core.cache import cache
 
 from config.celery import app as celery_app
+from polls import live_summary
 
 pytest_plugins = ["tests.fixtures_live"]
 
@@ -46,6 +47,9 @@ async def fresh_channel_layer():
     """
     channel_layers.backends.clear()
     yield
+    # A poll summary still due would run after this loop is gone, its thread waiting
+    # for it forever with a database connection (never given back to the pool).
+    await live_summary.pacer().drain()
     layer = channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
     if hasattr(layer, "close_pools"):
         await layer.close_pools()
@@ -53,12 +57,14 @@ async def fresh_channel_layer():
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """pytest-django's test database, dropped only once every session of it is gone.
+    """pytest-django's test database, dropped only once no session uses it.
 
-    The connection pool's connections, and those of live processes stopped just
-    before, are closed by the client at once but their server processes exit a moment
-    later; dropping the database meanwhile fails with "being accessed by other users"
-    (and leaves it behind)."""
+    The pool's connections, and those of live processes stopped just before, are
+    closed by the client at once but their server processes exit a moment later; and a
+    connection taken in a thread of a test's event loop that is gone (Channels tests)
+    is never given back. Dropping the database with any of them there fails with
+    "being accessed by other users" and leaves it behind. The session is over: wait a
+    moment, then end what is left."""
     yield
     from django.db import connections
 
@@ -69,12 +75,15 @@ def django_db_setup(django_db_setup, django_db_blocker):
             name = connection.settings_dict["NAME"]
             connection.close()
             connection.close_pool()
-            deadline = time.monotonic() + 10
-            while _other_sessions(connection, name) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            with connection._nodb_cursor() as cursor:
+                deadline = time.monotonic() + 2
+                while _other_sessions(cursor, name) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name]
+                )
 
 
-def _other_sessions(connection, name: str) -> int:
-    with connection._nodb_cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name])
-        return cursor.fetchone()[0]
+def _other_sessions(cursor, name: str) -> int:
+    cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name])
+    return cursor.fetchone()[0]

@@ -12,6 +12,7 @@ the links when the meeting ends.
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
 import time
@@ -86,10 +87,10 @@ def start_media_worker(live_env, asgi_server, tmp_path):
     same id, as on one machine)."""
     workers: list[LiveProcess] = []
 
-    def start(worker_id: str = "worker-a") -> LiveProcess:
+    def start(worker_id: str = "worker-a", **settings: str) -> LiveProcess:
         spool = tmp_path / "spool" / worker_id
         command = [sys.executable, "manage.py", "media_worker", "--id", worker_id, "--spool", str(spool)]
-        env = live_env.with_(PARLEY_BASE_URL=asgi_server.url, ALLOWED_HOSTS="127.0.0.1,localhost")
+        env = live_env.with_(PARLEY_BASE_URL=asgi_server.url, ALLOWED_HOSTS="127.0.0.1,localhost", **settings)
         worker = LiveProcess(f"media worker {worker_id}", command, env)
         workers.append(worker)
         worker.wait_for_line(f"media worker {worker_id} ready")
@@ -334,6 +335,39 @@ def test_it_keeps_what_a_killed_worker_recorded_and_goes_on_after_its_restart(
     assert owner.user.email in text
     for recording in (first, second):
         assert asgi_server.url + reverse("recording_download", args=[recording.pk]) in text
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_it_rebuilds_what_a_killed_worker_recorded_on_another_machine_from_its_checkpoints(
+    asgi_server, live_env, start_media_worker, participants, celery_worker, tmp_path
+):
+    worker = start_media_worker("machine-a", PARLEY_MEDIA_CHECKPOINT_SECONDS="1")
+    owner, meeting = shared_meeting()
+    olivia = participants.join(asgi_server, meeting, "Olivia Owner", RED, user=owner.user)
+    bob = participants.join(asgi_server, meeting, "Bob Guest", GREEN)
+    participants.run(olivia.request("recording.start", {"preset": PRESET}))
+    first = wait_for(lambda: recording_in(meeting, 1, ("recording",)), "the worker to take the job", worker=worker)
+    wait_media_from(worker, olivia, bob)
+    wait_for(lambda: Recording.objects.filter(pk=first.pk, parts_duration__gte=2.0).first(), "2 s in checkpoints", worker=worker)
+
+    worker.kill()
+    shutil.rmtree(tmp_path / "spool" / "machine-a")  # that machine is gone with its disk
+    checkpointed = Recording.objects.get(pk=first.pk)
+
+    worker = start_media_worker("machine-b", PARLEY_MEDIA_CHECKPOINT_SECONDS="1")
+    first = wait_for(
+        lambda: Recording.objects.filter(pk=first.pk, state="interrupted").exclude(file="").first(), "the rebuilt file", worker=worker
+    )
+    assert (first.size, first.parts) == (checkpointed.parts_size, 0)
+    path = stored_path(live_env, first)
+    # Up to the last checkpoint, less the cluster that was being built then.
+    assert checkpointed.parts_duration - 1.0 <= media_end(path) <= checkpointed.parts_duration
+    assert first.duration == pytest.approx(media_end(path), abs=0.05)
+    assert len(list(decoded_video(path, every=1))) >= 30  # it plays, pictures and all
+    assert not list((Path(live_env.variables["PARLEY_DATA_DIR"]) / "media" / "recordings" / "parts").glob("*/*"))
+    # The meeting goes on in a new segment, recorded by the other machine.
+    wait_for(lambda: recording_in(meeting, 2, ("recording",)), "the next segment to be taken", worker=worker)
 
 
 @pytest.mark.integration

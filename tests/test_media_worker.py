@@ -130,6 +130,18 @@ def wait_media_from(worker: LiveProcess, *people: AiortcParticipant) -> None:
             worker.wait_for_line(f"receiving {kind} from participant {person.id}", timeout=MEDIA_TIMEOUT)
 
 
+def two_people_recorded(asgi_server, participants, worker: LiveProcess):
+    """Olivia (the owner) and Bob in a meeting; Olivia starts recording, the worker takes
+    it and receives both. → owner, meeting, olivia, bob, the recording."""
+    owner, meeting = shared_meeting()
+    olivia = participants.join(asgi_server, meeting, "Olivia Owner", RED, user=owner.user)
+    bob = participants.join(asgi_server, meeting, "Bob Guest", GREEN)
+    participants.run(olivia.request("recording.start", {"preset": PRESET}))
+    recording = wait_for(lambda: recording_in(meeting, 1, ("recording",)), "the worker to take the job", worker=worker)
+    wait_media_from(worker, olivia, bob)
+    return owner, meeting, olivia, bob, recording
+
+
 def stored_path(live_env, recording: Recording) -> Path:
     path = Path(live_env.variables["PARLEY_DATA_DIR"]) / "media" / str(recording.file.name)
     assert path.is_file(), path
@@ -290,13 +302,7 @@ def test_it_keeps_what_a_killed_worker_recorded_and_goes_on_after_its_restart(
     asgi_server, live_env, start_media_worker, participants, celery_worker, tmp_path
 ):
     worker = start_media_worker("worker-k")
-    owner, meeting = shared_meeting()
-    olivia = participants.join(asgi_server, meeting, "Olivia Owner", RED, user=owner.user)
-    bob = participants.join(asgi_server, meeting, "Bob Guest", GREEN)
-
-    participants.run(olivia.request("recording.start", {"preset": PRESET}))
-    first = wait_for(lambda: recording_in(meeting, 1, ("recording",)), "the worker to take the job", worker=worker)
-    wait_media_from(worker, olivia, bob)
+    owner, meeting, olivia, bob, first = two_people_recorded(asgi_server, participants, worker)
     spool = next((tmp_path / "spool" / "worker-k").glob("recording-*"))
     wait_for(lambda: media_end_or_zero(spool) >= 1.5, "1.5 s on disk", worker=worker)
 
@@ -343,12 +349,7 @@ def test_it_rebuilds_what_a_killed_worker_recorded_on_another_machine_from_its_c
     asgi_server, live_env, start_media_worker, participants, celery_worker, tmp_path
 ):
     worker = start_media_worker("machine-a", PARLEY_MEDIA_CHECKPOINT_SECONDS="1")
-    owner, meeting = shared_meeting()
-    olivia = participants.join(asgi_server, meeting, "Olivia Owner", RED, user=owner.user)
-    bob = participants.join(asgi_server, meeting, "Bob Guest", GREEN)
-    participants.run(olivia.request("recording.start", {"preset": PRESET}))
-    first = wait_for(lambda: recording_in(meeting, 1, ("recording",)), "the worker to take the job", worker=worker)
-    wait_media_from(worker, olivia, bob)
+    _owner, meeting, _olivia, _bob, first = two_people_recorded(asgi_server, participants, worker)
     wait_for(lambda: Recording.objects.filter(pk=first.pk, parts_duration__gte=2.0).first(), "2 s in checkpoints", worker=worker)
 
     worker.kill()

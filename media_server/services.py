@@ -27,7 +27,8 @@ The API the media worker (another process, same database) calls::
     sweep_expired_leases(now=None) -> int
         # Interrupts recordings whose lease ran out (beat every 5 s; the worker may call it).
         # An interrupted recording with parts and no file is rebuilt from them by a
-        # Celery task (assemble_parts), on any machine.
+        # Celery task (assemble_parts), on any machine; asked again every 30 minutes
+        # should that task be lost.
 
 The recorder socket (media_server/consumers.py) calls ``open_recorder``,
 ``recorder_connected``, ``recorder_left``, ``check_recorder_signal``; the room socket
@@ -47,6 +48,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
@@ -354,6 +356,7 @@ def sweep_expired_leases(now=None) -> int:
                 continue  # renewed meanwhile, or another sweeper has it
             _interrupt(meeting, recording, _("The media worker stopped responding."))
             count += 1
+    _ask_again_for_lost_rebuilds()
     return count
 
 
@@ -456,10 +459,26 @@ def store_part(recording_id: int, worker_id: str, index: int, file_path: str, of
     return True
 
 
+# A rebuild asked for is not asked again for this long (its retries last ~20 minutes).
+REBUILD_AGAIN_AFTER = 30 * 60
+
+
 def _enqueue_assembly(recording_id: int) -> None:
     from media_server.tasks import assemble_parts
 
-    assemble_parts.delay(recording_id)
+    try:
+        first_ask = cache.add(f"parley:rebuild:{recording_id}", 1, timeout=REBUILD_AGAIN_AFTER)
+    except Exception:  # the cache (Redis) away: asking twice only costs a second run
+        first_ask = True
+    if first_ask:
+        assemble_parts.delay(recording_id)
+
+
+def _ask_again_for_lost_rebuilds() -> None:
+    """A rebuild whose task was lost (the broker away at that moment) is asked again."""
+    waiting = Recording.objects.filter(state=State.INTERRUPTED, parts__gt=0, file="").values_list("pk", flat=True)
+    for recording_id in waiting:
+        _enqueue_assembly(recording_id)
 
 
 def assemble_parts(recording_id: int) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 
 from media_server import services, tasks
@@ -229,3 +230,16 @@ def test_it_rebuilds_a_real_recording_that_plays_up_to_the_last_checkpoint(room,
     assert played.audio_peak > 3000
     assert last_duration - 1.0 <= played.duration <= last_duration
     assert recording.duration == pytest.approx(played.duration, abs=0.05)
+
+
+def test_it_asks_again_for_a_rebuild_whose_task_was_lost_but_not_every_sweep(recording_with_parts, assemblies, commit):
+    recording, _spool = recording_with_parts
+    _expire(recording)
+    with commit():
+        services.sweep_expired_leases()
+        services.sweep_expired_leases()  # beat, every 5 s
+    assert assemblies == [recording.pk]
+    cache.clear()  # half an hour later, the task never ran
+    with commit():
+        services.sweep_expired_leases()
+    assert assemblies == [recording.pk, recording.pk]

@@ -20,10 +20,10 @@ The API the media worker (another process, same database) calls::
         # A partial file left in the spool by a dead run: the recording is marked
         # interrupted if still active (a new segment follows as with an expired lease)
         # and the file is stored as it is. False when there is nothing to store it in.
-    store_part(recording_id: int, worker_id: str, index: int, file_path: str, offset: int, length: int, duration: float) -> bool
-        # A checkpoint: bytes [offset, offset + length) of the spool file stored as part
-        # ``index`` (0, 1, …; each starts where the last ended). False for a part already
-        # stored (a retried call); RecordingLost when the recording is not this worker's.
+    store_part(recording_id: int, worker_id: str, file_path: str, size: int, duration: float) -> bool
+        # A checkpoint: what the spool file (its first ``size`` bytes) gained since the
+        # stored parts end, stored as the next part. False when it gained nothing;
+        # RecordingLost when the recording is not this worker's.
     sweep_expired_leases(now=None) -> int
         # Interrupts recordings whose lease ran out (beat every 5 s; the worker may call it).
         # An interrupted recording with parts and no file is rebuilt from them by a
@@ -431,27 +431,30 @@ def part_name(recording_id: int, index: int) -> str:
     return f"recordings/parts/{recording_id}/{index:05d}.part"
 
 
-def store_part(recording_id: int, worker_id: str, index: int, file_path: str, offset: int, length: int, duration: float) -> bool:
-    """Store what the spool file gained since the last checkpoint as part ``index``.
+def store_part(recording_id: int, worker_id: str, file_path: str, size: int, duration: float) -> bool:
+    """A checkpoint: store what the spool file gained since the last stored part (its
+    first ``size`` bytes are written, ``duration`` seconds encoded) as the next part.
 
-    The upload runs outside any transaction; the part counts only if the recording is
-    still this worker's when it is written down (else it is deleted again)."""
+    Where the next part starts is read from the row, so a call retried after a failure
+    (whether or not the last part was written down) carries on where the stored parts
+    end. The upload runs outside any transaction; the part counts only if the
+    recording is still this worker's when it is written down (else it is deleted
+    again). False when the file gained nothing."""
     recording = Recording.objects.filter(pk=recording_id).first()
     if recording is None or recording.worker_id != worker_id or recording.state not in (State.RECORDING, State.FINALIZING):
         raise RecordingLost(recording_id)
-    if index < recording.parts:
-        return False  # stored already: a retried call
-    if index != recording.parts or offset != recording.parts_size or length <= 0:
-        raise ValueError(f"part {index} at {offset} does not follow {recording.parts} parts of {recording.parts_size} bytes")
+    index, offset = recording.parts, recording.parts_size
+    if size <= offset:
+        return False
     with open(file_path, "rb") as spool:
         spool.seek(offset)
-        content = spool.read(length)
+        content = spool.read(size - offset)
     name = part_name(recording_id, index)
     if default_storage.exists(name):  # left by an attempt that was never written down
         default_storage.delete(name)
     default_storage.save(name, ContentFile(content))
     counted = Recording.objects.filter(
-        pk=recording_id, worker_id=worker_id, parts=index, state__in=(State.RECORDING, State.FINALIZING)
+        pk=recording_id, worker_id=worker_id, parts=index, parts_size=offset, state__in=(State.RECORDING, State.FINALIZING)
     ).update(parts=index + 1, parts_size=offset + len(content), parts_duration=max(0.0, float(duration)))
     if not counted:
         default_storage.delete(name)

@@ -333,7 +333,6 @@ class RecordingSession:
         every = settings.PARLEY_MEDIA_CHECKPOINT_SECONDS
         if not every:
             return
-        index = offset = 0
         store_part = database_sync_to_async(services.store_part, thread_sensitive=False)  # an upload: off the DB thread
         while True:
             await asyncio.sleep(every)
@@ -341,16 +340,13 @@ class RecordingSession:
             # fragment being built (a second at most).
             duration = recorder.duration
             size = await asyncio.to_thread(lambda: self.path.stat().st_size)
-            if size <= offset:
-                continue
             try:
-                await store_part(self.job.recording_id, self.worker_id, index, str(self.path), offset, size - offset, duration)
+                await store_part(self.job.recording_id, self.worker_id, str(self.path), size, duration)
             except services.RecordingLost:
                 return  # the heartbeat tells the session
             except Exception:
-                logger.exception("recording %s: checkpoint %s failed; trying again", self.job.recording_id, index)
-                continue
-            index, offset = index + 1, size
+                # The next checkpoint carries on where the stored parts end.
+                logger.exception("recording %s: checkpoint failed; trying again", self.job.recording_id)
 
     # --- Heartbeat ---------------------------------------------------------------------
 

@@ -37,24 +37,23 @@ class Spool:
         self.path = tmp_path / "recording.webm"
         self.path.write_bytes(b"")
 
-    def grow(self, data: bytes) -> tuple[int, int]:
-        offset = self.path.stat().st_size
+    def grow(self, data: bytes) -> int:
+        """Append ``data``; the file's size."""
         with self.path.open("ab") as handle:
             handle.write(data)
-        return offset, len(data)
+        return self.path.stat().st_size
 
 
-def checkpoint(recording: Recording, spool: Spool, index: int, data: bytes, duration: float, worker: str = WORKER) -> bool:
-    offset, length = spool.grow(data)
-    return services.store_part(recording.pk, worker, index, str(spool.path), offset, length, duration)
+def checkpoint(recording: Recording, spool: Spool, data: bytes, duration: float, worker: str = WORKER) -> bool:
+    return services.store_part(recording.pk, worker, str(spool.path), spool.grow(data), duration)
 
 
 @pytest.fixture
 def recording_with_parts(room, tmp_path) -> tuple[Recording, Spool]:
     recording = _claimed(room)
     spool = Spool(tmp_path)
-    for index, (data, duration) in enumerate(((FIRST, 10.0), (SECOND, 20.0), (THIRD, 30.0))):
-        assert checkpoint(recording, spool, index, data, duration) is True
+    for data, duration in ((FIRST, 10.0), (SECOND, 20.0), (THIRD, 30.0)):
+        assert checkpoint(recording, spool, data, duration) is True
     recording.refresh_from_db()
     return recording, spool
 
@@ -84,24 +83,43 @@ def test_it_stores_each_checkpoint_as_what_the_file_gained(recording_with_parts)
     assert stored_parts(recording) == [FIRST, SECOND, THIRD]
 
 
-def test_it_takes_a_retried_checkpoint_once(recording_with_parts):
+def test_it_stores_nothing_when_the_file_gained_nothing(recording_with_parts):
     recording, spool = recording_with_parts
-    assert services.store_part(recording.pk, WORKER, 1, str(spool.path), len(FIRST), len(SECOND), 20.0) is False
+    assert services.store_part(recording.pk, WORKER, str(spool.path), spool.path.stat().st_size, 31.0) is False
     recording.refresh_from_db()
-    assert (recording.parts, recording.parts_size) == (3, len(FIRST + SECOND + THIRD))
+    assert (recording.parts, recording.parts_duration) == (3, 30.0)
 
 
-def test_it_refuses_parts_of_another_worker_out_of_order_or_after_the_recording(room, tmp_path, assemblies):
+def test_it_carries_on_where_the_stored_parts_end_after_a_failed_checkpoint(room, tmp_path, monkeypatch):
+    recording = _claimed(room)
+    spool = Spool(tmp_path)
+    assert checkpoint(recording, spool, FIRST, 1.0) is True
+
+    class StorageAway:
+        def __getattr__(self, name):
+            return getattr(default_storage, name)
+
+        def save(self, name, content):
+            raise OSError("the storage is unreachable")
+
+    with monkeypatch.context() as patched, pytest.raises(OSError):
+        patched.setattr(services, "default_storage", StorageAway())
+        checkpoint(recording, spool, SECOND, 2.0)
+    assert checkpoint(recording, spool, THIRD, 3.0) is True  # the next one takes both
+    recording.refresh_from_db()
+    assert (recording.parts, recording.parts_size, recording.parts_duration) == (2, len(FIRST + SECOND + THIRD), 3.0)
+    assert stored_parts(recording) == [FIRST, SECOND + THIRD, None]
+
+
+def test_it_refuses_parts_of_another_worker_or_after_the_recording(room, tmp_path, assemblies):
     recording = _claimed(room)
     spool = Spool(tmp_path)
     with pytest.raises(services.RecordingLost):
-        checkpoint(recording, spool, 0, FIRST, 1.0, worker="host-b:9")
-    with pytest.raises(ValueError):
-        services.store_part(recording.pk, WORKER, 1, str(spool.path), 0, len(FIRST), 1.0)  # part 0 is missing
+        checkpoint(recording, spool, FIRST, 1.0, worker="host-b:9")
     _expire(recording)
     services.sweep_expired_leases()
     with pytest.raises(services.RecordingLost):
-        services.store_part(recording.pk, WORKER, 0, str(spool.path), 0, len(FIRST), 1.0)
+        services.store_part(recording.pk, WORKER, str(spool.path), spool.path.stat().st_size, 1.0)
     recording.refresh_from_db()
     assert (recording.parts, stored_parts(recording, 1)) == (0, [None])
     assert assemblies == []  # nothing to rebuild
@@ -210,11 +228,10 @@ def test_it_rebuilds_a_real_recording_that_plays_up_to_the_last_checkpoint(room,
     checkpoints: list[tuple[int, float]] = []  # (bytes on disk, seconds encoded) at each part
 
     def checkpoint_each_second(recorder) -> None:
-        stored = checkpoints[-1][0] if checkpoints else 0
-        if recorder.duration >= len(checkpoints) + 1 and path.stat().st_size > stored:
+        if recorder.duration >= len(checkpoints) + 1:
             duration, size = recorder.duration, path.stat().st_size
-            services.store_part(recording.pk, WORKER, len(checkpoints), str(path), stored, size - stored, duration)
-            checkpoints.append((size, duration))
+            if services.store_part(recording.pk, WORKER, str(path), size, duration):
+                checkpoints.append((size, duration))
 
     record(path, preset, seconds=3.5, on_progress=checkpoint_each_second)  # killed: never closed
     assert len(checkpoints) == 3

@@ -38,7 +38,10 @@ class MeetingStateFilter(admin.SimpleListFilter):
         return queryset
 
 
-class _ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    """A table of related rows shown for the record, never edited here (also used by
+    the polls admin)."""
+
     extra = 0
     can_delete = False
     show_change_link = False
@@ -53,19 +56,19 @@ class _ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class ParticipantInline(_ReadOnlyInline):
+class ParticipantInline(ReadOnlyInline):
     model = Participant
     fields = ("display_name", "email", "role", "state", "is_banned", "user", "joined_at", "left_at")
     readonly_fields = fields
 
 
-class InvitationInline(_ReadOnlyInline):
+class InvitationInline(ReadOnlyInline):
     model = Invitation
     fields = ("name", "email", "role", "invited_by", "created_at", "used_at")
     readonly_fields = fields
 
 
-class ChatMessageInline(_ReadOnlyInline):
+class ChatMessageInline(ReadOnlyInline):
     model = ChatMessage
     fields = ("created_at", "sender_name", "text")
     readonly_fields = fields

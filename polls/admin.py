@@ -13,26 +13,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from meetings.admin import ReadOnlyInline
 from polls import services
 from polls.models import Ballot, Poll, PollRun, Question
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class QuestionInline(_ReadOnlyInline):
+class QuestionInline(ReadOnlyInline):
     model = Question
     fields = ("position", "text", "multiple", "answer_choices")
     readonly_fields = fields

@@ -83,7 +83,7 @@ class Server:
     """A child server on a loopback port, its output in a log file."""
 
     def __init__(self, name: str, command: list[str], port: int, env: dict[str, str], log_dir: Path):
-        from rooms.management import processes
+        from core import processes
 
         self.name = name
         self.port = port
@@ -119,7 +119,7 @@ class Server:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        from rooms.management import processes
+        from core import processes
 
         processes.stop(self.process, timeout=15)
         self._log.close()
@@ -140,7 +140,7 @@ def log_dir() -> Path:
 def start_daphne(*, channel_layer: str = "redis", extra_env: dict[str, str] | None = None) -> Server:
     """One daphne process serving Parley. ``channel_layer`` "redis" keeps REDIS_URL
     (channels-redis), "memory" removes it (in-memory layer, this process only)."""
-    from rooms.management import processes
+    from core import processes
 
     port = processes.free_port()
     env = dict(os.environ)
@@ -163,7 +163,7 @@ def start_daphne(*, channel_layer: str = "redis", extra_env: dict[str, str] | No
 
 
 def start_bare_server() -> Server:
-    from rooms.management import processes
+    from core import processes
 
     port = processes.free_port()
     env = {k: v for k, v in os.environ.items() if k != ASYNC_UNSAFE}

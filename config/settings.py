@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "core",
     "rooms",
     "meetings",
     "polls",
@@ -89,7 +90,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "rooms.context_processors.parley",
+                "core.context_processors.parley",
             ],
         },
     },
@@ -186,7 +187,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Publishing must not hang a web request when Redis is down: the outbox keeps the mail.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_BEAT_SCHEDULE = {
-    "resend-stalled-emails": {"task": "rooms.tasks.resend_stalled_emails", "schedule": 60.0},
+    "resend-stalled-emails": {"task": "core.tasks.resend_stalled_emails", "schedule": 60.0},
     "expire-meeting-requests": {"task": "rooms.tasks.expire_meeting_requests", "schedule": 30.0},
     # Lets go of room participants whose socket stayed away past PARLEY_RECONNECT_GRACE.
     "sweep-disconnected-participants": {"task": "meetings.tasks.sweep_disconnected", "schedule": 5.0},

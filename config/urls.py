@@ -3,12 +3,13 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
+from core import views as core_views
+from core.forms import OutboxPasswordResetForm
 from documents import meeting_views as presentation_views
 from meetings import views as meeting_views
 from meetings.remote import views as remote_views
 from polls import views as poll_views
 from rooms import views as room_views
-from rooms.forms import OutboxPasswordResetForm
 
 urlpatterns = [
     path("", room_views.home, name="home"),
@@ -18,9 +19,9 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/password_reset/", auth_views.PasswordResetView.as_view(form_class=OutboxPasswordResetForm), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("health/", room_views.health, name="health"),
-    path("outbox/", room_views.outbox, name="outbox"),
-    path("outbox/<int:pk>/", room_views.outbox_message, name="outbox_message"),
+    path("health/", core_views.health, name="health"),
+    path("outbox/", core_views.outbox, name="outbox"),
+    path("outbox/<int:pk>/", core_views.outbox_message, name="outbox_message"),
     # The extension user's web client.
     path("client/", meeting_views.client, name="client"),
     path("client/meetings/new/", meeting_views.meeting_create, name="meeting_create"),

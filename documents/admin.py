@@ -9,26 +9,15 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin import ReadOnlyInline
 from documents import services
 from documents.models import Document, DocumentPage
 
 
-class DocumentPageInline(admin.TabularInline):
+class DocumentPageInline(ReadOnlyInline):
     model = DocumentPage
     fields = ("number", "image", "width", "height")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Document)

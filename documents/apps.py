@@ -10,8 +10,8 @@ class DocumentsConfig(AppConfig):
     def ready(self) -> None:
         # Registers the room messages, the snapshot section, the share kinds, the hooks
         # and the meeting report section; a deleted export (a deleted meeting's too) takes its file.
+        from core.files import delete_files_with_rows
         from documents import report, room  # noqa: F401
         from documents.models import Export
-        from rooms.files import delete_files_with_rows
 
         delete_files_with_rows(Export, "file")

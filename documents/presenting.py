@@ -39,13 +39,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.realtime import broadcast, meeting_group
 from documents import services as document_services
 from documents.models import Annotation, AnnotationAction, Document, DocumentPage, Export, Presentation
 from meetings import services as meeting_services
 from meetings.models import Meeting, Participant
 from meetings.permissions import can, can_manage_meeting
 from meetings.services import RoomError, ShareBusy, send_to_participant
-from rooms.realtime import broadcast, meeting_group
 
 logger = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 
+from core.protocol import ErrorCode, ProtocolError, require_fields
 from documents import presenting
 from meetings import room_features
 from meetings.models import Meeting, Participant
 from meetings.services import RoomError
-from rooms.protocol import ErrorCode, ProtocolError, require_fields
 
 T = TypeVar("T")
 

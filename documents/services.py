@@ -32,10 +32,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.realtime import broadcast, extension_group
 from documents import rendering, validation
 from documents.models import Document, DocumentPage
 from rooms.models import Extension
-from rooms.realtime import broadcast, extension_group
 
 logger = logging.getLogger(__name__)
 

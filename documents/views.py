@@ -18,10 +18,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST, require_safe
 
+from core.views import browser_timezone
 from documents import access, services, uploads, validation
 from documents.forms import DocumentUploadForm
 from documents.models import Document
-from rooms.views import browser_timezone
 
 IMAGE_CACHE = "private, max-age=600"
 

@@ -11,8 +11,8 @@ class MediaServerConfig(AppConfig):
         # Registers the room messages, the snapshot and lobby sections, the meeting-end
         # hook and the meeting report section; a deleted recording (a deleted
         # meeting's too) takes its file.
+        from core.files import delete_files_with_rows
         from media_server import report, room  # noqa: F401
         from media_server.models import Recording
-        from rooms.files import delete_files_with_rows
 
         delete_files_with_rows(Recording, "file")

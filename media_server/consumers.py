@@ -21,11 +21,11 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from core.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
+from core.realtime import meeting_group, participant_group
 from media_server import services
 from meetings.consumers import RATES, TokenBucket, validate_signal
 from meetings.services import RoomError
-from rooms.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
-from rooms.realtime import meeting_group, participant_group
 
 logger = logging.getLogger(__name__)
 

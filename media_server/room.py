@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from core.protocol import ErrorCode, ProtocolError
 from media_server import services
 from meetings import room_features
 from meetings.models import Participant
-from rooms.protocol import ErrorCode, ProtocolError
 
 room_features.rate("recording", 10, 10)
 

@@ -59,14 +59,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.mail import queue_email
+from core.realtime import broadcast, meeting_group, participant_group
 from media_server.encoding import media_duration
 from media_server.models import Recording, format_duration
 from media_server.presets import get_preset, is_known
 from meetings import services as meeting_services
 from meetings.models import Meeting, Participant, Role
 from meetings.permissions import can
-from rooms.mail import queue_email
-from rooms.realtime import broadcast, meeting_group, participant_group
 
 logger = logging.getLogger(__name__)
 
@@ -571,7 +571,7 @@ def _delete_parts(recording_id: int, count: int) -> None:
 
 def delete_recordings(recordings) -> int:
     """Delete recordings (the admin); their files go once that is committed
-    (``rooms.files``, connected in ``MediaServerConfig.ready``)."""
+    (``core.files``, connected in ``MediaServerConfig.ready``)."""
     with transaction.atomic():
         count, _deleted = recordings.delete()
     return count

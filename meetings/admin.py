@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin import ReadOnlyInline, may_change
 from meetings import services
 from meetings.models import ChatMessage, Invitation, Meeting, Participant
 
@@ -36,24 +37,6 @@ class MeetingStateFilter(admin.SimpleListFilter):
         if value == "scheduled":
             return queryset.filter(ended_at__isnull=True, started_at__isnull=True)
         return queryset
-
-
-class ReadOnlyInline(admin.TabularInline):
-    """A table of related rows shown for the record, never edited here (also used by
-    the polls admin)."""
-
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ParticipantInline(ReadOnlyInline):
@@ -136,8 +119,7 @@ class MeetingAdmin(admin.ModelAdmin):
         return False
 
     def has_end_permission(self, request) -> bool:
-        opts = self.opts
-        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+        return may_change(request, self)
 
     @admin.action(description=_("End meeting"), permissions=["end"])
     def end_meetings(self, request, queryset):

@@ -19,10 +19,10 @@ from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
+from core.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
+from core.realtime import audience_group, meeting_group, participant_group
 from meetings import room_features, services
 from meetings.models import Participant, Role
-from rooms.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
-from rooms.realtime import audience_group, meeting_group, participant_group
 
 logger = logging.getLogger(__name__)
 

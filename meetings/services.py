@@ -3,7 +3,7 @@ presence, media state, moderation, lobby, sharing, chat and reactions.
 
 Each service validates and authorises (``meetings.permissions.can``), changes the
 database in a transaction, and publishes its events after commit
-(``rooms.realtime.broadcast``): to the meeting's group, to organizers only (the
+(``core.realtime.broadcast``): to the meeting's group, to organizers only (the
 ``audience`` the room consumer filters on), or to one participant's own group.
 """
 
@@ -22,13 +22,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.mail import queue_email
+from core.realtime import broadcast, meeting_group, participant_group
 from meetings import access, room_features
 from meetings.ice import ice_servers
 from meetings.models import ChatMessage, Invitation, Meeting, Participant, Role
 from meetings.permissions import can, can_manage_meeting, role_may_share
-from rooms.mail import queue_email
 from rooms.models import Extension, RoomType
-from rooms.realtime import broadcast, meeting_group, participant_group
 
 logger = logging.getLogger(__name__)
 

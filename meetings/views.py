@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.views import browser_timezone, session_key_for
 from media_server import access as recording_access
 from media_server.presets import PRESETS
 from meetings import access, services
@@ -24,7 +25,6 @@ from meetings.permissions import can_manage_meeting
 from rooms import access as room_access
 from rooms import services as room_services
 from rooms.models import Extension, RoomType
-from rooms.views import browser_timezone, session_key_for
 
 # How a refused join is answered: the HTTP status says what kind of refusal it is.
 REFUSAL_STATUS = {"private_room": 403, "banned": 403, "meeting_full": 409, "already_joining": 409, "meeting_ended": 410}

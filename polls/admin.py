@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from meetings.admin import ReadOnlyInline
+from core.admin import ReadOnlyInline, may_change
 from polls import services
 from polls.models import Ballot, Poll, PollRun, Question
 
@@ -127,8 +127,7 @@ class PollRunAdmin(admin.ModelAdmin):
         return False
 
     def has_close_permission(self, request) -> bool:
-        opts = self.opts
-        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+        return may_change(request, self)
 
     @admin.action(description=_("Close selected polls"), permissions=["close"])
     def close_runs(self, request, queryset):

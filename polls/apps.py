@@ -9,8 +9,8 @@ class PollsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the room messages and the meeting report section; a deleted pollrun (a deleted meeting's too) takes its file.
+        from core.files import delete_files_with_rows
         from polls import report, room  # noqa: F401
         from polls.models import PollRun
-        from rooms.files import delete_files_with_rows
 
         delete_files_with_rows(PollRun, "pdf")

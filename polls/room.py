@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from core.protocol import ErrorCode, ProtocolError, require_fields
 from meetings import room_features
 from meetings.models import Participant
 from polls import live_summary, services
-from rooms.protocol import ErrorCode, ProtocolError, require_fields
 
 room_features.rate("poll", 20, 10)
 

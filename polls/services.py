@@ -25,12 +25,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.realtime import broadcast, meeting_group
 from meetings.models import Meeting, Participant
 from meetings.permissions import can
 from meetings.services import PRESENTERS, RoomError
 from polls.models import CHOICE_MAX, DURATION_MAX, DURATION_MIN, QUESTION_MAX, TITLE_MAX, Ballot, Choice, Poll, PollRun, Question, Vote
 from rooms.models import Extension
-from rooms.realtime import broadcast, meeting_group
 
 logger = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_safe
 
+from core.views import browser_timezone
 from meetings.access import participant_for_session
 from polls import access, services
 from polls.export import results_csv
 from polls.forms import PollEditor
 from polls.models import Poll, PollRun
-from rooms.views import browser_timezone
 
 PAST_RUNS_SHOWN = 100
 

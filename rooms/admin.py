@@ -1,6 +1,6 @@
 """Admin of the PBX domain: extensions, queues, meeting requests and the e-mail outbox.
 
-Saves and actions go through ``rooms.services`` and ``rooms.mail`` like the product
+Saves and actions go through ``rooms.services`` and ``core.mail`` like the product
 does, so a slug or an e-mail is validated and queued the same way everywhere.
 """
 
@@ -10,30 +10,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import Count
-from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from core.admin import admin_link, url_link
 from rooms import services
-from rooms.mail import enqueue_delivery
-from rooms.models import Extension, MeetingRequest, OutboundEmail, Queue
-
-admin.site.site_header = _("Parley administration")
-admin.site.site_title = _("Parley administration")
-admin.site.index_title = _("Administration")
-
-
-def _url_link(url: str, text: str):
-    return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, text)
-
-
-def _admin_link(obj, text=None):
-    if obj is None:
-        return "—"
-    opts = obj._meta
-    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
-    return format_html('<a href="{}">{}</a>', url, text if text is not None else obj)
+from rooms.models import Extension, MeetingRequest, Queue
 
 
 class _SlugFormMixin:
@@ -145,7 +127,7 @@ class ExtensionAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Click2Meet URL"), ordering="slug")
     def click2meet_link(self, obj: Extension):
-        return _url_link(obj.click2meet_url, obj.slug) if obj.slug else "—"
+        return url_link(obj.click2meet_url, obj.slug) if obj.slug else "—"
 
     def get_fieldsets(self, request, obj=None):
         return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
@@ -210,7 +192,7 @@ class QueueAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("Click2Meet URL"), ordering="slug")
     def click2meet_link(self, obj: Queue):
-        return _url_link(obj.click2meet_url, obj.slug) if obj.slug else "—"
+        return url_link(obj.click2meet_url, obj.slug) if obj.slug else "—"
 
     @admin.display(description=_("agents"), ordering="agent_total")
     def agent_count(self, obj: Queue) -> int:
@@ -251,103 +233,18 @@ class MeetingRequestAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("asked for"))
     def target_display(self, obj: MeetingRequest):
-        return _admin_link(obj.target)
+        return admin_link(obj.target)
 
     @admin.display(description=_("meeting"))
     def meeting_link(self, obj: MeetingRequest):
-        return _admin_link(obj.meeting) if obj.meeting_id else "—"
+        return admin_link(obj.meeting) if obj.meeting_id else "—"
 
     @admin.display(description=_("meeting link"))
     def meeting_join_url(self, obj: MeetingRequest):
-        return _url_link(obj.meeting.join_url, obj.meeting.join_url) if obj.meeting else "—"
+        return url_link(obj.meeting.join_url, obj.meeting.join_url) if obj.meeting else "—"
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-# --- E-mail outbox --------------------------------------------------------------------
-
-
-@admin.register(OutboundEmail)
-class OutboundEmailAdmin(admin.ModelAdmin):
-    """The outbox: what was sent or is waiting. Only "Send again" acts on it."""
-
-    list_display = ("to", "subject", "kind", "status", "attempts", "created_at", "sent_at")
-    list_filter = ("status", "kind")
-    search_fields = ("to", "subject")
-    date_hierarchy = "created_at"
-    actions = ["send_again"]
-    fields = (
-        "to",
-        "subject",
-        "kind",
-        "status",
-        "attempts",
-        "last_error",
-        "created_at",
-        "sent_at",
-        "key",
-        "message_id",
-        "body_text",
-        "html_preview",
-    )
-    readonly_fields = fields
-
-    @admin.display(description=_("HTML"))
-    def html_preview(self, obj: OutboundEmail):
-        # srcdoc is escaped by format_html; the empty sandbox forbids scripts, forms
-        # and same-origin access, so the mail cannot act on the admin page.
-        return format_html(
-            '<iframe class="parley-mail-preview" sandbox="" srcdoc="{}" title="{}" style="width:100%;min-width:40em;height:32em;border:1px solid #ccc;background:#fff"></iframe>',
-            obj.body_html,
-            _("HTML version of the e-mail"),
-        )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_send_again_permission(self, request) -> bool:
-        opts = self.opts
-        return request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
-
-    @admin.action(description=_("Send again"), permissions=["send_again"])
-    def send_again(self, request, queryset):
-        resendable = [OutboundEmail.Status.PENDING, OutboundEmail.Status.FAILED]
-        ids = list(queryset.filter(status__in=resendable).values_list("pk", flat=True))
-        skipped = queryset.exclude(status__in=resendable).count()
-        queued = sum(1 for email_id in ids if enqueue_delivery(email_id))
-        if queued:
-            self.message_user(
-                request,
-                ngettext("%(count)d e-mail handed to the mail worker.", "%(count)d e-mails handed to the mail worker.", queued)
-                % {"count": queued},
-                messages.SUCCESS,
-            )
-        if len(ids) > queued:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d e-mail could not be handed to the mail worker; it stays in the outbox and is retried automatically.",
-                    "%(count)d e-mails could not be handed to the mail worker; they stay in the outbox and are retried automatically.",
-                    len(ids) - queued,
-                )
-                % {"count": len(ids) - queued},
-                messages.ERROR,
-            )
-        if skipped:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)d e-mail was left alone: it has already been sent or is being sent right now.",
-                    "%(count)d e-mails were left alone: they have already been sent or are being sent right now.",
-                    skipped,
-                )
-                % {"count": skipped},
-                messages.WARNING,
-            )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth.forms import PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
 
@@ -26,13 +25,3 @@ class MeetingRequestForm(forms.Form):
         },
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
-
-
-class OutboxPasswordResetForm(PasswordResetForm):
-    """Django's reset form, but the mail goes through the outbox and Celery like
-    every other mail instead of being sent inside the web request."""
-
-    def send_mail(self, subject_template_name, email_template_name, context, from_email, to_email, html_email_template_name=None):
-        from rooms.services import queue_password_reset
-
-        queue_password_reset(context["user"], token=context["token"], uidb64=context["uid"], to=to_email)

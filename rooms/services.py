@@ -18,9 +18,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from rooms.mail import queue_email
+from core.mail import queue_email
+from core.realtime import broadcast, extension_group, request_group
 from rooms.models import Extension, MeetingRequest, Queue, RoomType
-from rooms.realtime import broadcast, extension_group, request_group
 from rooms.slugs import normalize_slug, validate_click2meet_slug
 
 logger = logging.getLogger(__name__)
@@ -103,17 +103,6 @@ def send_welcome_email(extension: Extension, *, reason: str = "resent") -> None:
             },
         )
         Extension.objects.filter(pk=extension.pk).update(welcome_sent_at=timezone.now())
-
-
-def queue_password_reset(user, *, token: str, uidb64: str, to: str) -> None:
-    """The "forgot your password" mail; one per token, so a double submit sends one."""
-    reset_url = settings.PARLEY_BASE_URL + reverse("password_reset_confirm", kwargs={"uidb64": uidb64, "token": token})
-    queue_email(
-        kind="password_reset",
-        key=f"password-reset:{user.pk}:{token}",
-        to=to,
-        context={"reset_url": reset_url, "username": user.get_username()},
-    )
 
 
 def save_queue(queue: Queue) -> Queue:

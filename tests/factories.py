@@ -161,7 +161,7 @@ class Events:
 
 
 def record_events(monkeypatch) -> Events:
-    """Replace the channel-layer publish of ``rooms.realtime.broadcast`` by a recorder."""
+    """Replace the channel-layer publish of ``core.realtime.broadcast`` by a recorder."""
     events = Events()
-    monkeypatch.setattr("rooms.realtime.send_now", events)
+    monkeypatch.setattr("core.realtime.send_now", events)
     return events

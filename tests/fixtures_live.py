@@ -25,7 +25,7 @@ import pytest
 from django.conf import settings
 
 from config.celery import app as celery_app
-from rooms.management import processes
+from core import processes
 from tests.chromium_flags import CHROMIUM, CHROMIUM_ARGS
 
 REPO_DIR = Path(__file__).resolve().parent.parent

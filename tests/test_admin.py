@@ -9,10 +9,11 @@ from django.contrib.messages import get_messages
 from django.core import mail
 from django.urls import reverse
 
+from core.models import OutboundEmail
 from meetings import services as meeting_services
 from meetings.models import ChatMessage, Invitation, Meeting, Participant
 from rooms import services
-from rooms.models import Extension, MeetingRequest, OutboundEmail, Queue
+from rooms.models import Extension, MeetingRequest, Queue
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +86,7 @@ def test_it_renders_every_changelist_and_change_page_with_data(admin_client, cla
         ("rooms", "extension", claimed_request.claimed_by, "ntesla"),
         ("rooms", "queue", claimed_request.queue, "support-team"),
         ("rooms", "meetingrequest", claimed_request, "Ada Visitor"),
-        ("rooms", "outboundemail", OutboundEmail.objects.first(), OutboundEmail.objects.first().subject),
+        ("core", "outboundemail", OutboundEmail.objects.first(), OutboundEmail.objects.first().subject),
         ("meetings", "meeting", meeting, meeting.title),
         ("meetings", "participant", Participant.objects.get(meeting=meeting, user__isnull=True), "Ada Visitor"),
         ("meetings", "invitation", Invitation.objects.get(meeting=meeting), "ada@example.org"),
@@ -145,7 +146,7 @@ def test_it_shows_the_click2meet_link_of_an_extension(admin_client, agent):
 
 def test_it_keeps_records_read_only(admin_client, claimed_request):
     assert admin_client.get(reverse("admin:rooms_meetingrequest_add")).status_code == 403
-    assert admin_client.get(reverse("admin:rooms_outboundemail_add")).status_code == 403
+    assert admin_client.get(reverse("admin:core_outboundemail_add")).status_code == 403
     assert admin_client.get(reverse("admin:meetings_meeting_add")).status_code == 403
     url = reverse("admin:rooms_meetingrequest_change", args=[claimed_request.pk])
     admin_client.post(url, {"visitor_name": "Changed", "status": "declined"})
@@ -368,7 +369,7 @@ def outbox_row(status: str, key: str, **fields) -> OutboundEmail:
 def test_it_sends_a_failed_email_again_and_leaves_sent_ones_alone(admin_client):
     failed = outbox_row(OutboundEmail.Status.FAILED, "failed", attempts=2, last_error="SMTP down")
     sent = outbox_row(OutboundEmail.Status.SENT, "sent", attempts=1)
-    response = run_action(admin_client, "admin:rooms_outboundemail_changelist", "send_again", [failed.pk, sent.pk])
+    response = run_action(admin_client, "admin:core_outboundemail_changelist", "send_again", [failed.pk, sent.pk])
     failed.refresh_from_db()
     sent.refresh_from_db()
     assert (failed.status, failed.attempts) == (OutboundEmail.Status.SENT, 3)
@@ -385,8 +386,8 @@ def test_it_reports_a_broker_failure_when_sending_again(admin_client, monkeypatc
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr("rooms.tasks.send_email.delay", broker_down)
-    response = run_action(admin_client, "admin:rooms_outboundemail_changelist", "send_again", [pending.pk])
+    monkeypatch.setattr("core.tasks.send_email.delay", broker_down)
+    response = run_action(admin_client, "admin:core_outboundemail_changelist", "send_again", [pending.pk])
     pending.refresh_from_db()
     assert pending.status == OutboundEmail.Status.PENDING
     assert any("could not be handed" in text for text in message_texts(response))
@@ -394,7 +395,7 @@ def test_it_reports_a_broker_failure_when_sending_again(admin_client, monkeypatc
 
 def test_it_previews_the_html_mail_in_a_sandboxed_frame(admin_client):
     email = outbox_row(OutboundEmail.Status.SENT, "html", body_html='<p>Hi "you"</p><script>alert(1)</script>', body_text="Plain words")
-    page = admin_client.get(reverse("admin:rooms_outboundemail_change", args=[email.pk])).content.decode()
+    page = admin_client.get(reverse("admin:core_outboundemail_change", args=[email.pk])).content.decode()
     assert 'sandbox=""' in page
     assert 'srcdoc="&lt;p&gt;Hi &quot;you&quot;&lt;/p&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
     assert "<script>alert(1)</script>" not in page

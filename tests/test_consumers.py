@@ -15,10 +15,10 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
 from config.asgi import application
+from core.protocol import MAX_FRAME_BYTES
 from meetings.models import Meeting
 from rooms import services
 from rooms.models import MeetingRequest
-from rooms.protocol import MAX_FRAME_BYTES
 from tests.factories import make_extension, make_queue, make_request, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]

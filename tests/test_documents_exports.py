@@ -18,10 +18,10 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.core.files.storage import default_storage
 from PIL import Image
 
+from core.realtime import participant_group
 from documents import exports, presenting
 from documents import services as document_services
 from documents.models import Document, Export, Presentation
-from rooms.realtime import participant_group
 from tests import pdf_samples
 from tests.test_documents_presenting import (
     RoomEvents,
@@ -137,7 +137,7 @@ def test_the_pdf_has_every_page_with_its_annotations(tmp_path):
 @pytest.mark.django_db
 def test_the_render_stores_one_file_and_is_idempotent(monkeypatch, django_capture_on_commit_callbacks):
     events = RoomEvents()
-    monkeypatch.setattr("rooms.realtime.send_now", events)
+    monkeypatch.setattr("core.realtime.send_now", events)
     room = make_room()
     board = whiteboard(room.presenter)
     horizontal(board, room.participant)
@@ -159,7 +159,7 @@ def test_the_render_stores_one_file_and_is_idempotent(monkeypatch, django_captur
 @pytest.mark.django_db
 def test_a_render_that_keeps_failing_says_so_to_its_requester(monkeypatch, django_capture_on_commit_callbacks):
     events = RoomEvents()
-    monkeypatch.setattr("rooms.realtime.send_now", events)
+    monkeypatch.setattr("core.realtime.send_now", events)
     room = make_room()
     board = whiteboard(room.presenter)
     export = Export.objects.create(presentation=board, requester=room.participant, format="pdf")

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from core.realtime import meeting_group, participant_group
 from documents import presenting, tasks
 from documents.models import Annotation, AnnotationAction, Document, DocumentPage, Export, Presentation
 from documents.report import presentations as report_section
@@ -26,7 +27,6 @@ from meetings import services as meeting_services
 from meetings.models import Meeting, Participant, Role, SharePolicy
 from meetings.services import RoomError
 from rooms.models import RoomType
-from rooms.realtime import meeting_group, participant_group
 from tests.factories import Events, make_extension, make_meeting, make_participant
 
 pytestmark = pytest.mark.django_db
@@ -98,7 +98,7 @@ class RoomEvents(Events):
 @pytest.fixture
 def events(monkeypatch) -> RoomEvents:
     recorder = RoomEvents()
-    monkeypatch.setattr("rooms.realtime.send_now", recorder)
+    monkeypatch.setattr("core.realtime.send_now", recorder)
     return recorder
 
 

@@ -20,8 +20,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
+from core import processes
 from documents.models import Annotation, Document, Presentation
-from rooms.management import processes
 from tests.fixtures_live import LiveEnv, _live_env
 from tests.pdf_samples import multi_page_pdf, png_image
 from tests.test_e2e_room import IN_ROOM_JS, WS_RECORDER, Person, forced_send, join_room, shared_room

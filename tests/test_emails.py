@@ -19,11 +19,13 @@ from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
+from core import mail, tasks
+from core.models import OutboundEmail
 from meetings import report
 from meetings import services as meeting_services
 from meetings.models import Role
-from rooms import mail, services, tasks
-from rooms.models import Extension, MeetingRequest, OutboundEmail, RoomType
+from rooms import services
+from rooms.models import Extension, MeetingRequest, RoomType
 from tests.factories import make_extension, make_meeting, make_queue, make_user
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Stored files go with their rows (``rooms.files``): a meeting deleted in the admin
+"""Stored files go with their rows (``core.files``): a meeting deleted in the admin
 leaves no recording, poll results PDF or annotation export behind."""
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.asgi import application
+from core.models import OutboundEmail
 from rooms import services, tasks
-from rooms.models import OutboundEmail
 from tests.factories import make_extension
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]

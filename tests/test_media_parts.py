@@ -11,11 +11,11 @@ import pytest
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 
+from core.models import OutboundEmail
 from media_server import services, tasks
 from media_server.models import Recording
 from media_server.presets import get_preset
 from meetings import services as meeting_services
-from rooms.models import OutboundEmail
 from tests import test_media_services
 from tests.test_media_encoding import read_back, record
 from tests.test_media_services import WORKER, _claimed, _expire, _spool_file

@@ -14,6 +14,8 @@ from django.core.files.storage import default_storage
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from core.models import OutboundEmail
+from core.realtime import meeting_group, participant_group
 from media_server import services, tasks
 from media_server.models import Recording
 from meetings import services as meeting_services
@@ -21,8 +23,7 @@ from meetings.models import Participant, Role
 from meetings.permissions import RULES, can
 from polls import services as poll_services
 from polls.models import PollRun
-from rooms.models import OutboundEmail, RoomType
-from rooms.realtime import meeting_group, participant_group
+from rooms.models import RoomType
 from tests.factories import make_extension, make_meeting, make_participant, make_user
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +47,7 @@ class Sent:
 @pytest.fixture
 def sent(monkeypatch):
     recorder = Sent()
-    monkeypatch.setattr("rooms.realtime.send_now", recorder)
+    monkeypatch.setattr("core.realtime.send_now", recorder)
     return recorder
 
 

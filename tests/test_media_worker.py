@@ -26,6 +26,7 @@ from channels.db import database_sync_to_async
 from django.urls import reverse
 from django.utils import timezone
 
+from core import processes
 from media_server.encoding import Recorder
 from media_server.mixing import AudioMixer
 from media_server.models import Recording
@@ -33,7 +34,6 @@ from media_server.peer import RecorderPeers
 from media_server.presets import get_preset
 from media_server.worker import MediaWorker, MeetingMix, media_duration, recorder_socket_url, web_origin
 from meetings.models import Participant
-from rooms.management import processes
 from rooms.models import RoomType
 from tests.aiortc_participants import AiortcParticipant, ParticipantsLoop
 from tests.factories import make_extension, make_meeting

@@ -7,12 +7,13 @@ import pytest
 from django.contrib.auth.models import AnonymousUser, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from core.models import OutboundEmail
+from core.realtime import meeting_group
 from meetings import services
 from meetings.models import ChatMessage, Invitation, Meeting, Participant, RecordingPreset, Role, SharePolicy
 from meetings.services import InvalidInvitation, JoinRefused
 from rooms import services as room_services
-from rooms.models import OutboundEmail, RoomType
-from rooms.realtime import meeting_group
+from rooms.models import RoomType
 from tests.factories import (
     make_extension,
     make_invitation,

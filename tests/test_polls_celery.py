@@ -11,9 +11,9 @@ import pytest
 import redis
 from django.core.files.storage import default_storage
 
+from core import processes
 from polls import pdf, services
 from polls.models import PollRun
-from rooms.management import processes
 from tests.fixtures_live import LiveProcess
 from tests.test_polls_pdf import Setup, closed_run, make_setup, pdf_text
 

@@ -15,13 +15,13 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from core.realtime import meeting_group
 from meetings.models import Meeting, Participant, Role
 from meetings.report import report_context
 from meetings.services import PRESENTERS
 from polls import export, pdf, report, services
 from polls.models import Poll, PollRun
 from rooms.models import RoomType
-from rooms.realtime import meeting_group
 from tests.factories import make_extension, make_meeting, make_participant
 
 pytestmark = pytest.mark.django_db
@@ -113,7 +113,7 @@ class Sent:
 @pytest.fixture
 def events(monkeypatch) -> Sent:
     recorder = Sent()
-    monkeypatch.setattr("rooms.realtime.send_now", recorder)
+    monkeypatch.setattr("core.realtime.send_now", recorder)
     return recorder
 
 

@@ -13,13 +13,13 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from core.realtime import meeting_group
 from meetings import services as meeting_services
 from meetings.models import Meeting, Participant, Role
 from polls import services, tasks
 from polls.models import DURATION_MIN, Ballot, Choice, Poll, PollRun, Question, Vote
 from polls.services import PollError
 from rooms.models import RoomType
-from rooms.realtime import meeting_group
 from tests.factories import Events, make_extension, make_meeting, make_participant, make_user
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +82,7 @@ class RoomEvents(Events):
 @pytest.fixture
 def events(monkeypatch) -> RoomEvents:
     recorder = RoomEvents()
-    monkeypatch.setattr("rooms.realtime.send_now", recorder)
+    monkeypatch.setattr("core.realtime.send_now", recorder)
     return recorder
 
 

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.utils import timezone
 
+from core.realtime import participant_group
 from meetings import services as room_services
 from meetings.models import Meeting, Participant, Role, SharePolicy
 from meetings.remote import services
@@ -22,7 +23,6 @@ from meetings.remote.access import RemoteError
 from meetings.remote.models import HelperPairing, RemoteSession
 from meetings.remote.services import helper_group
 from rooms.models import RoomType
-from rooms.realtime import participant_group
 from tests import test_room_services as room_services_tests
 from tests.factories import make_extension, make_meeting, make_participant, make_user
 
@@ -42,7 +42,7 @@ class Sent(room_services_tests.Sent):
 @pytest.fixture
 def sent(monkeypatch):
     recorder = Sent()
-    monkeypatch.setattr("rooms.realtime.send_now", recorder)
+    monkeypatch.setattr("core.realtime.send_now", recorder)
     return recorder
 
 

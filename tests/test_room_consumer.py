@@ -22,11 +22,11 @@ from django.test import Client
 from django.utils import timezone
 
 from config.asgi import application
+from core.protocol import load_json, nesting_exceeds
 from meetings import services
 from meetings.consumers import RATES, TokenBucket, valid_sdp
 from meetings.models import Meeting, Participant, Role
 from rooms.models import RoomType
-from rooms.protocol import load_json, nesting_exceeds
 from tests.factories import make_extension, make_meeting, make_participant, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]

@@ -13,11 +13,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils import timezone
 
+from core.realtime import meeting_group, participant_group
 from meetings import services, tasks
 from meetings.models import ChatMessage, Meeting, Participant, Role, SharePolicy
 from meetings.services import JoinRefused, RoomError, ShareBusy
 from rooms.models import RoomType
-from rooms.realtime import meeting_group, participant_group
 from tests.factories import make_extension, make_invitation, make_meeting, make_participant, make_user
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ class Sent:
 @pytest.fixture
 def sent(monkeypatch):
     recorder = Sent()
-    monkeypatch.setattr("rooms.realtime.send_now", recorder)
+    monkeypatch.setattr("core.realtime.send_now", recorder)
     return recorder
 
 

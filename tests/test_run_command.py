@@ -16,7 +16,7 @@ import urllib.request
 import psutil
 import pytest
 
-from rooms.management import processes
+from core import processes
 from tests.fixtures_live import LiveProcess
 
 pytestmark = pytest.mark.integration

@@ -12,9 +12,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from core.models import OutboundEmail
 from meetings.models import Invitation, Meeting, Participant, Role
 from meetings.services import INVITATION_SALT, invitation_token, resolve_invitation
-from rooms.models import MeetingRequest, OutboundEmail, RoomType
+from rooms.models import MeetingRequest, RoomType
 from tests.factories import make_extension, make_invitation, make_meeting, make_participant, make_queue, make_request, make_user
 
 pytestmark = pytest.mark.django_db

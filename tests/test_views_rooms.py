@@ -14,8 +14,9 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from core.models import OutboundEmail
 from meetings.models import Participant
-from rooms.models import MeetingRequest, OutboundEmail, RoomType
+from rooms.models import MeetingRequest, RoomType
 from tests.factories import PASSWORD, make_extension, make_meeting, make_queue, make_request, make_user
 
 pytestmark = pytest.mark.django_db
@@ -305,7 +306,7 @@ def test_it_reports_503_when_the_database_fails(client, settings, monkeypatch):
     def broken_cursor(*args, **kwargs):
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr("rooms.views.connection.cursor", broken_cursor)
+    monkeypatch.setattr("core.views.connection.cursor", broken_cursor)
     response = client.get(reverse("health"))
     assert response.status_code == 503 and response.json()["database"] == "error"
 

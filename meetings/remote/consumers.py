@@ -15,10 +15,10 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from core.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
 from meetings.consumers import TokenBucket
 from meetings.remote import services
 from meetings.services import RoomError
-from rooms.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
 
 logger = logging.getLogger("meetings.remote")
 

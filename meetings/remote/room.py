@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from core.protocol import ErrorCode, ProtocolError, require_fields
 from meetings import room_features
 from meetings.models import Participant
 from meetings.remote import services
 from meetings.remote.events import InvalidEvent, validate_event
-from rooms.protocol import ErrorCode, ProtocolError, require_fields
 
 room_features.rate("remote", 20, 10)
 room_features.rate("remote_input", 400, 10)

@@ -28,13 +28,13 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
+from core.realtime import broadcast, meeting_group
 from meetings import services as meeting_services
 from meetings.models import Meeting, Participant, Role
 from meetings.permissions import can
 from meetings.remote.access import RemoteError, helper_pairing, locked_session
 from meetings.remote.events import CODE_ALPHABET, CODE_LENGTH, normalise_code
 from meetings.remote.models import HelperPairing, RemoteSession
-from rooms.realtime import broadcast, meeting_group
 
 logger = logging.getLogger("meetings.remote")
 

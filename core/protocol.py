@@ -99,7 +99,7 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps({"type": kind, "id": request_id, "body": body}))
 
     async def parley_event(self, event: dict[str, Any]) -> None:
-        """Group events published by ``rooms.realtime.broadcast``."""
+        """Group events published by ``core.realtime.broadcast``."""
         await self.reply(event["event"], None, event["body"])
 
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from rooms.models import OutboundEmail
+from core.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def queue_email(*, kind: str, key: str, to: str, context: dict[str, Any]) -> Out
 def enqueue_delivery(email_id: int) -> bool:
     """Hand the mail to Celery. If the broker is down the row stays pending and the
     periodic ``resend_stalled_emails`` task sends it later: nothing is lost."""
-    from rooms.tasks import send_email
+    from core.tasks import send_email
 
     try:
         send_email.delay(email_id)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -18,14 +17,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from celery import current_app as current_celery_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from config.celery import app as celery_app
-from rooms.management import processes
+from core import demo, processes
 
 SUPERVISE_INTERVAL = 0.5  # seconds between checks that every child still runs
 STARTUP_TIMEOUT = 60.0
@@ -67,21 +65,21 @@ class Command(BaseCommand):
         # Whitenoise serves from the finders here, but warns if its root is missing.
         Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=options["verbosity"])
-        demo = options["demo"] if options["demo"] is not None else not get_user_model().objects.exists()
+        create_demo = options["demo"] if options["demo"] is not None else not get_user_model().objects.exists()
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
         try:
             redis_url = self._provide_redis(options["redis_port"])
             # Mails of the demo data go through the worker like every other mail.
-            celery_app.conf.update(broker_url=redis_url, task_always_eager=False)
-            credentials = create_demo_data() if demo else None
+            current_celery_app.conf.update(broker_url=redis_url, task_always_eager=False)
+            demo_lines = demo.create(base_url) if create_demo else []
             env = self._child_env(redis_url, base_url)
             self.children = self._child_commands(bind, port)
             for child in self.children:
                 child.process = processes.spawn(child.command, env=env, cwd=settings.BASE_DIR)
             self._wait_for_web(bind, port)
-            self._announce(base_url, redis_url, credentials)
+            self._announce(base_url, redis_url, demo_lines)
             failed = self._supervise()
         finally:
             self._stop_all()
@@ -199,21 +197,16 @@ class Command(BaseCommand):
 
     # --- Output ----------------------------------------------------------------------
 
-    def _announce(self, base_url: str, redis_url: str, credentials: dict | None) -> None:
+    def _announce(self, base_url: str, redis_url: str, demo_lines: list[str]) -> None:
         embedded = " (embedded)" if self.redis else ""
         self.stdout.write(self.style.SUCCESS(f"Parley is running at {base_url}/"))
         self.stdout.write(f"  database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, Redis: {redis_url}{embedded}")
         if not settings.EMAIL_HOST:
             self.stdout.write(f"  e-mail outbox: {base_url}/outbox/ (files in {settings.EMAIL_FILE_PATH})")
-        if credentials:
+        if demo_lines:
             self.stdout.write(self.style.WARNING("Demo accounts (the passwords are shown only this once):"))
-            self.stdout.write(
-                f"  administrator   user {credentials['admin_user']}  password {credentials['admin_password']}  {base_url}/admin/"
-            )
-            self.stdout.write(
-                f"  extension 1001 Ada Lovelace   user {credentials['agent_user']}  password {credentials['agent_password']}  {base_url}/client/"
-            )
-            self.stdout.write(f"  Click2Meet: {base_url}/ada/   queue Support: {base_url}/support/")
+            for line in demo_lines:
+                self.stdout.write(f"  {line}")
         self.stdout.write("Press Ctrl-C to stop.")
 
     def _compile_translations(self) -> None:
@@ -225,28 +218,6 @@ class Command(BaseCommand):
             call_command("compilemessages", verbosity=0, ignore_patterns=[".venv", "venv"])
         except CommandError as exc:
             self.stderr.write(f"Translations not compiled ({exc}); install gettext for French.")
-
-
-def create_demo_data() -> dict[str, str] | None:
-    """An administrator, extension 1001 Ada Lovelace (Click2Meet /ada/, private
-    room) and queue 2000 Support (/support/)
-    with Ada as its agent. The passwords are random and returned only here."""
-    from rooms.models import Extension, Queue, RoomType
-    from rooms.services import save_extension, save_queue
-
-    User = get_user_model()
-    if User.objects.filter(username__in=["admin", "ada"]).exists() or Extension.objects.filter(slug="ada").exists():
-        return None
-    admin_password, agent_password = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
-    with transaction.atomic():
-        User.objects.create_superuser("admin", "admin@example.com", admin_password)
-        ada = User.objects.create_user("ada", "ada@example.com", agent_password, first_name="Ada", last_name="Lovelace")
-        extension = save_extension(
-            Extension(user=ada, number="1001", display_name="Ada Lovelace", email="ada@example.com", slug="ada", room_type=RoomType.PRIVATE)
-        )
-        queue = save_queue(Queue(number="2000", name="Support", slug="support"))
-        queue.agents.add(extension)
-    return {"admin_user": "admin", "admin_password": admin_password, "agent_user": "ada", "agent_password": agent_password}
 
 
 def _browser_host(bind: str) -> str:

@@ -18,6 +18,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 16 * 1024
+# Frames a socket may send, of any type: (messages, seconds).
+FRAME_RATE = (600, 10)
 # Deeper JSON is refused: no Parley message nests anywhere near this.
 MAX_JSON_DEPTH = 20
 TYPE_RE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")

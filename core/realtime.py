@@ -1,7 +1,7 @@
 """Server → browser events over the channel layer, sent only after commit.
 
-Every group name used by the product is built here so that producers (services)
-and consumers agree on them.
+Each app builds the names of its groups in one place (``meetings.roomkit``,
+``rooms.groups``) so that its producers (services) and consumers agree on them.
 """
 
 from __future__ import annotations
@@ -14,23 +14,6 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
-
-
-def extension_group(extension_id: int) -> str:
-    return f"extension-{extension_id}"
-
-
-def request_group(token: str) -> str:
-    return f"request-{token}"
-
-
-def meeting_group(public_id: str) -> str:
-    return f"meeting-{public_id}"
-
-
-def participant_group(participant_id: int) -> str:
-    """Every socket of one meeting participant (direct events: signals, lobby, kick)."""
-    return f"participant-{participant_id}"
 
 
 def audience_group(group: str, audience: str) -> str:

@@ -10,7 +10,7 @@ from functools import wraps
 import redis
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, JsonResponse
@@ -26,6 +26,18 @@ TZ_COOKIE = "parley_tz"
 
 
 # --- View helpers -------------------------------------------------------------------
+
+
+def add_form_errors(form, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form, by field where it has one."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+# --- Managing a meeting ----------------------------------------------------------------
 
 
 def session_key_for(request) -> str:

@@ -39,13 +39,21 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.realtime import broadcast, meeting_group
 from documents import services as document_services
 from documents.models import Annotation, AnnotationAction, Document, DocumentPage, Export, Presentation
 from meetings import services as meeting_services
 from meetings.models import Meeting, Participant
 from meetings.permissions import can, can_manage_meeting
-from meetings.services import RoomError, ShareBusy, send_to_participant
+from meetings.roomkit import (
+    RoomError,
+    current_participant,
+    lock_self,
+    require_joined,
+    send_to_participant,
+    to_room,
+    valid_id,
+)
+from meetings.services import ShareBusy
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +72,6 @@ STROKE_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 # Line breaks are text; other control characters are not.
 TEXT_CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-ID_MAX = 2**31 - 1
 # An undo looks this far back for an action that still applies.
 UNDO_LOOKBACK = 100
 # An export still "rendering" after this many seconds is asked for again.
@@ -132,7 +139,7 @@ def _object_id(value: Any, name: str) -> int:
     """An id: an int (else ``invalid``); out of range is "not found", as in the room."""
     if not _is_int(value):
         raise ValidationError(_("“%(name)s” must be a whole number.") % {"name": name})
-    if not 1 <= value <= ID_MAX:
+    if not valid_id(value):
         raise RoomError("not_found", _("There is no such presentation or annotation in this meeting."))
     return value
 
@@ -356,7 +363,7 @@ def room_presentation(participant: Participant) -> dict | None:
 
 def documents_for_participant(participant: Participant) -> list[dict]:
     """The caller's repository for the meeting's documents panel: ready ones first."""
-    current = _current(participant)
+    current = current_participant(participant)
     if not can(current, "share_document"):
         raise PermissionDenied(_("Your role does not allow this."))
     documents = list(document_services.repository(current.user))
@@ -368,34 +375,8 @@ def documents_for_participant(participant: Participant) -> list[dict]:
 # --- Shared helpers -------------------------------------------------------------------
 
 
-def _to_room(meeting: Meeting, event: str, body: dict) -> None:
-    broadcast(meeting_group(meeting.public_id), event, body)
-
-
-def _current(participant: Participant) -> Participant:
-    current = Participant.objects.select_related("meeting").filter(pk=participant.pk).first()
-    if current is None:
-        raise PermissionDenied(_("You are not in this meeting."))
-    return current
-
-
-def _locked_author(participant: Participant) -> Participant:
-    """The caller's row, locked before the presentation (the room's lock order): a
-    transaction of the room that holds this row and then ends the presentation never
-    waits for one that holds the presentation and then needs this row."""
-    current = Participant.objects.select_for_update(of=("self",)).select_related("meeting").filter(pk=participant.pk).first()
-    if current is None:
-        raise PermissionDenied(_("You are not in this meeting."))
-    return current
-
-
-def _require_joined(current: Participant) -> None:
-    if current.state != Participant.State.JOINED or current.is_banned or current.meeting.is_ended:
-        raise PermissionDenied(_("You are not in this meeting."))
-
-
 def _authorise_annotating(current: Participant) -> None:
-    _require_joined(current)
+    require_joined(current)
     if not can(current, "annotate"):
         raise PermissionDenied(_("An organizer has turned annotating off for you."))
 
@@ -438,7 +419,7 @@ def _is_sharer(current: Participant, presentation: Presentation) -> bool:
 def _shareable_document(current: Participant, document_id: int | None) -> Document:
     """One of the caller's own ready documents (another user's is "not found")."""
     document = None
-    if document_id is not None and 1 <= document_id <= ID_MAX:
+    if valid_id(document_id):
         document = document_services.repository(current.user).filter(pk=document_id, status=Document.Status.READY).first()
     if document is None or document.page_count < 1:
         raise RoomError("not_found", _("There is no such document ready in your repository."))
@@ -489,7 +470,7 @@ def start_presentation(participant: Participant, start: StartInput) -> Presentat
         )
         with _starting_presentation():
             meeting_services.start_share(current, kind=start.kind, stream_id=presentation.stream_id)
-        _to_room(meeting, "presentation.started", presentation_payload(presentation))
+        to_room(meeting, "presentation.started", presentation_payload(presentation))
     return presentation
 
 
@@ -506,7 +487,7 @@ def end_presentations(meeting: Meeting, *, all_of_them: bool = False) -> int:
             continue
         presentation.ended_at = now
         presentation.save(update_fields=["ended_at"])
-        _to_room(meeting, "presentation.ended", {"presentation_id": presentation.pk})
+        to_room(meeting, "presentation.ended", {"presentation_id": presentation.pk})
         ended += 1
     return ended
 
@@ -516,7 +497,7 @@ def hide_cursor(meeting: Meeting, participant: Participant) -> None:
     presentation = shown_presentation(meeting)
     if presentation is not None:
         body = {"presentation_id": presentation.pk, "participant_id": participant.pk, "name": participant.display_name, "hidden": True}
-        _to_room(meeting, "annotation.cursor", body)
+        to_room(meeting, "annotation.cursor", body)
 
 
 # --- Pages ----------------------------------------------------------------------------
@@ -525,7 +506,7 @@ def hide_cursor(meeting: Meeting, participant: Participant) -> None:
 def turn_page(participant: Participant, presentation_id: int, page: int) -> Presentation:
     """The sharer turns to ``page``; everyone follows."""
     with transaction.atomic():
-        current = _current(participant)
+        current = current_participant(participant)
         presentation = _shown(current, presentation_id, lock=True)
         if not _is_sharer(current, presentation):
             raise PermissionDenied(_("Only the person sharing turns the pages."))
@@ -540,7 +521,7 @@ def turn_page(participant: Participant, presentation_id: int, page: int) -> Pres
 def add_page(participant: Participant, presentation_id: int) -> Presentation:
     """The sharer adds a page to the whiteboard and turns to it."""
     with transaction.atomic():
-        current = _current(participant)
+        current = current_participant(participant)
         presentation = _shown(current, presentation_id, lock=True)
         if not _is_sharer(current, presentation):
             raise PermissionDenied(_("Only the person sharing adds pages."))
@@ -557,10 +538,23 @@ def add_page(participant: Participant, presentation_id: int) -> Presentation:
 
 def _publish_page(presentation: Presentation) -> None:
     body = {"presentation_id": presentation.pk, "page": presentation.page, "page_count": presentation.page_count}
-    _to_room(presentation.meeting, "presentation.page", body)
+    to_room(presentation.meeting, "presentation.page", body)
 
 
 # --- Annotations ----------------------------------------------------------------------
+
+# The right organizers may turn off for someone (``Participant.rights_off``).
+ANNOTATE = "annotate"
+
+
+def may_annotate(participant: Participant) -> bool:
+    """The participant object's ``annotate_allowed`` (docs/protocol.md)."""
+    return participant.has_right(ANNOTATE)
+
+
+def set_annotate_allowed(actor: Participant, target_id: int, allowed: bool) -> Participant:
+    """Organizers let someone draw on shared documents and whiteboards, or not."""
+    return meeting_services.set_right(actor, target_id, ANNOTATE, allowed)
 
 
 def add_stroke(participant: Participant, chunk: StrokeChunk) -> Annotation:
@@ -572,7 +566,7 @@ def add_stroke(participant: Participant, chunk: StrokeChunk) -> Annotation:
     (author, presentation) to count the page's annotations and create the row.
     """
     with transaction.atomic():
-        current = _current(participant)
+        current = current_participant(participant)
         _authorise_annotating(current)
         if not _is_shown(current.meeting, chunk.presentation_id):
             raise _not_shown()
@@ -592,7 +586,7 @@ def add_stroke(participant: Participant, chunk: StrokeChunk) -> Annotation:
             "width": annotation.data["width"],
             "final": chunk.final,
         }
-        _to_room(current.meeting, "annotation.stroke", body)
+        to_room(current.meeting, "annotation.stroke", body)
     return annotation
 
 
@@ -612,7 +606,7 @@ def _stroke_row(author: Participant, chunk: StrokeChunk):
 
 
 def _new_stroke(participant: Participant, chunk: StrokeChunk) -> Annotation:
-    current = _locked_author(participant)
+    current = lock_self(participant)
     presentation = _shown(current, chunk.presentation_id, lock=True)
     _check_page(presentation, chunk.page)
     existing = _stroke_row(current, chunk).first()
@@ -654,7 +648,7 @@ def put_text(participant: Participant, text: TextInput) -> Annotation:
     """Place a text, or edit one's own (``annotation_id``)."""
     data = {"x": text.x, "y": text.y, "text": text.text, "color": text.color, "size": text.size}
     with transaction.atomic():
-        current = _locked_author(participant)
+        current = lock_self(participant)
         _authorise_annotating(current)
         presentation = _shown(current, text.presentation_id, lock=True)
         _check_page(presentation, text.page)
@@ -669,7 +663,7 @@ def put_text(participant: Participant, text: TextInput) -> Annotation:
                 data=data,
             )
             _record(presentation, current, annotation, AnnotationAction.Kind.ADD)
-            _to_room(current.meeting, "annotation.added", annotation_payload(annotation))
+            to_room(current.meeting, "annotation.added", annotation_payload(annotation))
             return annotation
         annotation = _live_annotation(presentation, text.annotation_id)
         if annotation.kind != Annotation.Kind.TEXT or annotation.author_id != current.pk:
@@ -679,7 +673,7 @@ def put_text(participant: Participant, text: TextInput) -> Annotation:
         _record(presentation, current, annotation, AnnotationAction.Kind.EDIT, previous=annotation.data)
         annotation.data = data
         annotation.save(update_fields=["data"])
-        _to_room(current.meeting, "annotation.updated", annotation_payload(annotation))
+        to_room(current.meeting, "annotation.updated", annotation_payload(annotation))
     return annotation
 
 
@@ -695,13 +689,13 @@ def _live_annotation(presentation: Presentation, annotation_id: int) -> Annotati
 
 
 def _publish_removed(meeting: Meeting, presentation: Presentation, ids: list[int]) -> None:
-    _to_room(meeting, "annotation.removed", {"presentation_id": presentation.pk, "annotation_ids": ids})
+    to_room(meeting, "annotation.removed", {"presentation_id": presentation.pk, "annotation_ids": ids})
 
 
 def erase(participant: Participant, presentation_id: int, annotation_id: int) -> None:
     """Remove a whole stroke or text (anyone's); its author or the eraser may undo."""
     with transaction.atomic():
-        current = _locked_author(participant)
+        current = lock_self(participant)
         _authorise_annotating(current)
         presentation = _shown(current, presentation_id, lock=True)
         annotation = _live_annotation(presentation, annotation_id)
@@ -716,8 +710,8 @@ def undo(participant: Participant, presentation_id: int) -> None:
     an erasure restored, a text edit reverted. Actions made moot by others (an
     addition someone erased, a page cleared) are passed over."""
     with transaction.atomic():
-        current = _locked_author(participant)
-        _require_joined(current)
+        current = lock_self(participant)
+        require_joined(current)
         presentation = _shown(current, presentation_id, lock=True)
         actions = (
             AnnotationAction.objects.select_for_update()
@@ -745,12 +739,12 @@ def _revert(meeting: Meeting, presentation: Presentation, action: AnnotationActi
     if action.kind == AnnotationAction.Kind.ERASE and removed:
         annotation.removed_at = None
         annotation.save(update_fields=["removed_at"])
-        _to_room(meeting, "annotation.added", annotation_payload(annotation))
+        to_room(meeting, "annotation.added", annotation_payload(annotation))
         return True
     if action.kind == AnnotationAction.Kind.EDIT and not removed and action.previous:
         annotation.data = action.previous
         annotation.save(update_fields=["data"])
-        _to_room(meeting, "annotation.updated", annotation_payload(annotation))
+        to_room(meeting, "annotation.updated", annotation_payload(annotation))
         return True
     return False
 
@@ -758,8 +752,8 @@ def _revert(meeting: Meeting, presentation: Presentation, action: AnnotationActi
 def clear_page(participant: Participant, presentation_id: int, page: int) -> list[int]:
     """Organizers and the sharer remove every annotation of a page."""
     with transaction.atomic():
-        current = _locked_author(participant)
-        _require_joined(current)
+        current = lock_self(participant)
+        require_joined(current)
         presentation = _shown(current, presentation_id, lock=True)
         if not (can(current, "moderate") or _is_sharer(current, presentation)):
             raise PermissionDenied(_("Only organizers and the person sharing clear a page."))
@@ -774,7 +768,7 @@ def clear_page(participant: Participant, presentation_id: int, page: int) -> lis
 
 def move_cursor(participant: Participant, cursor: CursorInput) -> None:
     """Relay the caller's pointer to the room (not stored)."""
-    current = _current(participant)
+    current = current_participant(participant)
     _authorise_annotating(current)
     presentation = _shown(current, cursor.presentation_id, lock=False)
     body: dict[str, Any] = {"presentation_id": presentation.pk, "participant_id": current.pk, "name": current.display_name}
@@ -782,7 +776,7 @@ def move_cursor(participant: Participant, cursor: CursorInput) -> None:
         body["hidden"] = True
     else:
         body.update(x=cursor.x, y=cursor.y)
-    _to_room(current.meeting, "annotation.cursor", body)
+    to_room(current.meeting, "annotation.cursor", body)
 
 
 # --- Exports --------------------------------------------------------------------------
@@ -792,8 +786,8 @@ def request_export(participant: Participant, wanted: ExportInput) -> Export:
     """A PNG of one page (default: the page shown) or a PDF of every page, with their
     annotations, rendered by the worker; ``presentation.export`` follows to the caller."""
     with transaction.atomic():
-        current = _current(participant)
-        _require_joined(current)
+        current = current_participant(participant)
+        require_joined(current)
         presentation = (
             Presentation.objects.select_related("meeting").filter(pk=wanted.presentation_id, meeting_id=current.meeting_id).first()
         )

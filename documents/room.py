@@ -18,7 +18,8 @@ from core.protocol import ErrorCode, ProtocolError, require_fields
 from documents import presenting
 from meetings import room_features
 from meetings.models import Meeting, Participant
-from meetings.services import RoomError
+from meetings.room_features import RoomSocket
+from meetings.roomkit import RoomError, valid_id
 
 T = TypeVar("T")
 
@@ -55,6 +56,11 @@ def _participant_changed(meeting: Meeting, participant: Participant, what: str) 
         presenting.hide_cursor(meeting, participant)
 
 
+@room_features.participant_fields
+def _annotate_allowed(participant: Participant) -> dict:
+    return {"annotate_allowed": presenting.may_annotate(participant)}
+
+
 def _clean(function: Callable[[Any], T], body: dict) -> T:
     """Run a pure validator; its refusals become protocol errors."""
     try:
@@ -66,6 +72,16 @@ def _clean(function: Callable[[Any], T], body: dict) -> T:
 
 
 # --- Documents and presentations ------------------------------------------------------
+
+
+@room_features.room_handler("moderate.annotate")
+async def moderate_annotate(room: RoomSocket, body: dict) -> dict:
+    require_fields(body, {"participant_id": int, "allowed": bool})
+    target_id = body["participant_id"]
+    if not valid_id(target_id):
+        raise ProtocolError(ErrorCode.NOT_FOUND, "There is no such participant.")
+    await room.call("moderate.annotate", presenting.set_annotate_allowed, room.participant, target_id, body["allowed"])
+    return {}
 
 
 @room_features.room_handler("document.list", bucket="presentation")

@@ -32,9 +32,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.realtime import broadcast, extension_group
+from core.realtime import broadcast
 from documents import rendering, validation
 from documents.models import Document, DocumentPage
+from rooms.groups import extension_group
 from rooms.models import Extension
 
 logger = logging.getLogger(__name__)

@@ -19,13 +19,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 
-from core.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
-from core.realtime import meeting_group, participant_group
+from core.consumers import call_service, send_event
+from core.protocol import FRAME_RATE, CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
+from core.ratelimit import TokenBucket
+from core.webrtc import SIGNAL_RATE, validate_signal
 from media_server import services
-from meetings.consumers import RATES, TokenBucket, validate_signal
-from meetings.services import RoomError
+from meetings.roomkit import meeting_group, participant_group
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class RecorderConsumer(EnvelopeConsumer):
         self.registered = False
         self.closing = False
         self.joined_groups: list[str] = []
-        self.buckets = {"all": TokenBucket(*RATES["all"]), "signal": TokenBucket(*RATES["signal"])}
+        self.buckets = {"all": TokenBucket(*FRAME_RATE), "signal": TokenBucket(*SIGNAL_RATE)}
         await self.accept()
         recording_id = self.scope["url_route"]["kwargs"]["recording_id"]
         tokens = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("token", [])
@@ -99,16 +100,6 @@ class RecorderConsumer(EnvelopeConsumer):
             return
         await super().receive(text_data=text_data, bytes_data=bytes_data)
 
-    async def _call(self, function, *args):
-        try:
-            return await database_sync_to_async(function)(*args)
-        except PermissionDenied as denied:
-            raise ProtocolError(ErrorCode.FORBIDDEN, str(denied) or "Not allowed.") from None
-        except ValidationError as invalid:
-            raise ProtocolError(ErrorCode.INVALID, " ".join(invalid.messages)) from None
-        except RoomError as refused:
-            raise ProtocolError(refused.code, refused.message) from None
-
     # --- Handlers -----------------------------------------------------------------
 
     async def handle_ping(self, body):
@@ -120,18 +111,14 @@ class RecorderConsumer(EnvelopeConsumer):
             raise ProtocolError(ErrorCode.RATE_LIMITED, "Too many signals; wait a few seconds.")
         to, payload = validate_signal(body)
         assert self.session is not None
-        await self._call(services.check_recorder_signal, self.session, to)
-        message = {"type": "parley.event", "event": "signal", "body": {"from": self.session.participant_id, **payload}}
-        try:
-            await self.channel_layer.group_send(participant_group(to), message)
-        except Exception:
-            raise ProtocolError(ErrorCode.UNAVAILABLE, "The live service is unavailable; try again.") from None
+        await call_service(services.check_recorder_signal, self.session, to)
+        await send_event(self.channel_layer, participant_group(to), "signal", {"from": self.session.participant_id, **payload})
         return {}
 
     async def handle_heartbeat(self, body):
         require_fields(body, {})
         assert self.session is not None
-        return {"state": await self._call(services.recorder_heartbeat, self.session)}
+        return {"state": await call_service(services.recorder_heartbeat, self.session)}
 
     # --- Events from the channel layer ------------------------------------------
 

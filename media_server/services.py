@@ -60,13 +60,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.mail import queue_email
-from core.realtime import broadcast, meeting_group, participant_group
 from media_server.encoding import media_duration
 from media_server.models import Recording, format_duration
 from media_server.presets import get_preset, is_known
 from meetings import services as meeting_services
 from meetings.models import Meeting, Participant, Role
-from meetings.permissions import can
+from meetings.roomkit import RoomError, authorise, lock_room, send_to_participant, to_room
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ FINISH = "finalizing"
 LOST = "lost"
 
 
-class RecordingBusy(meeting_services.RoomError):
+class RecordingBusy(RoomError):
     def __init__(self) -> None:
         super().__init__("recording_busy", _("This meeting is already being recorded."))
 
@@ -157,22 +156,17 @@ def _announce(meeting: Meeting, changed: Recording) -> None:
     """``recording.state`` to the room and to everyone waiting in the lobby, after commit."""
     current = active_recording(meeting.pk)
     body = {"recording": recording_payload(current or changed), "active": current is not None}
-    broadcast(meeting_group(meeting.public_id), "recording.state", body)
+    to_room(meeting, "recording.state", body)
     for waiting_id in meeting.participants.filter(state=Participant.State.LOBBY).values_list("pk", flat=True):
-        broadcast(participant_group(waiting_id), "recording.state", body)
+        send_to_participant(waiting_id, "recording.state", body)
 
 
 # --- Start and stop (organizers, from the room) ---------------------------------------
 
 
 def _lock_organizer(participant: Participant) -> tuple[Meeting, Participant]:
-    meeting = Meeting.objects.select_for_update().get(pk=participant.meeting_id)
-    current = meeting.participants.select_for_update().filter(pk=participant.pk).first()
-    if current is None:
-        raise PermissionDenied(_("You are not in this meeting."))
-    current.meeting = meeting
-    if not can(current, "record"):
-        raise PermissionDenied(_("Only organizers can record."))
+    meeting, current = lock_room(participant)
+    authorise(current, "record", message=_("Only organizers can record."))
     return meeting, current
 
 
@@ -183,7 +177,7 @@ def start_recording(participant: Participant, preset: str | None = None) -> Reco
         raise ValidationError(_("This recording format is not available."))
     with transaction.atomic():
         meeting, current = _lock_organizer(participant)
-        key = preset or meeting.recording_preset
+        key = preset or meeting.setting("recording_preset")
         if not is_known(key):
             raise ValidationError(_("This recording format is not available."))
         if is_recording(meeting.pk):
@@ -213,7 +207,7 @@ def stop_recording(participant: Participant) -> Recording:
         meeting, _current = _lock_organizer(participant)
         recording = meeting.recordings.select_for_update().filter(state__in=Recording.ACTIVE_STATES).first()
         if recording is None:
-            raise meeting_services.RoomError("not_found", _("This meeting is not being recorded."))
+            raise RoomError("not_found", _("This meeting is not being recorded."))
         _stop(recording, reason=_("Stopped before a media worker took it."))
         _announce(meeting, recording)
     return recording
@@ -698,7 +692,7 @@ def recorder_connected(session: RecorderSession, channel_name: str) -> dict:
         recorder.disconnected_at = None
         recorder.left_at = None
         recorder.save(update_fields=["state", "connected", "channel_name", "disconnected_at", "left_at"])
-        broadcast(meeting_group(meeting.public_id), "recorder.joined", {"id": recorder.pk})
+        to_room(meeting, "recorder.joined", {"id": recorder.pk})
         people = meeting.participants.filter(state=Participant.State.JOINED, is_recorder=False).select_related("meeting")
         return {
             "participants": [{"id": p.pk, "name": p.display_name, "camera": p.camera_on, "mic": p.mic_on} for p in people],
@@ -725,7 +719,7 @@ def _recorder_gone(meeting: Meeting, recorder_id: int | None) -> None:
     # Still joined, or already marked left by the meeting's end but still connected.
     gone = Participant.objects.filter(pk=recorder_id, is_recorder=True).filter(Q(state=Participant.State.JOINED) | Q(connected=True))
     if gone.update(state=Participant.State.LEFT, connected=False, channel_name="", left_at=now, disconnected_at=now):
-        broadcast(meeting_group(meeting.public_id), "recorder.left", {"id": recorder_id})
+        to_room(meeting, "recorder.left", {"id": recorder_id})
 
 
 def check_recorder_signal(session: RecorderSession, target_id: int) -> None:

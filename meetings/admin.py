@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import Count, Q
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from core.admin import ReadOnlyInline, may_change
-from meetings import services
+from meetings import room_features, services
 from meetings.models import ChatMessage, Invitation, Meeting, Participant
 
 STATE_LABELS = {"live": _("Live"), "scheduled": _("Not started"), "ended": _("Ended")}
@@ -71,11 +72,29 @@ class MeetingAdmin(admin.ModelAdmin):
         (None, {"fields": ("title", "owner", "state_badge", "join_link", "public_id", "queue", "is_personal_room")}),
         (
             _("Room and moderation"),
-            {"fields": ("room_type", "moderate_participants", "lobby_enabled", "share_policy", "recording_preset", "max_participants")},
+            {
+                "fields": (
+                    "room_type",
+                    "moderate_participants",
+                    "lobby_enabled",
+                    "share_policy",
+                    "max_participants",
+                    "feature_settings_shown",
+                )
+            },
         ),
         (_("Times"), {"fields": ("scheduled_at", "created_at", "started_at", "ended_at", "duration")}),
     )
-    readonly_fields = ("public_id", "created_at", "started_at", "ended_at", "state_badge", "join_link", "duration")
+    readonly_fields = (
+        "public_id",
+        "created_at",
+        "started_at",
+        "ended_at",
+        "state_badge",
+        "join_link",
+        "duration",
+        "feature_settings_shown",
+    )
 
     def get_queryset(self, request):
         joined = Participant.State.JOINED
@@ -109,6 +128,17 @@ class MeetingAdmin(admin.ModelAdmin):
     @admin.display(description=_("duration"))
     def duration(self, obj: Meeting):
         return obj.duration or "—"
+
+    @admin.display(description=_("other settings"))
+    def feature_settings_shown(self, obj: Meeting):
+        """The settings features add (the default recording format…), as the settings page shows them."""
+        rows = []
+        for setting in room_features.meeting_settings.values():
+            field = setting.form_field()
+            value = obj.setting(setting.name)
+            shown = dict(getattr(field, "choices", ())).get(value, value)
+            rows.append((field.label, shown))
+        return format_html_join(mark_safe("<br>"), "{}: {}", rows) or "—"
 
     # Meetings are created in the web client and changed through the services (which
     # broadcast to the room): here they are looked at, ended or deleted.

@@ -11,7 +11,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from meetings.models import RecordingPreset, SharePolicy
+from meetings import room_features
+from meetings.models import SharePolicy
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 # A little slack for a slow form submit or a browser clock slightly behind.
@@ -71,7 +72,6 @@ class MeetingSettingsForm(forms.Form):
         help_text=_("Participants wait in a lobby until an organizer accepts them."),
     )
     share_policy = forms.ChoiceField(label=_("Who may share"), choices=SharePolicy.choices)
-    recording_preset = forms.ChoiceField(label=_("Default recording format"), choices=RecordingPreset.choices)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -83,6 +83,12 @@ class MeetingSettingsForm(forms.Form):
             max_value=limit,
             help_text=_("From 2 to %(max)d people.") % {"max": limit},
         )
+        for setting in room_features.meeting_settings.values():
+            self.fields[setting.name] = setting.form_field()
+
+    def feature_fields(self):
+        """The settings that features add (``room_features.meeting_setting``)."""
+        return [self[name] for name in room_features.meeting_settings]
 
     def clean_scheduled_at(self):
         return _check_not_past(self.cleaned_data.get("scheduled_at"), self.initial.get("scheduled_at"))

@@ -11,8 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from media_server.presets import PRESETS
-from rooms.models import RoomType
+from meetings import room_features
 
 
 def new_public_id() -> str:
@@ -26,18 +25,17 @@ class Role(models.TextChoices):
     PARTICIPANT = "participant", _("Participant")
 
 
+class RoomType(models.TextChoices):
+    """Set per extension by the administrator (F12); a meeting takes its owner's."""
+
+    PRIVATE = "private", _("Private room")
+    SHARED = "shared", _("Shared room")
+
+
 class SharePolicy(models.TextChoices):
     ORGANIZERS = "organizers", _("Organizers only")
     PRESENTERS = "presenters", _("Organizers and presenters")
     EVERYONE = "everyone", _("Everyone")
-
-
-class RecordingPreset(models.TextChoices):
-    """The keys of ``media_server.presets`` (the one list of presets), with its labels."""
-
-    WEBM_720P = "webm_720p", PRESETS["webm_720p"].label
-    MP4_1080P = "mp4_1080p", PRESETS["mp4_1080p"].label
-    AUDIO_OPUS = "audio_opus", PRESETS["audio_opus"].label
 
 
 class Meeting(models.Model):
@@ -52,9 +50,8 @@ class Meeting(models.Model):
     moderate_participants = models.BooleanField(_("moderate participants"), default=False)
     lobby_enabled = models.BooleanField(_("lobby"), default=False, help_text=_("Participants wait until an organizer accepts them."))
     share_policy = models.CharField(_("who may share"), max_length=12, choices=SharePolicy.choices, default=SharePolicy.PRESENTERS)
-    recording_preset = models.CharField(
-        _("default recording format"), max_length=20, choices=RecordingPreset.choices, default=RecordingPreset.WEBM_720P
-    )
+    # The settings that features add (``room_features.meeting_setting``), by name.
+    feature_settings = models.JSONField(_("feature settings"), default=dict, blank=True, editable=False)
     max_participants = models.PositiveSmallIntegerField(_("maximum participants"), default=25)
     scheduled_at = models.DateTimeField(_("scheduled for"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
@@ -82,6 +79,12 @@ class Meeting(models.Model):
     @property
     def is_ended(self) -> bool:
         return self.ended_at is not None
+
+    def setting(self, name: str):
+        """A feature's meeting setting (``room_features.meeting_setting``), or its default."""
+        if name in self.feature_settings:
+            return self.feature_settings[name]
+        return room_features.meeting_settings[name].default()
 
     @property
     def state(self) -> str:
@@ -141,7 +144,8 @@ class Participant(models.Model):
     mic_allowed = models.BooleanField(_("microphone allowed"), default=True)
     camera_allowed = models.BooleanField(_("camera allowed"), default=True)
     chat_allowed = models.BooleanField(_("chat allowed"), default=True)
-    annotate_allowed = models.BooleanField(_("annotating allowed"), default=True)
+    # Rights that features let organizers turn off (e.g. "annotate"), by name.
+    rights_off = models.JSONField(_("rights turned off"), default=list, blank=True, editable=False)
     mic_on = models.BooleanField(_("microphone on"), default=False)
     camera_on = models.BooleanField(_("camera on"), default=False)
     # Presence: the one live socket of this participant, and since when it is gone.
@@ -169,6 +173,10 @@ class Participant(models.Model):
     @property
     def is_creator(self) -> bool:
         return self.user_id is not None and self.user_id == self.meeting.owner_id
+
+    def has_right(self, right: str) -> bool:
+        """A right an organizer may turn off for this person (``rights_off``)."""
+        return right not in self.rights_off
 
 
 class ChatMessage(models.Model):

@@ -90,7 +90,7 @@ RULES: dict[str, Callable[[Participant, Participant | None], bool]] = {
     "manage_lobby": lambda actor, _t: _is_organizer(actor),
     "end_meeting": lambda actor, _t: _is_organizer(actor),
     "chat": lambda actor, _t: actor.chat_allowed,
-    "annotate": lambda actor, _t: actor.annotate_allowed,
+    "annotate": lambda actor, _t: actor.has_right("annotate"),
     "media": _everyone,
     "react": _everyone,
     "signal": _everyone,

@@ -1,11 +1,15 @@
-"""How later features (polls, documents, remote control) plug into the meeting room.
+"""How features plug into the meeting room, on the server side (the browser's side is
+``static/js/room/features.js``; docs/architecture.md shows both).
 
-A feature app registers, from its ``AppConfig.ready``:
+The room's own messages (presence, signalling, moderation, lobby, sharing: see
+``meetings.room_handlers``), chat and reactions (``meetings.chat``) and every feature
+(polls, documents, remote control, recording) register the same way, from their
+``AppConfig.ready``:
 
 - **handlers** for client messages on the room socket::
 
       @room_handler("poll.vote", bucket="poll")
-      async def vote(room, body):          # room: the RoomConsumer of the caller
+      async def vote(room: RoomSocket, body: dict) -> dict:
           ...                               # room.participant, room.call(...), ProtocolError
           return {"ok": True}               # the ack body
 
@@ -17,12 +21,18 @@ A feature app registers, from its ``AppConfig.ready``:
   fn(participant)`` to the ``room.snapshot`` a joined participant gets first, so that
   a late joiner or a reconnecting page sees the feature's current state.
 
+- **participant fields**: ``@participant_fields`` adds ``fn(participant)`` (a dict) to
+  every participant object of docs/protocol.md (``annotate_allowed``).
+
 - **hooks** that run inside the transaction of a room change, so that a feature can
   end what a person was doing: ``@on_participant_change`` gets ``(meeting,
-  participant, what)`` with ``what`` one of ``left``, ``kicked``, ``timeout``,
-  ``moved`` (out of the room), ``role`` (the role changed) or ``disconnected`` (the
-  live socket closed; the person may come back within the reconnect grace);
-  ``@on_meeting_end`` gets ``(meeting)`` before the meeting report is rendered.
+  participant, what)`` with ``what`` one of ``joined``, ``left``, ``kicked``,
+  ``timeout``, ``moved`` (out of the room), ``role`` (the role changed) or
+  ``disconnected`` (the live socket closed; the person may come back within the
+  reconnect grace); ``@on_meeting_end`` gets ``(meeting)`` before the meeting's end is
+  committed, and ``@after_meeting_end`` the same once every ``on_meeting_end`` hook has
+  settled what the meeting leaves (polls closed, recordings stopped): the meeting
+  report is sent from there.
 
 - **lobby status sections**: ``@lobby_status_section("recording")`` adds
   ``body["recording"] = fn(meeting_id)`` to the ``lobby.status`` bodies of people
@@ -35,6 +45,18 @@ A feature app registers, from its ``AppConfig.ready``:
   either (remote control); ``@on_share_stopped`` gets ``(meeting, kind,
   participant_id)`` when any share ends.
 
+- **meeting settings**: ``meeting_setting("recording_preset", form_field=…,
+  default=…)`` adds a setting to the meeting's settings page, its ``meeting.settings``
+  event and its admin page; it is stored in ``Meeting.feature_settings`` and read with
+  ``meeting.setting(name)``.
+
+- **room page config**: ``@room_config_section`` adds ``fn(meeting, participant)`` (a
+  dict) to the configuration the room page starts with (the recording presets).
+
+- **participant rights**: a right that organizers may turn off for someone
+  (``rights_off`` on the participant) is moderated with
+  ``meetings.services.set_right``; ``meetings.permissions`` reads it.
+
 The meeting app knows nothing of the features; the features know the room.
 """
 
@@ -42,9 +64,35 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-Handler = Callable[[Any, dict], Awaitable[dict | None]]
+if TYPE_CHECKING:
+    from django import forms
+
+    from meetings.models import Meeting, Participant
+
+T = TypeVar("T")
+
+
+class RoomSocket(Protocol):
+    """What a room message handler gets: the caller's live socket."""
+
+    public_id: str
+    participant: Participant
+    participant_id: int
+    role: str
+    state: str
+    channel_layer: Any
+
+    async def call(self, what: str, function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a (sync) service; its refusals become protocol errors."""
+        ...
+
+
+Handler = Callable[[RoomSocket, dict], Awaitable[dict | None]]
+ParticipantHook = Callable[["Meeting", "Participant", str], None]
+MeetingHook = Callable[["Meeting"], None]
+ShareStoppedHook = Callable[["Meeting", str, "int | None"], None]
 
 
 @dataclass(frozen=True)
@@ -54,20 +102,32 @@ class RoomHandler:
     lobby: bool = False
 
 
+@dataclass(frozen=True)
+class MeetingSetting:
+    name: str
+    # The settings page's field: its label, choices and validation.
+    form_field: Callable[[], forms.Field]
+    default: Callable[[], Any]
+
+
 handlers: dict[str, RoomHandler] = {}
-snapshot_sections: dict[str, Callable[[Any], Any]] = {}
+snapshot_sections: dict[str, Callable[[Participant], Any]] = {}
+participant_field_hooks: list[Callable[[Participant], dict[str, Any]]] = []
 lobby_status_sections: dict[str, Callable[[int], Any]] = {}
-participant_hooks: list[Callable[[Any, Any, str], None]] = []
-meeting_end_hooks: list[Callable[[Any], None]] = []
-share_kinds: dict[str, Callable[[Any], bool]] = {}
-share_stopped_hooks: list[Callable[[Any, str, int | None], None]] = []
+participant_hooks: list[ParticipantHook] = []
+meeting_end_hooks: list[MeetingHook] = []
+after_meeting_end_hooks: list[MeetingHook] = []
+share_kinds: dict[str, Callable[[Participant], bool]] = {}
+share_stopped_hooks: list[ShareStoppedHook] = []
 # Share kinds that their feature alone allows: a change of the share policy leaves them be.
 policy_free_share_kinds: set[str] = set()
-# Extra per-socket rate limits: bucket name → (messages, seconds).
+# Per-socket rate limits: bucket name → (messages, seconds).
 rates: dict[str, tuple[int, int]] = {}
+meeting_settings: dict[str, MeetingSetting] = {}
+room_config_sections: list[Callable[[Meeting, Participant], dict[str, Any]]] = []
 
 
-def room_handler(message_type: str, *, bucket: str | None = None, lobby: bool = False):
+def room_handler(message_type: str, *, bucket: str | None = None, lobby: bool = False) -> Callable[[Handler], Handler]:
     def register(function: Handler) -> Handler:
         if message_type in handlers:
             raise ValueError(f"Room message {message_type!r} is registered twice.")
@@ -82,11 +142,16 @@ def rate(bucket: str, messages: int, seconds: int) -> None:
 
 
 def snapshot_section(name: str):
-    def register(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def register(function: Callable[[Participant], Any]) -> Callable[[Participant], Any]:
         snapshot_sections[name] = function
         return function
 
     return register
+
+
+def participant_fields(function: Callable[[Participant], dict[str, Any]]) -> Callable[[Participant], dict[str, Any]]:
+    participant_field_hooks.append(function)
+    return function
 
 
 def lobby_status_section(name: str):
@@ -97,42 +162,56 @@ def lobby_status_section(name: str):
     return register
 
 
-def on_participant_change(function: Callable[[Any, Any, str], None]) -> Callable[[Any, Any, str], None]:
-    """``function(meeting, participant, what)``; ``meeting`` and ``participant`` locked.
-
-    ``what``: ``"joined"`` (came into the room, from the join page or the lobby), a
-    reason for leaving the room (``"left"``, ``"kicked"``, ``"timeout"``, ``"moved"``),
-    ``"disconnected"`` (socket gone, still in the room) or ``"role"``."""
+def on_participant_change(function: ParticipantHook) -> ParticipantHook:
+    """``function(meeting, participant, what)``; ``meeting`` and ``participant`` locked."""
     participant_hooks.append(function)
     return function
 
 
-def on_meeting_end(function: Callable[[Any], None]) -> Callable[[Any], None]:
+def on_meeting_end(function: MeetingHook) -> MeetingHook:
     meeting_end_hooks.append(function)
     return function
 
 
-def participant_changed(meeting, participant, what: str) -> None:
+def after_meeting_end(function: MeetingHook) -> MeetingHook:
+    after_meeting_end_hooks.append(function)
+    return function
+
+
+def participant_changed(meeting: Meeting, participant: Participant, what: str) -> None:
     for hook in participant_hooks:
         hook(meeting, participant, what)
 
 
-def meeting_ended(meeting) -> None:
+def meeting_ended(meeting: Meeting) -> None:
     for hook in meeting_end_hooks:
+        hook(meeting)
+    for hook in after_meeting_end_hooks:
         hook(meeting)
 
 
-def share_kind(kind: str, may_share: Callable[[Any], bool], *, follows_policy: bool = True) -> None:
+def share_kind(kind: str, may_share: Callable[[Participant], bool], *, follows_policy: bool = True) -> None:
     share_kinds[kind] = may_share
     if not follows_policy:
         policy_free_share_kinds.add(kind)
 
 
-def on_share_stopped(function: Callable[[Any, str, int | None], None]) -> Callable[[Any, str, int | None], None]:
+def on_share_stopped(function: ShareStoppedHook) -> ShareStoppedHook:
     share_stopped_hooks.append(function)
     return function
 
 
-def share_stopped(meeting, kind: str, participant_id: int | None) -> None:
+def share_stopped(meeting: Meeting, kind: str, participant_id: int | None) -> None:
     for hook in share_stopped_hooks:
         hook(meeting, kind, participant_id)
+
+
+def meeting_setting(name: str, *, form_field: Callable[[], forms.Field], default: Callable[[], Any]) -> None:
+    meeting_settings[name] = MeetingSetting(name, form_field, default)
+
+
+def room_config_section(
+    function: Callable[[Meeting, Participant], dict[str, Any]],
+) -> Callable[[Meeting, Participant], dict[str, Any]]:
+    room_config_sections.append(function)
+    return function

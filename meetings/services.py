@@ -10,7 +10,6 @@ database in a transaction, and publishes its events after commit
 from __future__ import annotations
 
 import logging
-import re
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -23,12 +22,25 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.mail import queue_email
-from core.realtime import broadcast, meeting_group, participant_group
-from meetings import access, room_features
+from core.realtime import broadcast
+from meetings import access, owners, room_features
 from meetings.ice import ice_servers
-from meetings.models import ChatMessage, Invitation, Meeting, Participant, Role
-from meetings.permissions import can, can_manage_meeting, role_may_share
-from rooms.models import Extension, RoomType
+from meetings.models import Invitation, Meeting, Participant, Role, RoomType
+from meetings.permissions import can_manage_meeting, role_may_share
+from meetings.roomkit import (
+    ORGANIZERS,
+    RoomError,
+    authorise,
+    lock_meeting,
+    lock_room,
+    lock_target,
+    locked_participant,
+    meeting_group,
+    participant_group,
+    send_to_participant,
+    to_room,
+    valid_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +64,17 @@ class InvalidInvitation(Exception):
 
 
 def create_meeting(owner, *, title: str, scheduled_at=None, room_type: str | None = None, queue=None) -> Meeting:
-    """A meeting takes its room type and moderation from the owner's extension."""
-    extension = Extension.objects.filter(user=owner).first()
-    if extension is None and not owner.is_staff:
+    """A meeting takes its room type and moderation from its owner (``meetings.owners``:
+    the extension); staff without one get a shared room without moderation."""
+    known = owners.owner_for(owner)
+    if known is None and not owner.is_staff:
         raise PermissionDenied
     title = (title or "").strip()
     if not title:
         raise ValidationError({"title": _("Give the meeting a title.")})
-    moderate = extension.moderate_participants if extension else False
-    kind = room_type or (extension.room_type if extension else RoomType.SHARED)
+    known = known or owners.Owner(display_name="")
+    kind = room_type or known.room_type
+    moderate = known.moderate_participants
     return Meeting.objects.create(
         title=title[:200],
         owner=owner,
@@ -73,22 +87,14 @@ def create_meeting(owner, *, title: str, scheduled_at=None, room_type: str | Non
     )
 
 
-def personal_room(extension: Extension) -> Meeting:
-    """The extension's standing shared room (its Click2Meet room), made on demand."""
-    with transaction.atomic():
-        # Lock the extension so that two visitors arriving together get one room.
-        Extension.objects.select_for_update().filter(pk=extension.pk).first()
-        meeting = Meeting.objects.filter(owner=extension.user, is_personal_room=True, ended_at__isnull=True).first()
-        if meeting is None:
-            meeting = create_meeting(
-                extension.user, title=_("%(name)s's room") % {"name": extension.display_name}, room_type=RoomType.SHARED
-            )
-            meeting.is_personal_room = True
-            meeting.save(update_fields=["is_personal_room"])
-    return meeting
+# The meeting's own settings (columns); features add theirs (``room_features.meeting_setting``).
+SETTINGS_FIELDS = ("title", "scheduled_at", "lobby_enabled", "share_policy", "max_participants")
 
 
-SETTINGS_FIELDS = ("title", "scheduled_at", "lobby_enabled", "share_policy", "recording_preset", "max_participants")
+def settings_initial(meeting: Meeting) -> dict:
+    """Every setting of the meeting, its own and the features', by name."""
+    own = {field: getattr(meeting, field) for field in SETTINGS_FIELDS}
+    return {**own, **{name: meeting.setting(name) for name in room_features.meeting_settings}}
 
 
 def update_meeting_settings(meeting: Meeting, actor, **changes) -> Meeting:
@@ -96,29 +102,40 @@ def update_meeting_settings(meeting: Meeting, actor, **changes) -> Meeting:
         raise PermissionDenied
     if meeting.is_ended:
         raise ValidationError(_("This meeting has ended."))
-    unknown = set(changes) - set(SETTINGS_FIELDS)
+    unknown = set(changes) - set(SETTINGS_FIELDS) - set(room_features.meeting_settings)
     if unknown:
         raise ValueError(f"Unknown meeting settings: {sorted(unknown)}")
-    for field, value in changes.items():
-        setattr(meeting, field, value)
+    columns = [field for field in changes if field in SETTINGS_FIELDS]
+    for field in columns:
+        setattr(meeting, field, changes[field])
     try:
         meeting.full_clean()
         if "max_participants" in changes and not 2 <= meeting.max_participants <= settings.PARLEY_MAX_PARTICIPANTS:
             raise ValidationError({"max_participants": _("From 2 to %(max)d people.") % {"max": settings.PARLEY_MAX_PARTICIPANTS}})
+        features = {name: _clean_feature_setting(name, value) for name, value in changes.items() if name not in SETTINGS_FIELDS}
     except ValidationError:
         # Refused: the caller's object goes back to what is stored.
-        meeting.refresh_from_db(fields=list(changes))
+        meeting.refresh_from_db(fields=columns)
         raise
+    if features:
+        meeting.feature_settings = {**meeting.feature_settings, **features}
     with transaction.atomic():
-        meeting.save(update_fields=list(changes))
+        meeting.save(update_fields=columns + (["feature_settings"] if features else []))
         broadcast(meeting_group(meeting.public_id), "meeting.settings", meeting_settings_payload(meeting))
         if "share_policy" in changes:
             _end_share_no_longer_allowed(meeting.pk)
     return meeting
 
 
+def _clean_feature_setting(name: str, value):
+    try:
+        return room_features.meeting_settings[name].form_field().clean(value)
+    except ValidationError as invalid:
+        raise ValidationError({name: invalid.messages}) from None
+
+
 def _end_share_no_longer_allowed(meeting_id: int) -> None:
-    meeting = _lock_meeting(meeting_id)
+    meeting = lock_meeting(meeting_id)
     sharer = meeting.share_participant
     governed = meeting.share_kind not in room_features.policy_free_share_kinds
     if sharer is not None and governed and not role_may_share(sharer.role, meeting.share_policy):
@@ -130,8 +147,8 @@ def meeting_settings_payload(meeting: Meeting) -> dict:
         "title": meeting.title,
         "lobby_enabled": meeting.lobby_enabled,
         "share_policy": meeting.share_policy,
-        "recording_preset": meeting.recording_preset,
         "max_participants": meeting.max_participants,
+        **{name: meeting.setting(name) for name in room_features.meeting_settings},
     }
 
 
@@ -183,17 +200,12 @@ def invite_people(meeting: Meeting, actor, rows: list[tuple[str, str]]) -> list[
                 context={
                     "invitation": invitation,
                     "meeting": meeting,
-                    "inviter": _display_name(actor),
+                    "inviter": owners.display_name(actor),
                     "join_url": invitation_url(invitation),
                 },
             )
             invitations.append(invitation)
     return invitations
-
-
-def _display_name(user) -> str:
-    extension = Extension.objects.filter(user=user).first()
-    return extension.display_name if extension else (user.get_full_name() or user.get_username())
 
 
 # --- Joining and leaving --------------------------------------------------------------
@@ -234,7 +246,7 @@ def join_meeting(
         if others_present.count() >= meeting.max_participants:
             raise JoinRefused("meeting_full", _("This meeting is full (%(count)d participants).") % {"count": meeting.max_participants})
         role = Role.ORGANIZER if is_owner else (invitation.role if invitation else (existing.role if existing else Role.PARTICIPANT))
-        name = (name or (invitation.name if invitation else "") or (_display_name(user) if user else "")).strip()[:100]
+        name = (name or (invitation.name if invitation else "") or (owners.display_name(user) if user else "")).strip()[:100]
         if not name:
             raise JoinRefused("name_required", _("Please give your name."))
         admitted = existing is not None and existing.state == Participant.State.JOINED
@@ -262,12 +274,12 @@ def join_meeting(
         if invitation and not invitation.used_at:
             Invitation.objects.filter(pk=invitation.pk).update(used_at=now)
         if to_lobby:
-            _to_room(meeting, "lobby.request", participant_payload(participant), audience=ORGANIZERS)
+            to_room(meeting, "lobby.request", participant_payload(participant), audience=ORGANIZERS)
             return participant
         if meeting.started_at is None:
             Meeting.objects.filter(pk=meeting.pk).update(started_at=now)
         _leave_other_meetings(participant)
-        _to_room(meeting, "participant.joined", participant_payload(participant))
+        to_room(meeting, "participant.joined", participant_payload(participant))
         if not admitted:
             room_features.participant_changed(meeting, participant, "joined")
     return participant
@@ -287,8 +299,8 @@ def _leave_other_meetings(participant: Participant) -> None:
         else others.filter(user__isnull=True, session_key=participant.session_key)
     )
     for meeting_id, other_id in others.values_list("meeting_id", "pk"):
-        meeting = _lock_meeting(meeting_id)
-        other = _locked_participant(meeting, other_id)
+        meeting = lock_meeting(meeting_id)
+        other = locked_participant(meeting, other_id)
         if other is not None and other.state == Participant.State.JOINED:
             _remove_from_room(meeting, other, state=Participant.State.LEFT, reason="moved")
 
@@ -296,8 +308,8 @@ def _leave_other_meetings(participant: Participant) -> None:
 def leave_meeting(participant: Participant) -> None:
     """Leave the room (or the lobby); idempotent. A share of the person ends."""
     with transaction.atomic():
-        meeting = _lock_meeting(participant.meeting_id)
-        current = _locked_participant(meeting, participant.pk)
+        meeting = lock_meeting(participant.meeting_id)
+        current = locked_participant(meeting, participant.pk)
         if current is None:
             return
         if current.state == Participant.State.JOINED:
@@ -320,80 +332,20 @@ def participant_payload(participant: Participant) -> dict:
         "mic_allowed": participant.mic_allowed,
         "camera_allowed": participant.camera_allowed,
         "chat_allowed": participant.chat_allowed,
-        "annotate_allowed": participant.annotate_allowed,
+        **{name: value for hook in room_features.participant_field_hooks for name, value in hook(participant).items()},
     }
 
 
 # --- The room: shared helpers ---------------------------------------------------------
 #
-# Every write of the room locks the meeting row first, then the participant rows: one
-# lock order, so that concurrent commands of one meeting serialise without deadlocks.
-
-ORGANIZERS = "organizers"
-# Organizers and presenters (those who run polls, answer remote control requests).
-PRESENTERS = "presenters"
-ID_MAX = 2**31 - 1
-
-
-class RoomError(Exception):
-    """A room command refused for a reason other than rights or input; ``code`` is a
-    stable error code of docs/protocol.md (``not_found``, ``unavailable``, ``ended``…)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+# Locks, rights and events of the room come from ``meetings.roomkit`` (one lock order
+# for every app); this is what only the meeting's own services need.
 
 
 class ShareBusy(RoomError):
     def __init__(self, sharer: Participant):
         super().__init__("share_busy", _("%(name)s is already sharing. Only one share at a time.") % {"name": sharer.display_name})
         self.sharer_id = sharer.pk
-
-
-def send_to_participant(participant_id: int, event: str, body: dict) -> None:
-    """An event for every socket of one participant only, after commit."""
-    broadcast(participant_group(participant_id), event, body)
-
-
-def _to_room(meeting: Meeting, event: str, body: dict, *, audience: str | None = None) -> None:
-    broadcast(meeting_group(meeting.public_id), event, body, audience=audience)
-
-
-def _lock_meeting(meeting_id: int) -> Meeting:
-    return Meeting.objects.select_for_update().get(pk=meeting_id)
-
-
-def _locked_participant(meeting: Meeting, participant_id: int) -> Participant | None:
-    participant = meeting.participants.select_for_update().filter(pk=participant_id).first()
-    if participant is not None:
-        participant.meeting = meeting
-    return participant
-
-
-def _lock_room(participant: Participant) -> tuple[Meeting, Participant]:
-    """The meeting and a fresh copy of ``participant``, both locked."""
-    meeting = _lock_meeting(participant.meeting_id)
-    current = _locked_participant(meeting, participant.pk)
-    if current is None:
-        raise PermissionDenied(_("You are not in this meeting."))
-    return meeting, current
-
-
-def _target(meeting: Meeting, target_id, state: str = Participant.State.JOINED) -> Participant:
-    if not isinstance(target_id, int) or isinstance(target_id, bool) or not 1 <= target_id <= ID_MAX:
-        raise RoomError("not_found", _("There is no such participant."))
-    target = meeting.participants.select_for_update().filter(pk=target_id, state=state, is_recorder=False).first()
-    if target is None:
-        message = _("Nobody with this id is waiting.") if state == Participant.State.LOBBY else _("There is no such participant.")
-        raise RoomError("not_found", message)
-    target.meeting = meeting
-    return target
-
-
-def _authorise(actor: Participant, action: str, target: Participant | None = None) -> None:
-    if not can(actor, action, target):
-        raise PermissionDenied(_("Your role does not allow this."))
 
 
 def _save(participant: Participant, *fields: str) -> None:
@@ -429,14 +381,14 @@ def _remove_from_room(meeting: Meeting, participant: Participant, *, state: str,
         _save(participant, "state", "left_at")
     _end_share_of(meeting, participant)
     room_features.participant_changed(meeting, participant, reason)
-    _to_room(meeting, "participant.left", {"participant_id": participant.pk, "reason": reason})
+    to_room(meeting, "participant.left", {"participant_id": participant.pk, "reason": reason})
 
 
 def _leave_lobby(meeting: Meeting, participant: Participant, *, state: str, outcome: str) -> None:
     participant.state = state
     participant.left_at = timezone.now()
     _save(participant, "state", "left_at")
-    _to_room(meeting, "lobby.removed", {"participant_id": participant.pk, "outcome": outcome}, audience=ORGANIZERS)
+    to_room(meeting, "lobby.removed", {"participant_id": participant.pk, "outcome": outcome}, audience=ORGANIZERS)
 
 
 # --- The room: who may connect, what a socket is told first ---------------------------
@@ -484,7 +436,7 @@ def room_snapshot(participant: Participant) -> dict:
             "max_participants": meeting.max_participants,
             "moderate_participants": meeting.moderate_participants,
             "started_at": meeting.started_at.isoformat() if meeting.started_at else None,
-            "owner_name": _display_name(meeting.owner),
+            "owner_name": owners.display_name(meeting.owner),
         },
         "ice_servers": ice_servers(participant_group(current.pk)),
         "version": settings.VERSION,
@@ -508,8 +460,8 @@ def connect_participant(participant: Participant, channel_name: str) -> str:
     Refuses like ``room_participant`` when the participant may no longer be here.
     """
     with transaction.atomic():
-        meeting = _lock_meeting(participant.meeting_id)
-        current = _check_may_connect(meeting, _locked_participant(meeting, participant.pk))
+        meeting = lock_meeting(participant.meeting_id)
+        current = _check_may_connect(meeting, locked_participant(meeting, participant.pk))
         old_channel = current.channel_name if current.channel_name != channel_name else ""
         was_connected = current.connected
         with _watch_organizers(meeting):
@@ -518,7 +470,7 @@ def connect_participant(participant: Participant, channel_name: str) -> str:
             current.disconnected_at = None
             _save(current, "channel_name", "connected", "disconnected_at")
         if current.state == Participant.State.JOINED and not was_connected:
-            _to_room(meeting, "participant.updated", participant_payload(current))
+            to_room(meeting, "participant.updated", participant_payload(current))
     participant.state, participant.role = current.state, current.role
     return old_channel
 
@@ -530,7 +482,7 @@ def disconnect_participant(participant: Participant, channel_name: str) -> bool:
         meeting = Meeting.objects.select_for_update().filter(pk=participant.meeting_id).first()
         if meeting is None:  # deleted (e.g. from the admin) while the socket was open
             return False
-        current = _locked_participant(meeting, participant.pk)
+        current = locked_participant(meeting, participant.pk)
         if current is None or not channel_name or current.channel_name != channel_name:
             return False
         with _watch_organizers(meeting):
@@ -540,7 +492,7 @@ def disconnect_participant(participant: Participant, channel_name: str) -> bool:
             _save(current, "channel_name", "connected", "disconnected_at")
         if current.state == Participant.State.JOINED and not meeting.is_ended:
             room_features.participant_changed(meeting, current, "disconnected")
-            _to_room(meeting, "participant.updated", participant_payload(current))
+            to_room(meeting, "participant.updated", participant_payload(current))
     return True
 
 
@@ -556,7 +508,7 @@ def sweep_disconnected(now=None) -> int:
     count = 0
     for meeting_id in set(stale.values_list("meeting_id", flat=True)):
         with transaction.atomic():
-            meeting = _lock_meeting(meeting_id)
+            meeting = lock_meeting(meeting_id)
             for participant in stale.filter(meeting_id=meeting_id).select_for_update().order_by("pk"):
                 participant.meeting = meeting
                 if participant.state == Participant.State.JOINED:
@@ -573,11 +525,11 @@ def check_signal(sender: Participant, target_id: int) -> None:
     current = Participant.objects.select_related("meeting").filter(pk=sender.pk).first()
     if current is None:
         raise PermissionDenied
-    _authorise(current, "signal")
+    authorise(current, "signal")
     if target_id == current.pk:
         raise ValidationError(_("A signal goes to someone else."))
     reachable = Participant.objects.filter(meeting_id=current.meeting_id, state=Participant.State.JOINED, connected=True)
-    if not (isinstance(target_id, int) and 1 <= target_id <= ID_MAX) or not reachable.filter(pk=target_id).exists():
+    if not valid_id(target_id) or not reachable.filter(pk=target_id).exists():
         raise RoomError("not_found", _("This participant is not connected."))
 
 
@@ -589,23 +541,23 @@ MEDIA_KINDS = {"mic": ("mic_on", "mic_allowed"), "camera": ("camera_on", "camera
 def set_media_state(participant: Participant, *, mic: bool, camera: bool) -> Participant:
     """What the person says they send. Turning on what an organizer disallowed is refused."""
     with transaction.atomic():
-        meeting, current = _lock_room(participant)
-        _authorise(current, "media")
+        meeting, current = lock_room(participant)
+        authorise(current, "media")
         if (mic and not current.mic_allowed) or (camera and not current.camera_allowed):
             raise PermissionDenied(_("An organizer has turned this off for you."))
         if (current.mic_on, current.camera_on) != (mic, camera):
             current.mic_on, current.camera_on = mic, camera
             _save(current, "mic_on", "camera_on")
-            _to_room(meeting, "participant.updated", participant_payload(current))
+            to_room(meeting, "participant.updated", participant_payload(current))
     return current
 
 
 def _moderation(actor: Participant, target_id, action: str) -> tuple[Meeting, Participant, Participant]:
     """Lock, check the actor's right, find the target, check the right on the target."""
-    meeting, current = _lock_room(actor)
-    _authorise(current, action)
-    target = _target(meeting, target_id)
-    _authorise(current, action, target)
+    meeting, current = lock_room(actor)
+    authorise(current, action)
+    target = lock_target(meeting, target_id)
+    authorise(current, action, target)
     return meeting, current, target
 
 
@@ -622,17 +574,12 @@ def set_media_allowed(actor: Participant, target_id: int, kind: str, allowed: bo
             if not allowed:
                 setattr(target, on_field, False)
             _save(target, on_field, allowed_field)
-            _to_room(meeting, "participant.updated", participant_payload(target))
+            to_room(meeting, "participant.updated", participant_payload(target))
     return target
 
 
 def set_chat_allowed(actor: Participant, target_id: int, allowed: bool) -> Participant:
     return _set_right(actor, target_id, "chat_allowed", allowed)
-
-
-def set_annotate_allowed(actor: Participant, target_id: int, allowed: bool) -> Participant:
-    """Organizers let someone draw on shared documents and whiteboards, or not."""
-    return _set_right(actor, target_id, "annotate_allowed", allowed)
 
 
 def _set_right(actor: Participant, target_id: int, field: str, allowed: bool) -> Participant:
@@ -641,7 +588,19 @@ def _set_right(actor: Participant, target_id: int, field: str, allowed: bool) ->
         if getattr(target, field) != allowed:
             setattr(target, field, allowed)
             _save(target, field)
-            _to_room(meeting, "participant.updated", participant_payload(target))
+            to_room(meeting, "participant.updated", participant_payload(target))
+    return target
+
+
+def set_right(actor: Participant, target_id: int, right: str, allowed: bool) -> Participant:
+    """Organizers give someone a feature's right back, or turn it off (``rights_off``:
+    e.g. ``annotate``, which ``meetings.permissions`` reads)."""
+    with transaction.atomic():
+        meeting, _actor, target = _moderation(actor, target_id, "moderate")
+        if target.has_right(right) != allowed:
+            target.rights_off = sorted(set(target.rights_off) - {right}) if allowed else sorted({*target.rights_off, right})
+            _save(target, "rights_off")
+            to_room(meeting, "participant.updated", participant_payload(target))
     return target
 
 
@@ -661,7 +620,7 @@ def change_role(actor: Participant, target_id: int, role: str) -> Participant:
         if meeting.share_participant_id == target.pk and not role_may_share(role, meeting.share_policy):
             _stop_share(meeting)
         room_features.participant_changed(meeting, target, "role")
-        _to_room(meeting, "participant.updated", participant_payload(target))
+        to_room(meeting, "participant.updated", participant_payload(target))
         if promoted:
             for waiting in meeting.participants.filter(state=Participant.State.LOBBY).select_related("meeting"):
                 send_to_participant(target.pk, "lobby.request", participant_payload(waiting))
@@ -689,8 +648,8 @@ def kick_participant(actor: Participant, target_id: int) -> Participant:
 
 
 def _lobby_manager(actor: Participant) -> Meeting:
-    meeting, current = _lock_room(actor)
-    _authorise(current, "manage_lobby")
+    meeting, current = lock_room(actor)
+    authorise(current, "manage_lobby")
     return meeting
 
 
@@ -701,8 +660,8 @@ def _admit(meeting: Meeting, waiting: Participant) -> None:
     waiting.joined_at = timezone.now()
     _save(waiting, "state", "joined_at")
     _leave_other_meetings(waiting)
-    _to_room(meeting, "lobby.removed", {"participant_id": waiting.pk, "outcome": "accepted"}, audience=ORGANIZERS)
-    _to_room(meeting, "participant.joined", participant_payload(waiting))
+    to_room(meeting, "lobby.removed", {"participant_id": waiting.pk, "outcome": "accepted"}, audience=ORGANIZERS)
+    to_room(meeting, "participant.joined", participant_payload(waiting))
     send_to_participant(waiting.pk, "lobby.status", {"status": "accepted"})
     room_features.participant_changed(meeting, waiting, "joined")
 
@@ -716,7 +675,7 @@ def accept_lobby(actor: Participant, target_id: int) -> Participant:
     """Let one waiting person in (``unavailable`` when the meeting is full)."""
     with transaction.atomic():
         meeting = _lobby_manager(actor)
-        waiting = _target(meeting, target_id, Participant.State.LOBBY)
+        waiting = lock_target(meeting, target_id, Participant.State.LOBBY)
         _admit(meeting, waiting)
     return waiting
 
@@ -724,7 +683,7 @@ def accept_lobby(actor: Participant, target_id: int) -> Participant:
 def reject_lobby(actor: Participant, target_id: int) -> Participant:
     with transaction.atomic():
         meeting = _lobby_manager(actor)
-        waiting = _target(meeting, target_id, Participant.State.LOBBY)
+        waiting = lock_target(meeting, target_id, Participant.State.LOBBY)
         _refuse(meeting, waiting)
     return waiting
 
@@ -780,7 +739,7 @@ def start_share(participant: Participant, *, kind: str, stream_id: str) -> dict:
     if not isinstance(stream_id, str) or not 1 <= len(stream_id) <= STREAM_ID_MAX or not stream_id.isprintable():
         raise ValidationError(_("“stream_id” is 1 to %(max)d printable characters.") % {"max": STREAM_ID_MAX})
     with transaction.atomic():
-        meeting, current = _lock_room(participant)
+        meeting, current = lock_room(participant)
         _authorise_share(current, kind)
         sharer = meeting.share_participant
         if sharer is not None and sharer.pk != current.pk:
@@ -796,13 +755,13 @@ def start_share(participant: Participant, *, kind: str, stream_id: str) -> dict:
             # What the old share was part of (a presentation, a remote-control session) ends.
             room_features.share_stopped(meeting, replaced, current.pk)
         body = _share_body(meeting, current)
-        _to_room(meeting, "share.started", body)
+        to_room(meeting, "share.started", body)
     return body
 
 
 def _authorise_share(current: Participant, kind: str) -> None:
     if kind in SHARE_ACTIONS:
-        _authorise(current, SHARE_ACTIONS[kind])
+        authorise(current, SHARE_ACTIONS[kind])
     elif not (current.state == Participant.State.JOINED and room_features.share_kinds[kind](current)):
         raise PermissionDenied(_("You may not share this now."))
 
@@ -810,14 +769,14 @@ def _authorise_share(current: Participant, kind: str) -> None:
 def stop_share(participant: Participant) -> None:
     """The sharer stops, or an organizer stops anyone's share (not the creator's)."""
     with transaction.atomic():
-        meeting, current = _lock_room(participant)
+        meeting, current = lock_room(participant)
         if current.state != Participant.State.JOINED:
             raise PermissionDenied(_("You are not in this meeting."))
         sharer = meeting.share_participant
         if sharer is None:
             raise RoomError("not_found", _("Nothing is being shared."))
         sharer.meeting = meeting
-        _authorise(current, "stop_share", sharer)
+        authorise(current, "stop_share", sharer)
         _stop_share(meeting)
 
 
@@ -829,7 +788,7 @@ def _stop_share(meeting: Meeting) -> None:
     meeting.share_kind = meeting.share_stream_id = ""
     meeting.share_started_at = None
     meeting.save(update_fields=["share_participant", "share_kind", "share_stream_id", "share_started_at"])
-    _to_room(meeting, "share.stopped", body)
+    to_room(meeting, "share.stopped", body)
     room_features.share_stopped(meeting, kind, sharer_id)
 
 
@@ -845,52 +804,6 @@ def _end_share_of(meeting: Meeting, participant: Participant) -> None:
         _stop_share(meeting)
 
 
-# --- Chat and reactions ---------------------------------------------------------------
-
-CHAT_MAX_LENGTH = 2000
-# Line breaks and tabs are text; other control characters (NUL cannot even be stored) are not.
-CHAT_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-REACTIONS = ("👍", "👏", "❤️", "😂", "😮", "🎉", "✋")
-
-
-def post_chat_message(participant: Participant, text: str) -> ChatMessage:
-    text = (text or "").strip()
-    if not text or len(text) > CHAT_MAX_LENGTH:
-        raise ValidationError(_("A chat message has 1 to %(max)d characters.") % {"max": CHAT_MAX_LENGTH})
-    if CHAT_CONTROL_RE.search(text):
-        raise ValidationError(_("A chat message cannot contain control characters."))
-    # Rights change while a socket is open: decide on the stored row, not the caller's copy.
-    current = Participant.objects.select_related("meeting").filter(pk=participant.pk).first()
-    if current is None or current.state != Participant.State.JOINED or current.meeting.is_ended:
-        raise PermissionDenied
-    if not can(current, "chat"):
-        raise PermissionDenied(_("An organizer has turned your chat off."))
-    with transaction.atomic():
-        message = ChatMessage.objects.create(meeting=current.meeting, participant=current, sender_name=current.display_name, text=text)
-        _to_room(
-            current.meeting,
-            "chat.message",
-            {
-                "id": message.pk,
-                "participant_id": participant.pk,
-                "name": message.sender_name,
-                "text": text,
-                "at": message.created_at.isoformat(),
-            },
-        )
-    return message
-
-
-def send_reaction(participant: Participant, emoji: str) -> None:
-    if emoji not in REACTIONS:
-        raise ValidationError(_("This reaction is not available."))
-    current = Participant.objects.select_related("meeting").filter(pk=participant.pk).first()
-    if current is None:
-        raise PermissionDenied
-    _authorise(current, "react")
-    _to_room(current.meeting, "reaction", {"participant_id": current.pk, "emoji": emoji})
-
-
 # --- Ending ---------------------------------------------------------------------------
 
 
@@ -902,7 +815,7 @@ def end_meeting(meeting: Meeting, actor) -> bool:
     """
     if not (can_manage_meeting(actor, meeting) or getattr(actor, "is_staff", False)):
         raise PermissionDenied
-    return _finish_meeting(meeting, _display_name(actor) if actor else "")
+    return _finish_meeting(meeting, owners.display_name(actor) if actor else "")
 
 
 def end_meeting_as(participant: Participant) -> bool:
@@ -910,7 +823,7 @@ def end_meeting_as(participant: Participant) -> bool:
     current = Participant.objects.select_related("meeting").filter(pk=participant.pk).first()
     if current is None:
         raise PermissionDenied
-    _authorise(current, "end_meeting")
+    authorise(current, "end_meeting")
     return _finish_meeting(current.meeting, current.display_name)
 
 
@@ -930,23 +843,4 @@ def _finish_meeting(meeting: Meeting, by: str) -> bool:
         for participant_id in waiting:
             send_to_participant(participant_id, "meeting.ended", body)
         room_features.meeting_ended(meeting)
-        _send_report(meeting)
     return True
-
-
-def _send_report(meeting: Meeting) -> None:
-    from meetings.report import report_context
-    from rooms.models import MeetingRequest
-
-    request = MeetingRequest.objects.filter(meeting=meeting).select_related("claimed_by").first()
-    if request is None or request.claimed_by is None:
-        return
-    agent = request.claimed_by
-    # The caller's instance may predate the first join (started_at is set by UPDATE).
-    meeting.refresh_from_db(fields=["started_at", "ended_at"])
-    queue_email(
-        kind="meeting_report",
-        key=f"report:{meeting.pk}",
-        to=agent.email,
-        context={**report_context(meeting), "agent": agent, "request": request},
-    )

@@ -1,13 +1,12 @@
-"""Pages of meetings: the extension user's web client, and the join, room and leave
-pages for everyone with a link. Views read freely but write only through the
-services (``meetings.services``, ``rooms.services``)."""
+"""Pages of meetings: settings, invitations and ending for those who manage one, and
+the join, room and leave pages for everyone with a link. Views read freely but write
+only through ``meetings.services``."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,16 +14,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core.views import browser_timezone, session_key_for
-from media_server import access as recording_access
-from media_server.presets import PRESETS
-from meetings import access, services
-from meetings.forms import InviteFormSet, JoinForm, MeetingCreateForm, MeetingSettingsForm
-from meetings.models import Meeting, Participant
+from core.views import add_form_errors, browser_timezone, session_key_for
+from meetings import access, owners, room_features, services
+from meetings.forms import InviteFormSet, JoinForm, MeetingSettingsForm
+from meetings.models import Meeting, Participant, RoomType
 from meetings.permissions import can_manage_meeting
-from rooms import access as room_access
-from rooms import services as room_services
-from rooms.models import Extension, RoomType
 
 # How a refused join is answered: the HTTP status says what kind of refusal it is.
 REFUSAL_STATUS = {"private_room": 403, "banned": 403, "meeting_full": 409, "already_joining": 409, "meeting_ended": 410}
@@ -39,74 +33,9 @@ def _next_url(request, default: str) -> str:
     return default
 
 
-def _add_errors(form, error: ValidationError) -> None:
-    """Show a service's ValidationError on the form, by field where it has one."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
-
-
-# --- The web client -------------------------------------------------------------------
-
-
-def _meetings_of(user) -> dict:
-    present = Count("participants", filter=Q(participants__state=Participant.State.JOINED, participants__is_recorder=False))
-    mine = Meeting.objects.filter(owner=user).annotate(present=present)
-    current = sorted(
-        mine.filter(ended_at__isnull=True),
-        # Live ones first, then by the time they are planned for.
-        key=lambda m: (m.state != "live", m.scheduled_at or m.created_at),
-    )
-    ended = list(mine.filter(ended_at__isnull=False).order_by("-ended_at")[:ENDED_MEETINGS_SHOWN])
-    return {"current": current, "ended": ended}
-
-
-def _render_client(request, extension: Extension, create_form: MeetingCreateForm):
-    context = {
-        "extension": extension,
-        "create_form": create_form,
-        "meetings": _meetings_of(request.user),
-        "waiting_requests": list(room_services.waiting_requests_for(extension)),
-        "recordings": recording_access.recordings_for_client(request.user),
-    }
-    return render(request, "meetings/client.html", context)
-
-
-@login_required
-@browser_timezone
-def client(request):
-    extension = room_access.extension_for(request.user)
-    return _render_client(request, extension, MeetingCreateForm())
-
-
-@login_required
-@require_POST
-@browser_timezone
-def meeting_create(request):
-    extension = room_access.extension_for(request.user)
-    form = MeetingCreateForm(request.POST)
-    if form.is_valid():
-        try:
-            meeting = services.create_meeting(
-                request.user, title=form.cleaned_data["title"], scheduled_at=form.cleaned_data["scheduled_at"]
-            )
-        except ValidationError as error:
-            _add_errors(form, error)
-        else:
-            messages.success(request, _("Meeting “%(title)s” created. Copy its link or invite people.") % {"title": meeting.title})
-            return redirect(reverse("client") + f"#meeting-{meeting.public_id}")
-    return _render_client(request, extension, form)
-
-
 def _refuse_ended(request, meeting: Meeting):
     messages.error(request, _("“%(title)s” has ended; it can no longer be changed.") % {"title": meeting.title})
     return redirect("client")
-
-
-def _settings_initial(meeting: Meeting) -> dict:
-    return {field: getattr(meeting, field) for field in services.SETTINGS_FIELDS}
 
 
 @login_required
@@ -117,12 +46,12 @@ def meeting_settings(request, public_id: str):
     if meeting.is_ended:
         return _refuse_ended(request, meeting)
     next_url = _next_url(request, reverse("client"))
-    form = MeetingSettingsForm(request.POST or None, initial=_settings_initial(meeting))
+    form = MeetingSettingsForm(request.POST or None, initial=services.settings_initial(meeting))
     if request.method == "POST" and form.is_valid():
         try:
             services.update_meeting_settings(meeting, request.user, **form.cleaned_data)
         except ValidationError as error:
-            _add_errors(form, error)
+            add_form_errors(form, error)
             meeting = access.meeting_by_public_id(public_id)  # the failed update touched our copy
         else:
             messages.success(request, _("Settings of “%(title)s” saved.") % {"title": meeting.title})
@@ -174,35 +103,6 @@ def meeting_end(request, public_id: str):
     return redirect(_next_url(request, reverse("client")))
 
 
-# --- Meeting requests, the agent's side -----------------------------------------------
-
-
-@login_required
-@require_POST
-def request_join(request, pk: int):
-    agent, meeting_request = room_access.request_for_agent(request.user, pk)
-    try:
-        meeting = room_services.claim_meeting_request(meeting_request.pk, agent)
-    except room_services.RequestUnavailable as unavailable:
-        messages.error(request, unavailable.message)
-        return redirect("client")
-    messages.success(request, _("You took the request of %(name)s. Join the meeting now.") % {"name": meeting_request.visitor_name})
-    return redirect("meeting_join", public_id=meeting.public_id)
-
-
-@login_required
-@require_POST
-def request_ignore(request, pk: int):
-    agent, meeting_request = room_access.request_for_agent(request.user, pk)
-    try:
-        room_services.ignore_meeting_request(meeting_request.pk, agent)
-    except room_services.RequestUnavailable as unavailable:
-        messages.warning(request, unavailable.message)
-    else:
-        messages.info(request, _("You ignored the request of %(name)s.") % {"name": meeting_request.visitor_name})
-    return redirect("client")
-
-
 # --- Joining, the room, leaving -------------------------------------------------------
 
 
@@ -216,10 +116,10 @@ def _own_participant(request, meeting: Meeting) -> Participant | None:
 def _join_initial(request, meeting: Meeting, invitation, participant: Participant | None) -> dict:
     """Prefill with what we know: the invitation, the extension, an earlier visit."""
     user = request.user
-    extension = Extension.objects.filter(user=user).first() if user.is_authenticated else None
+    owner = owners.owner_for(user)
     candidates = [
         (invitation.name, invitation.email) if invitation else None,
-        (extension.display_name, extension.email) if extension else None,
+        (owner.display_name, owner.email) if owner else None,
         (participant.display_name, participant.email) if participant else None,
         (user.get_full_name(), user.email) if user.is_authenticated else None,
     ]
@@ -300,7 +200,7 @@ def meeting_room(request, public_id: str):
     in_lobby = participant.state == Participant.State.LOBBY  # waiting for an organizer (F13)
     if meeting.is_ended or participant.is_banned or not (in_lobby or participant.state == Participant.State.JOINED):
         return redirect("meeting_join", public_id=meeting.public_id)
-    is_extension_user = request.user.is_authenticated and Extension.objects.filter(user=request.user).exists()
+    is_extension_user = owners.owner_for(request.user) is not None
     room_config = {
         "meetingId": meeting.public_id,
         "participantId": participant.pk,
@@ -310,10 +210,9 @@ def meeting_room(request, public_id: str):
         "wsPath": f"/ws/meetings/{meeting.public_id}/",
         # The join page's "without camera/mic" choice (static/js/join.js).
         "devicesKey": f"parley.devices.{meeting.public_id}",
-        # The Record control's choice of format (static/js/room/recording.js).
-        "recordingPresets": [{"key": preset.key, "label": str(preset.label)} for preset in PRESETS.values()],
-        "recordingPreset": meeting.recording_preset,
     }
+    for section in room_features.room_config_sections:
+        room_config.update(section(meeting, participant))
     context = {
         "meeting": meeting,
         "participant": participant,

@@ -25,10 +25,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.realtime import broadcast, meeting_group
 from meetings.models import Meeting, Participant
 from meetings.permissions import can
-from meetings.services import PRESENTERS, RoomError
+from meetings.roomkit import PRESENTERS, RoomError, authorise, current_participant, lock_meeting, to_room, valid_id
 from polls.models import CHOICE_MAX, DURATION_MAX, DURATION_MIN, QUESTION_MAX, TITLE_MAX, Ballot, Choice, Poll, PollRun, Question, Vote
 from rooms.models import Extension
 
@@ -38,7 +37,6 @@ MAX_QUESTIONS = 20
 MAX_CHOICES = 10
 # A PDF still "rendering" after this many seconds is asked for again.
 PDF_RETRY_AFTER = 120
-ID_MAX = 2**31 - 1
 
 
 class PollError(RoomError):
@@ -169,8 +167,8 @@ def poll_list_item(poll: Poll) -> dict:
 
 def polls_for_participant(participant: Participant) -> list[dict]:
     """The caller's repository, for the meeting's Polls panel (managers only)."""
-    current = _current(participant)
-    _authorise(current, "run_poll")
+    current = current_participant(participant)
+    authorise(current, "run_poll")
     if current.user_id is None:
         return []
     return [poll_list_item(poll) for poll in Poll.objects.filter(owner_id=current.user_id)]
@@ -272,24 +270,8 @@ def room_poll(participant: Participant) -> dict | None:
 # --- Runs: changes --------------------------------------------------------------------
 
 
-def _current(participant: Participant) -> Participant:
-    current = Participant.objects.select_related("meeting").filter(pk=participant.pk).first()
-    if current is None:
-        raise PermissionDenied(_("You are not in this meeting."))
-    return current
-
-
-def _authorise(participant: Participant, action: str) -> None:
-    if not can(participant, action):
-        raise PermissionDenied(_("Your role does not allow this."))
-
-
-def _lock_meeting(meeting_id: int) -> Meeting:
-    return Meeting.objects.select_for_update().get(pk=meeting_id)
-
-
 def _locked_run(meeting: Meeting, run_id: Any) -> PollRun:
-    if not isinstance(run_id, int) or isinstance(run_id, bool) or not 1 <= run_id <= ID_MAX:
+    if not valid_id(run_id):
         raise PollError("not_found", _("There is no such poll in this meeting."))
     # NO KEY: new ballots (whose key refers to the run) are not held up by the lock.
     run = PollRun.objects.select_for_update(no_key=True).filter(pk=run_id, meeting=meeting).first()
@@ -298,12 +280,8 @@ def _locked_run(meeting: Meeting, run_id: Any) -> PollRun:
     return run
 
 
-def _to_room(meeting: Meeting, event: str, body: dict, *, audience: str | None = None) -> None:
-    broadcast(meeting_group(meeting.public_id), event, body, audience=audience)
-
-
 def _publish_summary(meeting: Meeting, run: PollRun) -> None:
-    _to_room(meeting, "poll.summary", summary(run, with_voters=not run.anonymous), audience=PRESENTERS)
+    to_room(meeting, "poll.summary", summary(run, with_voters=not run.anonymous), audience=PRESENTERS)
 
 
 def _freeze(poll: Poll) -> dict:
@@ -324,13 +302,13 @@ def start_poll(participant: Participant, poll_id: Any) -> PollRun:
 
     A closed poll still on screen gives way; an open one refuses (``poll_busy``).
     """
-    if not isinstance(poll_id, int) or isinstance(poll_id, bool) or not 1 <= poll_id <= ID_MAX:
+    if not valid_id(poll_id):
         raise PollError("not_found", _("There is no such poll in your repository."))
     with transaction.atomic():
-        current = _current(participant)
-        meeting = _lock_meeting(current.meeting_id)
+        current = current_participant(participant)
+        meeting = lock_meeting(current.meeting_id)
         current.meeting = meeting
-        _authorise(current, "run_poll")
+        authorise(current, "run_poll")
         poll = Poll.objects.filter(pk=poll_id, owner_id=current.user_id).first() if current.user_id else None
         if poll is None:
             raise PollError("not_found", _("There is no such poll in your repository."))
@@ -355,7 +333,7 @@ def start_poll(participant: Participant, poll_id: Any) -> PollRun:
             started_at=now,
             closes_at=now + timedelta(seconds=poll.duration_seconds),
         )
-        _to_room(meeting, "poll.started", run_payload(run))
+        to_room(meeting, "poll.started", run_payload(run))
         _publish_summary(meeting, run)
         _schedule_close(run)
     return run
@@ -417,7 +395,7 @@ def vote(participant: Participant, run_id: Any, answers: Any) -> Ballot:
         )
         if current is None:
             raise PermissionDenied(_("You are not in this meeting."))
-        _authorise(current, "answer_poll")
+        authorise(current, "answer_poll")
         run = _locked_run(current.meeting, run_id)
         if run.started_by_id == current.pk:
             raise PermissionDenied(_("You are running this poll."))
@@ -450,15 +428,15 @@ def _close(meeting: Meeting, run: PollRun, closed_by: str) -> None:
     run.closed_at = timezone.now()
     run.closed_by = closed_by
     run.save(update_fields=["status", "closed_at", "closed_by"])
-    _to_room(meeting, "poll.closed", {"run_id": run.pk, "closed_at": run.closed_at.isoformat(), "closed_by": closed_by})
+    to_room(meeting, "poll.closed", {"run_id": run.pk, "closed_at": run.closed_at.isoformat(), "closed_by": closed_by})
     _publish_summary(meeting, run)
 
 
 def _managed_run(participant: Participant, run_id: Any) -> tuple[Meeting, PollRun]:
-    current = _current(participant)
-    meeting = _lock_meeting(current.meeting_id)
+    current = current_participant(participant)
+    meeting = lock_meeting(current.meeting_id)
     current.meeting = meeting
-    _authorise(current, "run_poll")
+    authorise(current, "run_poll")
     return meeting, _locked_run(meeting, run_id)
 
 
@@ -475,7 +453,7 @@ def close_run_as_admin(run: PollRun) -> bool:
     """The admin's "Close selected polls": as an organizer's Close Polling. False when
     the run was already closed (or is gone)."""
     with transaction.atomic():
-        meeting = _lock_meeting(run.meeting_id)
+        meeting = lock_meeting(run.meeting_id)
         current = PollRun.objects.select_for_update().filter(pk=run.pk).first()
         if current is None or not current.is_open:
             return False
@@ -492,7 +470,7 @@ def close_expired(now=None, run_id: int | None = None) -> int:
     closed = 0
     for pk, meeting_id in list(due.values_list("pk", "meeting_id")):
         with transaction.atomic():
-            meeting = _lock_meeting(meeting_id)
+            meeting = lock_meeting(meeting_id)
             run = PollRun.objects.select_for_update().get(pk=pk)
             if run.is_open:  # not closed by someone meanwhile
                 _close(meeting, run, PollRun.ClosedBy.TIMER)
@@ -514,14 +492,14 @@ def share_results(participant: Participant, run_id: Any) -> PollRun:
         run.results_shared = True
         run.on_screen = True
         run.save(update_fields=["results_shared", "on_screen"])
-        _to_room(meeting, "poll.results", {**run_payload(run), "summary": summary(run)})
+        to_room(meeting, "poll.results", {**run_payload(run), "summary": summary(run)})
     return run
 
 
 def _hide(meeting: Meeting, run: PollRun) -> None:
     run.on_screen = False
     run.save(update_fields=["on_screen"])
-    _to_room(meeting, "poll.hidden", {"run_id": run.pk})
+    to_room(meeting, "poll.hidden", {"run_id": run.pk})
 
 
 def stop_sharing(participant: Participant, run_id: Any) -> PollRun:
@@ -571,14 +549,14 @@ def pdf_event(run: PollRun) -> dict:
 def publish_pdf_state(run: PollRun) -> None:
     """``poll.pdf`` after commit: to the room once the results are shared, else to
     those who run polls (the worker's renders use it too)."""
-    _to_room(run.meeting, "poll.pdf", pdf_event(run), audience=None if run.results_shared else PRESENTERS)
+    to_room(run.meeting, "poll.pdf", pdf_event(run), audience=None if run.results_shared else PRESENTERS)
 
 
 def request_pdf(participant: Participant, run_id: Any) -> dict:
     """Save to File: the PDF's state; asks the worker to render it when needed."""
     with transaction.atomic():
-        current = _current(participant)
-        meeting = _lock_meeting(current.meeting_id)
+        current = current_participant(participant)
+        meeting = lock_meeting(current.meeting_id)
         current.meeting = meeting
         run = _locked_run(meeting, run_id)
         if not (current.state == Participant.State.JOINED and may_download(None, current, run)):

@@ -6,5 +6,5 @@ class RoomsConfig(AppConfig):
     name = "rooms"
 
     def ready(self) -> None:
-        # Registers the demo data of the first run.
-        from rooms import demo  # noqa: F401
+        # Extensions own meetings and get their reports; the demo data of the first run.
+        from rooms import demo, hooks  # noqa: F401

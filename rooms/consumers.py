@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from core.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
-from core.realtime import extension_group, request_group
 from rooms import access, services
+from rooms.groups import extension_group, request_group
 
 
 class ClientConsumer(EnvelopeConsumer):

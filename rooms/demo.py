@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from core import demo as core_demo
-from rooms.models import Extension, Queue, RoomType
+from meetings.models import RoomType
+from rooms.models import Extension, Queue
 from rooms.services import save_extension, save_queue
 
 

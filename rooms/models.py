@@ -11,12 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from meetings.models import RoomType
 from rooms.slugs import validate_click2meet_slug
-
-
-class RoomType(models.TextChoices):
-    PRIVATE = "private", _("Private room")
-    SHARED = "shared", _("Shared room")
 
 
 class Extension(models.Model):

@@ -18,21 +18,24 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import Refused
 from core.mail import queue_email
-from core.realtime import broadcast, extension_group, request_group
-from rooms.models import Extension, MeetingRequest, Queue, RoomType
+from core.realtime import broadcast
+from meetings import services as meeting_services
+from meetings.models import Meeting, RoomType
+from meetings.report import report_context
+from rooms.groups import extension_group, request_group
+from rooms.models import Extension, MeetingRequest, Queue
 from rooms.slugs import normalize_slug, validate_click2meet_slug
 
 logger = logging.getLogger(__name__)
 
 
-class RequestUnavailable(Exception):
+class RequestUnavailable(Refused):
     """The request can no longer be taken: someone else took it, or it ended."""
 
     def __init__(self, message: str, *, code: str, taken_by: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
+        super().__init__(code, message)
         self.taken_by = taken_by
 
 
@@ -174,9 +177,7 @@ def _notify_agents(request: MeetingRequest) -> None:
 
 
 def _accept_into_shared_room(request: MeetingRequest, extension: Extension) -> None:
-    from meetings import services as meeting_services
-
-    meeting = meeting_services.personal_room(extension)
+    meeting = personal_room(extension)
     invitation = meeting_services.create_invitation(meeting, name=request.visitor_name, email=request.visitor_email, invited_by=None)
     request.status = MeetingRequest.Status.ACCEPTED
     request.claimed_by = extension
@@ -192,6 +193,21 @@ def _accept_into_shared_room(request: MeetingRequest, extension: Extension) -> N
         to=extension.email,
         context={"request": request, "agent": extension, "join_url": meeting.join_url},
     )
+
+
+def personal_room(extension: Extension) -> Meeting:
+    """The extension's standing shared room (its Click2Meet room), made on demand."""
+    with transaction.atomic():
+        # Lock the extension so that two visitors arriving together get one room.
+        Extension.objects.select_for_update().filter(pk=extension.pk).first()
+        meeting = Meeting.objects.filter(owner=extension.user, is_personal_room=True, ended_at__isnull=True).first()
+        if meeting is None:
+            meeting = meeting_services.create_meeting(
+                extension.user, title=_("%(name)s's room") % {"name": extension.display_name}, room_type=RoomType.SHARED
+            )
+            meeting.is_personal_room = True
+            meeting.save(update_fields=["is_personal_room"])
+    return meeting
 
 
 def _schedule_expiry(request: MeetingRequest) -> None:
@@ -236,8 +252,6 @@ def claim_meeting_request(request_id: int, agent: Extension):
     The status change is a single conditional UPDATE, so of two agents clicking at
     once exactly one changes a row; the other gets ``RequestUnavailable``.
     """
-    from meetings import services as meeting_services
-
     request = MeetingRequest.objects.select_related("extension", "queue").get(pk=request_id)
     if not can_answer_request(agent, request):
         raise PermissionDenied
@@ -340,15 +354,13 @@ def _broadcast_closed(request: MeetingRequest) -> None:
 
 def visitor_status(request: MeetingRequest) -> dict:
     """What the waiting visitor's page shows."""
-    from meetings.services import invitation_url
-
     status = request.status
     if status == MeetingRequest.Status.WAITING and request.expires_at <= timezone.now():
         status = MeetingRequest.Status.EXPIRED
     body: dict = {"status": status, "expires_at": request.expires_at.isoformat()}
     if status == MeetingRequest.Status.ACCEPTED:
         if request.visitor_invitation is not None:
-            body["join_url"] = invitation_url(request.visitor_invitation, absolute=False)
+            body["join_url"] = meeting_services.invitation_url(request.visitor_invitation, absolute=False)
         body["taken_by"] = request.claimed_by.display_name if request.claimed_by else None
     return body
 
@@ -363,4 +375,25 @@ def waiting_requests_for(agent: Extension):
         .exclude(ignored_by=agent)
         .select_related("extension", "queue")
         .distinct()
+    )
+
+
+# --- The meeting report ----------------------------------------------------------------
+
+
+def send_meeting_report(meeting: Meeting) -> None:
+    """When a queue or Click2Meet meeting ends, the agent who took it gets its report
+    (who, when, how long, chat, polls, recordings: ``meetings.report``). Registered as
+    an ``after_meeting_end`` hook of the room, so the features have settled first."""
+    request = MeetingRequest.objects.filter(meeting=meeting).select_related("claimed_by").first()
+    if request is None or request.claimed_by is None:
+        return
+    agent = request.claimed_by
+    # The caller's instance may predate the first join (started_at is set by UPDATE).
+    meeting.refresh_from_db(fields=["started_at", "ended_at"])
+    queue_email(
+        kind="meeting_report",
+        key=f"report:{meeting.pk}",
+        to=agent.email,
+        context={**report_context(meeting), "agent": agent, "request": request},
     )

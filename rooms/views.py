@@ -1,5 +1,7 @@
-"""Pages of the PBX side: home, Click2Meet and the visitor's waiting page. Views read
-freely but write only through ``rooms.services``."""
+"""Pages of the PBX side: home, Click2Meet and the visitor's waiting page, and the
+extension user's web client (their meetings, the requests that reach them). Views
+read freely but write only through the services (``rooms.services``,
+``meetings.services``)."""
 
 from __future__ import annotations
 
@@ -7,17 +9,28 @@ import math
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from core.views import session_key_for
+from core.views import add_form_errors, browser_timezone, session_key_for
+from meetings import services as meeting_services
+from meetings.forms import MeetingCreateForm
+from meetings.models import Meeting, Participant
 from rooms import access, services
+from rooms.client import render_sections
 from rooms.forms import MeetingRequestForm
 from rooms.models import Extension, MeetingRequest, Queue
+
+ENDED_MEETINGS_SHOWN = 10
+
 
 # --- Home -----------------------------------------------------------------------------
 
@@ -110,3 +123,84 @@ def request_cancel(request, token: str):
         services.cancel_meeting_request(meeting_request)
         messages.info(request, _("Your request was cancelled."))
     return redirect("request_status", token=token)
+
+
+# --- The extension user's web client -------------------------------------------------------------------
+
+
+def _meetings_of(user) -> dict:
+    present = Count("participants", filter=Q(participants__state=Participant.State.JOINED, participants__is_recorder=False))
+    mine = Meeting.objects.filter(owner=user).annotate(present=present)
+    current = sorted(
+        mine.filter(ended_at__isnull=True),
+        # Live ones first, then by the time they are planned for.
+        key=lambda m: (m.state != "live", m.scheduled_at or m.created_at),
+    )
+    ended = list(mine.filter(ended_at__isnull=False).order_by("-ended_at")[:ENDED_MEETINGS_SHOWN])
+    return {"current": current, "ended": ended}
+
+
+def _render_client(request, extension: Extension, create_form: MeetingCreateForm):
+    context = {
+        "extension": extension,
+        "create_form": create_form,
+        "meetings": _meetings_of(request.user),
+        "waiting_requests": list(services.waiting_requests_for(extension)),
+        "sections": render_sections(request),
+    }
+    return render(request, "rooms/client.html", context)
+
+
+@login_required
+@browser_timezone
+def client(request):
+    extension = access.extension_for(request.user)
+    return _render_client(request, extension, MeetingCreateForm())
+
+
+@login_required
+@require_POST
+@browser_timezone
+def meeting_create(request):
+    extension = access.extension_for(request.user)
+    form = MeetingCreateForm(request.POST)
+    if form.is_valid():
+        try:
+            meeting = meeting_services.create_meeting(
+                request.user, title=form.cleaned_data["title"], scheduled_at=form.cleaned_data["scheduled_at"]
+            )
+        except ValidationError as error:
+            add_form_errors(form, error)
+        else:
+            messages.success(request, _("Meeting “%(title)s” created. Copy its link or invite people.") % {"title": meeting.title})
+            return redirect(reverse("client") + f"#meeting-{meeting.public_id}")
+    return _render_client(request, extension, form)
+
+
+# --- Meeting requests, the agent's side -----------------------------------------------
+
+
+@login_required
+@require_POST
+def request_join(request, pk: int):
+    agent, meeting_request = access.request_for_agent(request.user, pk)
+    try:
+        meeting = services.claim_meeting_request(meeting_request.pk, agent)
+    except services.RequestUnavailable as unavailable:
+        messages.error(request, unavailable.message)
+        return redirect("client")
+    messages.success(request, _("You took the request of %(name)s. Join the meeting now.") % {"name": meeting_request.visitor_name})
+    return redirect("meeting_join", public_id=meeting.public_id)
+
+
+@login_required
+@require_POST
+def request_ignore(request, pk: int):
+    agent, meeting_request = access.request_for_agent(request.user, pk)
+    try:
+        services.ignore_meeting_request(meeting_request.pk, agent)
+    except services.RequestUnavailable as unavailable:
+        messages.warning(request, unavailable.message)
+    else:
+        messages.info(request, _("You ignored the request of %(name)s.") % {"name": meeting_request.visitor_name})
+    return redirect("client")

@@ -13,8 +13,8 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from meetings.models import Invitation, Meeting, Participant, Role
-from rooms.models import Extension, MeetingRequest, Queue, RoomType
+from meetings.models import Invitation, Meeting, Participant, Role, RoomType
+from rooms.models import Extension, MeetingRequest, Queue
 
 PASSWORD = "correct horse battery staple"
 _seq = itertools.count(1)
@@ -77,6 +77,8 @@ def make_meeting(
 ) -> Meeting:
     """A meeting owned by ``owner_ext`` (an Extension or a User)."""
     owner = owner_ext.user if isinstance(owner_ext, Extension) else owner_ext
+    if "recording_preset" in fields:  # a feature's setting (media_server), not a column
+        fields["feature_settings"] = {"recording_preset": fields.pop("recording_preset")}
     if room_type is None:
         room_type = owner_ext.room_type if isinstance(owner_ext, Extension) else RoomType.SHARED
     meeting = Meeting.objects.create(

@@ -10,6 +10,7 @@ from django.core import mail
 from django.urls import reverse
 
 from core.models import OutboundEmail
+from meetings import chat
 from meetings import services as meeting_services
 from meetings.models import ChatMessage, Invitation, Meeting, Participant
 from rooms import services
@@ -48,7 +49,7 @@ def claimed_request(queue, agent):
     host = meeting_services.join_meeting(meeting, user=agent.user)
     invitation = meeting.invitations.get(email="ada@example.org")
     meeting_services.join_meeting(meeting, session_key="visitor-session", invitation=invitation)
-    meeting_services.post_chat_message(host, "Hello Ada")
+    chat.post_chat_message(host, "Hello Ada")
     request.refresh_from_db()
     return request
 

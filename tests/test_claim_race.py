@@ -10,9 +10,9 @@ import threading
 import pytest
 from django.db import connection
 
-from meetings.models import Meeting
+from meetings.models import Meeting, RoomType
 from rooms import services
-from rooms.models import MeetingRequest, RoomType
+from rooms.models import MeetingRequest
 from tests.factories import make_extension, make_queue, make_request
 
 pytestmark = pytest.mark.django_db(transaction=True)

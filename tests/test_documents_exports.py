@@ -18,10 +18,10 @@ from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from core.realtime import participant_group
 from documents import exports, presenting
 from documents import services as document_services
 from documents.models import Document, Export, Presentation
+from meetings.roomkit import participant_group
 from tests import pdf_samples
 from tests.test_documents_presenting import (
     RoomEvents,

@@ -19,14 +19,12 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from core.realtime import meeting_group, participant_group
 from documents import presenting, tasks
 from documents.models import Annotation, AnnotationAction, Document, DocumentPage, Export, Presentation
 from documents.report import presentations as report_section
 from meetings import services as meeting_services
-from meetings.models import Meeting, Participant, Role, SharePolicy
-from meetings.services import RoomError
-from rooms.models import RoomType
+from meetings.models import Meeting, Participant, Role, RoomType, SharePolicy
+from meetings.roomkit import RoomError, meeting_group, participant_group
 from tests.factories import Events, make_extension, make_meeting, make_participant
 
 pytestmark = pytest.mark.django_db
@@ -554,7 +552,7 @@ def test_it_refuses_strokes_that_break_the_limits_and_stores_nothing_of_them(roo
 
 def test_it_refuses_strokes_of_people_who_may_not_annotate(room, events, committed):
     board = whiteboard(room.presenter)
-    meeting_services.set_annotate_allowed(room.creator, room.participant.pk, False)
+    presenting.set_annotate_allowed(room.creator, room.participant.pk, False)
     events.sent.clear()
     with committed():
         with pytest.raises(PermissionDenied):
@@ -567,7 +565,7 @@ def test_it_refuses_strokes_of_people_who_may_not_annotate(room, events, committ
             presenting.move_cursor(room.participant, presenting.CursorInput(board.pk, 0.5, 0.5))
     assert not Annotation.objects.exists()
     assert events.sent == []
-    meeting_services.set_annotate_allowed(room.creator, room.participant.pk, True)
+    presenting.set_annotate_allowed(room.creator, room.participant.pk, True)
     assert draw(room.participant, board)
 
 
@@ -620,7 +618,7 @@ def test_anyone_annotating_erases_a_whole_stroke_or_text(room, events, committed
     assert events.named("annotation.removed")[-1][1] == {"presentation_id": board.pk, "annotation_ids": [stroke.pk]}
     with pytest.raises(RoomError):
         presenting.erase(room.participant, board.pk, stroke.pk)  # already gone
-    meeting_services.set_annotate_allowed(room.creator, room.participant.pk, False)
+    presenting.set_annotate_allowed(room.creator, room.participant.pk, False)
     with pytest.raises(PermissionDenied):
         presenting.erase(room.participant, board.pk, text.pk)
     assert live(board) == [text.pk]

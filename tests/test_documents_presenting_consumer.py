@@ -15,8 +15,7 @@ import pytest
 
 from documents.models import Annotation, Export, Presentation
 from meetings import room_features
-from meetings.models import Meeting, Role
-from rooms.models import RoomType
+from meetings.models import Meeting, Role, RoomType
 from tests import test_room_consumer
 from tests.factories import make_extension, make_meeting, make_participant
 from tests.test_documents_presenting import make_document, make_room, whiteboard

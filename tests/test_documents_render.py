@@ -15,9 +15,9 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from core.realtime import extension_group
 from documents import rendering, services, tasks
 from documents.models import Document, DocumentPage, Presentation
+from rooms.groups import extension_group
 from tests import pdf_samples
 from tests.factories import make_extension, make_meeting, record_events
 

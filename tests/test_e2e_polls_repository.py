@@ -10,10 +10,9 @@ import copy
 import pytest
 from playwright.sync_api import Page, expect
 
-from meetings.models import Role
+from meetings.models import Role, RoomType
 from polls import services
 from polls.models import Poll, PollRun
-from rooms.models import RoomType
 from tests.factories import make_extension, make_meeting, make_participant
 from tests.fixtures_live import LiveEnv, _live_env
 

@@ -19,8 +19,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from meetings.models import Participant, SharePolicy
-from rooms.models import RoomType
+from meetings.models import Participant, RoomType, SharePolicy
 from tests.factories import make_extension, make_meeting
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

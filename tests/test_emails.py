@@ -21,11 +21,11 @@ from kombu.exceptions import OperationalError
 
 from core import mail, tasks
 from core.models import OutboundEmail
-from meetings import report
+from meetings import chat, report
 from meetings import services as meeting_services
-from meetings.models import Role
+from meetings.models import Role, RoomType
 from rooms import services
-from rooms.models import Extension, MeetingRequest, RoomType
+from rooms.models import Extension, MeetingRequest
 from tests.factories import make_extension, make_meeting, make_queue, make_user
 
 pytestmark = pytest.mark.django_db
@@ -319,8 +319,8 @@ def test_it_mails_the_agent_a_report_with_the_chat_transcript(visitor_ip, django
     host = meeting_services.join_meeting(meeting, user=agent.user)
     invitation = meeting.invitations.get(email="vera@example.org")
     guest = meeting_services.join_meeting(meeting, session_key="visitor", invitation=invitation)
-    meeting_services.post_chat_message(guest, 'Hello, is <b>this</b> "support" & sales?')
-    meeting_services.post_chat_message(host, "Yes, how can I help?")
+    chat.post_chat_message(guest, 'Hello, is <b>this</b> "support" & sales?')
+    chat.post_chat_message(host, "Yes, how can I help?")
     # Pretend the call lasted a while, so that the duration reads as one.
     meeting.__class__.objects.filter(pk=meeting.pk).update(started_at=timezone.now() - timedelta(hours=1, minutes=5, seconds=10))
 

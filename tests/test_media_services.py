@@ -15,15 +15,14 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
 from core.models import OutboundEmail
-from core.realtime import meeting_group, participant_group
 from media_server import services, tasks
 from media_server.models import Recording
 from meetings import services as meeting_services
-from meetings.models import Participant, Role
+from meetings.models import Participant, Role, RoomType
 from meetings.permissions import RULES, can
+from meetings.roomkit import RoomError, meeting_group, participant_group
 from polls import services as poll_services
 from polls.models import PollRun
-from rooms.models import RoomType
 from tests.factories import make_extension, make_meeting, make_participant, make_user
 
 pytestmark = pytest.mark.django_db
@@ -157,7 +156,7 @@ def test_it_fails_a_pending_recording_that_is_stopped(room):
     services.start_recording(room.creator)
     stopped = services.stop_recording(room.organizer)
     assert (stopped.state, stopped.stop_requested, bool(stopped.error)) == (State.FAILED, True, True)
-    with pytest.raises(meeting_services.RoomError) as none:
+    with pytest.raises(RoomError) as none:
         services.stop_recording(room.creator)
     assert none.value.code == "not_found"
     # A new recording may start, as the next segment.
@@ -398,7 +397,7 @@ def test_it_keeps_the_recorder_out_of_the_roster_counts_polls_and_rights(room, s
     assert [action for action in RULES if can(recorder, action)] == ["signal"]
     # Browsers may signal it; organizers cannot act on it.
     meeting_services.check_signal(room.participant, recorder.pk)
-    with pytest.raises(meeting_services.RoomError):
+    with pytest.raises(RoomError):
         meeting_services.kick_participant(room.creator, recorder.pk)
     # Not a seat: a meeting of 4 present people and a recorder is full at 4.
     room.meeting.__class__.objects.filter(pk=room.meeting.pk).update(max_participants=4)
@@ -427,7 +426,7 @@ def test_it_lets_the_recorder_signal_only_joined_people_of_its_meeting(room):
     Participant.objects.filter(pk=room.participant.pk).update(connected=True)
     services.check_recorder_signal(session, room.participant.pk)
     for target in (room.guest.pk, make_participant(make_meeting(make_user())).pk, 2**40):
-        with pytest.raises(meeting_services.RoomError):
+        with pytest.raises(RoomError):
             services.check_recorder_signal(session, target)
 
 

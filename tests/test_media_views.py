@@ -14,8 +14,7 @@ from django.urls import reverse
 
 from media_server import report
 from media_server.models import Recording
-from meetings.models import Participant, Role
-from rooms.models import RoomType
+from meetings.models import Participant, Role, RoomType
 from tests.factories import make_extension, make_meeting, make_participant, make_user
 
 pytestmark = pytest.mark.django_db

@@ -33,8 +33,7 @@ from media_server.models import Recording
 from media_server.peer import RecorderPeers
 from media_server.presets import get_preset
 from media_server.worker import MediaWorker, MeetingMix, media_duration, recorder_socket_url, web_origin
-from meetings.models import Participant
-from rooms.models import RoomType
+from meetings.models import Participant, RoomType
 from tests.aiortc_participants import AiortcParticipant, ParticipantsLoop
 from tests.factories import make_extension, make_meeting
 from tests.fixtures_live import LiveProcess, session_cookie_for

@@ -8,12 +8,11 @@ from django.contrib.auth.models import AnonymousUser, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from core.models import OutboundEmail
-from core.realtime import meeting_group
-from meetings import services
-from meetings.models import ChatMessage, Invitation, Meeting, Participant, RecordingPreset, Role, SharePolicy
+from meetings import chat, services
+from meetings.models import ChatMessage, Invitation, Meeting, Participant, Role, RoomType, SharePolicy
+from meetings.roomkit import meeting_group
 from meetings.services import InvalidInvitation, JoinRefused
 from rooms import services as room_services
-from rooms.models import RoomType
 from tests.factories import (
     make_extension,
     make_invitation,
@@ -116,11 +115,11 @@ def test_it_lets_the_owner_change_the_settings_and_tells_the_room(meeting, owner
             title="Renamed",
             lobby_enabled=True,
             share_policy=SharePolicy.EVERYONE,
-            recording_preset=RecordingPreset.MP4_1080P,
+            recording_preset="mp4_1080p",
             max_participants=10,
         )
     meeting.refresh_from_db()
-    assert (meeting.title, meeting.lobby_enabled, meeting.share_policy, meeting.recording_preset, meeting.max_participants) == (
+    assert (meeting.title, meeting.lobby_enabled, meeting.share_policy, meeting.setting("recording_preset"), meeting.max_participants) == (
         "Renamed",
         True,
         "everyone",
@@ -176,13 +175,14 @@ def test_it_refuses_an_unknown_setting(meeting, owner):
         {"max_participants": 10_000},
         {"scheduled_at": "not a date"},
         {"title": "Fine", "share_policy": "nobody"},
+        {"title": "Fine", "recording_preset": "flac"},
     ],
 )
 def test_it_refuses_an_invalid_setting_and_changes_nothing(meeting, owner, changes, committed, events):
     with committed(), pytest.raises(ValidationError):
         services.update_meeting_settings(meeting, owner.user, **changes)
     stored = Meeting.objects.get(pk=meeting.pk)
-    assert (stored.title, stored.share_policy, stored.recording_preset, stored.max_participants) == (
+    assert (stored.title, stored.share_policy, stored.setting("recording_preset"), stored.max_participants) == (
         "Weekly sync",
         "presenters",
         "webm_720p",
@@ -447,18 +447,18 @@ def test_it_marks_a_participant_as_left_once(meeting, committed, events):
 def test_it_posts_a_chat_message_and_broadcasts_it(meeting, committed, events):
     guest = services.join_meeting(meeting, session_key="guest-12", name="Gus")
     with committed():
-        message = services.post_chat_message(guest, "  hello  ")
+        message = chat.post_chat_message(guest, "  hello  ")
     assert (message.text, message.sender_name, message.participant) == ("hello", "Gus", guest)
     [(event, body)] = events.of(meeting_group(meeting.public_id))
     assert (event, body["text"], body["participant_id"]) == ("chat.message", "hello", guest.pk)
-    assert services.post_chat_message(guest, "x" * services.CHAT_MAX_LENGTH).text == "x" * services.CHAT_MAX_LENGTH
+    assert chat.post_chat_message(guest, "x" * chat.CHAT_MAX_LENGTH).text == "x" * chat.CHAT_MAX_LENGTH
 
 
 @pytest.mark.parametrize("text", ["", "   ", None, "x" * 2001])
 def test_it_refuses_an_empty_or_too_long_chat_message(meeting, text):
     guest = services.join_meeting(meeting, session_key="guest-13", name="Gus")
     with pytest.raises(ValidationError):
-        services.post_chat_message(guest, text)
+        chat.post_chat_message(guest, text)
     assert not ChatMessage.objects.exists()
 
 
@@ -467,12 +467,12 @@ def test_it_refuses_chat_from_someone_who_left_or_after_the_end(meeting, owner):
     services.leave_meeting(guest)
     guest.refresh_from_db()
     with pytest.raises(PermissionDenied):
-        services.post_chat_message(guest, "still here?")
+        chat.post_chat_message(guest, "still here?")
     host = services.join_meeting(meeting, user=owner.user)
     services.end_meeting(meeting, owner.user)
     host.refresh_from_db()
     with pytest.raises(PermissionDenied):
-        services.post_chat_message(host, "after the end")
+        chat.post_chat_message(host, "after the end")
     assert not ChatMessage.objects.exists()
 
 
@@ -523,8 +523,8 @@ def test_it_sends_the_report_of_a_request_meeting_to_the_agent(committed):
     meeting = room_services.claim_meeting_request(request.pk, ada)
     host = services.join_meeting(meeting, user=ada.user)
     visitor = services.join_meeting(meeting, session_key="visitor", invitation=meeting.invitations.get())
-    services.post_chat_message(visitor, "My router blinks red")
-    services.post_chat_message(host, "Unplug it for ten seconds")
+    chat.post_chat_message(visitor, "My router blinks red")
+    chat.post_chat_message(host, "Unplug it for ten seconds")
     with committed():
         assert services.end_meeting(meeting, ada.user) is True
         assert services.end_meeting(meeting, ada.user) is False

@@ -10,11 +10,10 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-from core.realtime import meeting_group
-from meetings.models import Role
+from meetings.models import Role, RoomType
+from meetings.roomkit import meeting_group
 from polls import services, tasks
 from polls.models import Ballot, Poll, PollRun
-from rooms.models import RoomType
 from tests.factories import make_extension, make_meeting, make_participant, make_user, record_events
 
 pytestmark = pytest.mark.django_db

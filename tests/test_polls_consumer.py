@@ -13,10 +13,9 @@ import logging
 import pytest
 
 from meetings import consumers, room_features
-from meetings.models import Role
+from meetings.models import Role, RoomType
 from polls import services, tasks
 from polls.models import Ballot, Poll, PollRun
-from rooms.models import RoomType
 from tests import test_room_consumer
 from tests.factories import make_extension, make_meeting, make_participant
 from tests.test_polls_services import QUESTIONS, make_poll

@@ -15,13 +15,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from core.realtime import meeting_group
-from meetings.models import Meeting, Participant, Role
+from meetings.models import Meeting, Participant, Role, RoomType
 from meetings.report import report_context
-from meetings.services import PRESENTERS
+from meetings.roomkit import PRESENTERS, meeting_group
 from polls import export, pdf, report, services
 from polls.models import Poll, PollRun
-from rooms.models import RoomType
 from tests.factories import make_extension, make_meeting, make_participant
 
 pytestmark = pytest.mark.django_db

@@ -4,9 +4,8 @@ them (``answer_poll``), for every role and for people out of the room."""
 import pytest
 from django.utils import timezone
 
-from meetings.models import Meeting, Participant, Role
+from meetings.models import Meeting, Participant, Role, RoomType
 from meetings.permissions import can
-from rooms.models import RoomType
 from tests.factories import make_extension, make_meeting, make_participant, make_user
 
 pytestmark = pytest.mark.django_db

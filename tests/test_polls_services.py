@@ -13,13 +13,12 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from core.realtime import meeting_group
 from meetings import services as meeting_services
-from meetings.models import Meeting, Participant, Role
+from meetings.models import Meeting, Participant, Role, RoomType
+from meetings.roomkit import meeting_group
 from polls import services, tasks
 from polls.models import DURATION_MIN, Ballot, Choice, Poll, PollRun, Question, Vote
 from polls.services import PollError
-from rooms.models import RoomType
 from tests.factories import Events, make_extension, make_meeting, make_participant, make_user
 
 pytestmark = pytest.mark.django_db

@@ -13,10 +13,9 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 
-from meetings.models import Meeting, Participant, Role
+from meetings.models import Meeting, Participant, Role, RoomType
 from polls import services, tasks
 from polls.models import Choice, Poll, PollRun, Question
-from rooms.models import RoomType
 from tests.factories import make_extension, make_meeting, make_participant, make_user, record_events
 
 pytestmark = pytest.mark.django_db

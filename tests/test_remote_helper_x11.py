@@ -29,7 +29,7 @@ from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 
 from core import processes
-from meetings.models import Participant, Role
+from meetings.models import Participant, Role, RoomType
 from meetings.remote.helper.parley_helper import (
     Helper,
     Monitor,
@@ -40,7 +40,6 @@ from meetings.remote.helper.parley_helper import (
     map_point,
     websocket_url,
 )
-from rooms.models import RoomType
 from tests.factories import make_extension, make_meeting, make_participant
 from tests.fixtures_live import REPO_DIR, session_cookie_for
 

@@ -15,14 +15,13 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.utils import timezone
 
-from core.realtime import participant_group
 from meetings import services as room_services
-from meetings.models import Meeting, Participant, Role, SharePolicy
+from meetings.models import Meeting, Participant, Role, RoomType, SharePolicy
 from meetings.remote import services
 from meetings.remote.access import RemoteError
 from meetings.remote.models import HelperPairing, RemoteSession
 from meetings.remote.services import helper_group
-from rooms.models import RoomType
+from meetings.roomkit import PRESENTERS, participant_group
 from tests import test_room_services as room_services_tests
 from tests.factories import make_extension, make_meeting, make_participant, make_user
 
@@ -136,7 +135,7 @@ def test_it_records_a_request_and_tells_organizers_presenters_and_the_room(room,
         "consent": None,
         "reason": None,
     }
-    assert sent.room(room.meeting, audience=room_services.PRESENTERS) == [("remote.requested", payload)]
+    assert sent.room(room.meeting, audience=PRESENTERS) == [("remote.requested", payload)]
     assert sent.room(room.meeting) == [("remote.session", payload)]
     assert services.room_remote(room.other) == {"session": payload, "helper_paired": False}
     assert any("Remote control requested" in r.getMessage() and room.meeting.public_id in r.getMessage() for r in caplog.records)

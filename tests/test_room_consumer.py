@@ -23,10 +23,10 @@ from django.utils import timezone
 
 from config.asgi import application
 from core.protocol import load_json, nesting_exceeds
-from meetings import services
-from meetings.consumers import RATES, TokenBucket, valid_sdp
-from meetings.models import Meeting, Participant, Role
-from rooms.models import RoomType
+from core.ratelimit import TokenBucket
+from core.webrtc import valid_sdp
+from meetings import room_features, services
+from meetings.models import Meeting, Participant, Role, RoomType
 from tests.factories import make_extension, make_meeting, make_participant, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
@@ -657,7 +657,7 @@ async def test_it_answers_fuzzed_frames_with_errors_and_the_room_keeps_working(s
 
 async def test_it_rate_limits_chat_and_reactions_per_socket(sockets, room):
     s = await _everyone(sockets, room, "creator", "participant")
-    chat_limit, reaction_limit = RATES["chat"][0], RATES["reaction"][0]
+    chat_limit, reaction_limit = room_features.rates["chat"][0], room_features.rates["reaction"][0]
     for n in range(chat_limit):
         await s["participant"].ok("chat.send", {"text": f"message {n}"})
     assert await s["participant"].refused("chat.send", {"text": "one too many"}) == "rate_limited"

@@ -11,8 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from media_server.presets import PRESETS
-from meetings.models import Participant, Role
-from rooms.models import RoomType
+from meetings.models import Participant, Role, RoomType
 from tests.factories import make_extension, make_meeting, make_participant
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +68,7 @@ def test_it_renders_the_room_with_its_hooks_and_configuration(meeting):
         "devicesKey": f"parley.devices.{meeting.public_id}",
         # The organizers' choice of recording format, with the meeting's preselected.
         "recordingPresets": [{"key": preset.key, "label": str(preset.label)} for preset in PRESETS.values()],
-        "recordingPreset": meeting.recording_preset,
+        "recordingPreset": meeting.setting("recording_preset"),
     }
 
 

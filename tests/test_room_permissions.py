@@ -3,9 +3,8 @@
 import pytest
 from django.utils import timezone
 
-from meetings.models import Meeting, Participant, Role, SharePolicy
+from meetings.models import Meeting, Participant, Role, RoomType, SharePolicy
 from meetings.permissions import RULES, can, role_may_share
-from rooms.models import RoomType
 from tests.factories import make_extension, make_meeting, make_participant, make_user
 
 pytestmark = pytest.mark.django_db

@@ -13,11 +13,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils import timezone
 
-from core.realtime import meeting_group, participant_group
-from meetings import services, tasks
-from meetings.models import ChatMessage, Meeting, Participant, Role, SharePolicy
-from meetings.services import JoinRefused, RoomError, ShareBusy
-from rooms.models import RoomType
+from meetings import chat, services, tasks
+from meetings.models import ChatMessage, Meeting, Participant, Role, RoomType, SharePolicy
+from meetings.roomkit import RoomError, meeting_group, participant_group
+from meetings.services import JoinRefused, ShareBusy
 from tests.factories import make_extension, make_invitation, make_meeting, make_participant, make_user
 
 pytestmark = pytest.mark.django_db
@@ -308,10 +307,10 @@ def test_it_turns_off_a_disallowed_camera_and_tells_the_room(room, committed, se
 def test_it_turns_a_persons_chat_off_and_the_server_refuses_their_chat(room):
     services.set_chat_allowed(room.organizer, room.participant.pk, False)
     with pytest.raises(PermissionDenied):
-        services.post_chat_message(room.participant, "let me speak")
+        chat.post_chat_message(room.participant, "let me speak")
     assert not ChatMessage.objects.exists()
     services.set_chat_allowed(room.organizer, room.participant.pk, True)
-    assert services.post_chat_message(room.participant, "thanks").text == "thanks"
+    assert chat.post_chat_message(room.participant, "thanks").text == "thanks"
 
 
 def _moderation_calls(room, target):
@@ -557,25 +556,25 @@ def test_it_ends_a_share_the_new_policy_no_longer_allows(room, committed, sent):
 # --- Reactions, chat, the end ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("emoji", services.REACTIONS)
+@pytest.mark.parametrize("emoji", chat.REACTIONS)
 def test_it_sends_a_reaction_to_the_room(room, committed, sent, emoji):
     with committed():
-        services.send_reaction(room.participant, emoji)
+        chat.send_reaction(room.participant, emoji)
     assert sent.room(room.meeting) == [("reaction", {"participant_id": room.participant.pk, "emoji": emoji})]
 
 
 @pytest.mark.parametrize("emoji", ["", "💩", "👍👍", "<b>", "❤"])
 def test_it_refuses_other_reactions(room, emoji):
     with pytest.raises(ValidationError):
-        services.send_reaction(room.participant, emoji)
+        chat.send_reaction(room.participant, emoji)
 
 
 def test_it_refuses_reactions_and_chat_from_the_lobby(lobby_room):
     guest = services.join_meeting(lobby_room.meeting, session_key="guest-13", name="Gus")
     with pytest.raises(PermissionDenied):
-        services.send_reaction(guest, "👍")
+        chat.send_reaction(guest, "👍")
     with pytest.raises(PermissionDenied):
-        services.post_chat_message(guest, "hello?")
+        chat.post_chat_message(guest, "hello?")
     with pytest.raises(PermissionDenied):
         services.set_media_state(guest, mic=True, camera=False)
 

@@ -14,11 +14,11 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from core.models import OutboundEmail
-from core.realtime import extension_group, request_group
 from meetings import services as meeting_services
-from meetings.models import Meeting
+from meetings.models import Meeting, RoomType
 from rooms import services
-from rooms.models import MeetingRequest, RoomType
+from rooms.groups import extension_group, request_group
+from rooms.models import MeetingRequest
 from tests.factories import make_extension, make_queue, make_request, record_events
 
 pytestmark = pytest.mark.django_db

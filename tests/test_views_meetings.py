@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.models import OutboundEmail
-from meetings.models import Invitation, Meeting, Participant, Role
+from meetings.models import Invitation, Meeting, Participant, Role, RoomType
 from meetings.services import INVITATION_SALT, invitation_token, resolve_invitation
-from rooms.models import MeetingRequest, RoomType
+from rooms.models import MeetingRequest
 from tests.factories import make_extension, make_invitation, make_meeting, make_participant, make_queue, make_request, make_user
 
 pytestmark = pytest.mark.django_db
@@ -73,7 +73,7 @@ def _settings_data(meeting, **changes):
         "title": meeting.title,
         "scheduled_at": "",
         "share_policy": meeting.share_policy,
-        "recording_preset": meeting.recording_preset,
+        "recording_preset": meeting.setting("recording_preset"),
         "max_participants": str(meeting.max_participants),
     }
     if meeting.lobby_enabled:
@@ -230,7 +230,7 @@ def test_it_saves_the_meeting_settings(owner_client, meeting):
     response = owner_client.post(reverse("meeting_settings", args=[meeting.public_id]), data)
     assert response.status_code == 302
     meeting.refresh_from_db()
-    assert (meeting.title, meeting.lobby_enabled, meeting.share_policy, meeting.recording_preset, meeting.max_participants) == (
+    assert (meeting.title, meeting.lobby_enabled, meeting.share_policy, meeting.setting("recording_preset"), meeting.max_participants) == (
         "Roadmap v2",
         True,
         "everyone",

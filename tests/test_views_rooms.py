@@ -15,8 +15,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from core.models import OutboundEmail
-from meetings.models import Participant
-from rooms.models import MeetingRequest, RoomType
+from meetings.models import Participant, RoomType
+from rooms.models import MeetingRequest
 from tests.factories import PASSWORD, make_extension, make_meeting, make_queue, make_request, make_user
 
 pytestmark = pytest.mark.django_db

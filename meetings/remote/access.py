@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from meetings.models import Meeting
 from meetings.remote.models import HelperPairing, RemoteSession
-from meetings.services import ID_MAX, RoomError
+from meetings.roomkit import RoomError, valid_id
 
 
 class RemoteError(RoomError):
@@ -15,14 +15,10 @@ class RemoteError(RoomError):
     ``no_controller``, ``remote_taken``, ``not_found``, ``invalid_code``."""
 
 
-def _valid_id(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= ID_MAX
-
-
 def locked_session(meeting: Meeting, session_id) -> RemoteSession:
     """The session ``session_id`` of this (locked) meeting, locked; ``not_found`` otherwise."""
     session = None
-    if _valid_id(session_id):
+    if valid_id(session_id):
         session = (
             RemoteSession.objects.select_for_update(of=("self",))
             .select_related("requester", "controller")

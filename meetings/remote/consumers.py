@@ -13,12 +13,11 @@ import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.core.exceptions import PermissionDenied, ValidationError
 
+from core.consumers import call_service
 from core.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
-from meetings.consumers import TokenBucket
+from core.ratelimit import TokenBucket
 from meetings.remote import services
-from meetings.services import RoomError
 
 logger = logging.getLogger("meetings.remote")
 
@@ -68,16 +67,6 @@ class HelperConsumer(EnvelopeConsumer):
         self.closing = True
         await self.close(code=code)
 
-    async def _call(self, function, *args):
-        try:
-            return await database_sync_to_async(function)(*args)
-        except PermissionDenied as denied:
-            raise ProtocolError(ErrorCode.FORBIDDEN, str(denied) or "Not allowed.") from None
-        except ValidationError as invalid:
-            raise ProtocolError(ErrorCode.INVALID, " ".join(invalid.messages)) from None
-        except RoomError as refused:
-            raise ProtocolError(refused.code, refused.message) from None
-
     def _require_paired(self) -> None:
         if self.participant_id is None:
             raise ProtocolError(ErrorCode.FORBIDDEN, "Pair first (helper.pair).")
@@ -107,7 +96,7 @@ class HelperConsumer(EnvelopeConsumer):
                 raise ProtocolError(ErrorCode.UNAVAILABLE, "The live service is unavailable; try again.") from None
             self.group = services.helper_group(owner_id)
         try:
-            paired = await self._call(services.pair_helper, body["code"], self.channel_name, body["platform"], body["screens"])
+            paired = await call_service(services.pair_helper, body["code"], self.channel_name, body["platform"], body["screens"])
         except ProtocolError:
             if self.group:
                 await self.channel_layer.group_discard(self.group, self.channel_name)
@@ -125,7 +114,7 @@ class HelperConsumer(EnvelopeConsumer):
     async def handle_consent(self, body):
         self._require_paired()
         require_fields(body, {"session_id": int, "allow": bool})
-        await self._call(services.helper_consent, self.channel_name, body["session_id"], body["allow"])
+        await call_service(services.helper_consent, self.channel_name, body["session_id"], body["allow"])
         if body["allow"]:
             # Set before the next message is handled: input may follow at once.
             self.active_session_id = body["session_id"]
@@ -136,7 +125,7 @@ class HelperConsumer(EnvelopeConsumer):
         require_fields(body, {"session_id": int})
         if self.active_session_id == body["session_id"]:
             self.active_session_id = None  # no more input, whatever the database says
-        await self._call(services.helper_stop, self.channel_name, body["session_id"])
+        await call_service(services.helper_stop, self.channel_name, body["session_id"])
         return {}
 
     # --- Events from the channel layer --------------------------------------------

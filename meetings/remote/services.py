@@ -28,13 +28,14 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
-from core.realtime import broadcast, meeting_group
+from core.realtime import broadcast
 from meetings import services as meeting_services
 from meetings.models import Meeting, Participant, Role
 from meetings.permissions import can
 from meetings.remote.access import RemoteError, helper_pairing, locked_session
 from meetings.remote.events import CODE_ALPHABET, CODE_LENGTH, normalise_code
 from meetings.remote.models import HelperPairing, RemoteSession
+from meetings.roomkit import PRESENTERS, authorise, lock_room, send_to_participant, to_room, valid_id
 
 logger = logging.getLogger("meetings.remote")
 
@@ -106,26 +107,8 @@ def room_remote(participant: Participant) -> dict:
 # --- Shared steps ---------------------------------------------------------------------
 
 
-def _lock_room(participant: Participant) -> tuple[Meeting, Participant]:
-    meeting = Meeting.objects.select_for_update().get(pk=participant.meeting_id)
-    current = meeting.participants.select_for_update().filter(pk=participant.pk).first()
-    if current is None:
-        raise PermissionDenied(_("You are not in this meeting."))
-    current.meeting = meeting
-    return meeting, current
-
-
-def _authorise(participant: Participant, action: str) -> None:
-    if not can(participant, action):
-        raise PermissionDenied(_("Your role does not allow this."))
-
-
-def _to_room(meeting: Meeting, event: str, body: dict, *, audience: str | None = None) -> None:
-    broadcast(meeting_group(meeting.public_id), event, body, audience=audience)
-
-
 def _publish(meeting: Meeting, session: RemoteSession) -> None:
-    _to_room(meeting, "remote.session", session_payload(session))
+    to_room(meeting, "remote.session", session_payload(session))
 
 
 def _describe(meeting: Meeting, session: RemoteSession) -> str:
@@ -166,8 +149,8 @@ def request_control(participant: Participant) -> RemoteSession:
     """Ask for remote control: ``remote_busy`` while a session is under way,
     ``no_controller`` when no organizer or presenter (but the requester) is online."""
     with transaction.atomic():
-        meeting, current = _lock_room(participant)
-        _authorise(current, "request_remote_control")
+        meeting, current = lock_room(participant)
+        authorise(current, "request_remote_control")
         busy = _open_session(meeting)
         if busy is not None:
             raise RemoteError("remote_busy", _("A remote control session is already under way in this meeting."))
@@ -176,8 +159,8 @@ def request_control(participant: Participant) -> RemoteSession:
         session = RemoteSession.objects.create(meeting=meeting, requester=current)
         logger.info("Remote control requested: %s", _describe(meeting, session))
         payload = session_payload(session)
-        _to_room(meeting, "remote.requested", payload, audience=meeting_services.PRESENTERS)
-        _to_room(meeting, "remote.session", payload)
+        to_room(meeting, "remote.requested", payload, audience=PRESENTERS)
+        to_room(meeting, "remote.session", payload)
     return session
 
 
@@ -185,8 +168,8 @@ def answer_request(participant: Participant, session_id: int, allow: bool) -> Re
     """An organizer or presenter answers; the first "allow" takes control, a later one
     is ``remote_taken``; when everyone available said no, the request ends."""
     with transaction.atomic():
-        meeting, current = _lock_room(participant)
-        _authorise(current, "answer_remote_control")
+        meeting, current = lock_room(participant)
+        authorise(current, "answer_remote_control")
         session = locked_session(meeting, session_id)
         if session.requester_id == current.pk:
             raise PermissionDenied(_("Someone else answers your own request."))
@@ -226,7 +209,7 @@ def _end_if_everyone_declined(meeting: Meeting, session: RemoteSession) -> None:
 def stop_session(participant: Participant, session_id: int) -> RemoteSession:
     """The requester or the controller ends it now (``cancelled`` before approval)."""
     with transaction.atomic():
-        meeting, current = _lock_room(participant)
+        meeting, current = lock_room(participant)
         if current.state != Participant.State.JOINED:
             raise PermissionDenied(_("You are not in this meeting."))
         session = locked_session(meeting, session_id)
@@ -243,7 +226,7 @@ def relay_target(controller: Participant, session_id: int) -> int:
     One indexed read, no lock: the session ends in its own transaction, and from then
     on this read refuses."""
     requester_id = None
-    if isinstance(session_id, int) and not isinstance(session_id, bool) and 1 <= session_id <= meeting_services.ID_MAX:
+    if valid_id(session_id):
         requester_id = (
             RemoteSession.objects.filter(pk=session_id, state=State.ACTIVE, controller_id=controller.pk)
             .values_list("requester_id", flat=True)
@@ -279,8 +262,8 @@ def create_pairing_code(participant: Participant, session_key: str, room_channel
     code = new_code()
     now = timezone.now()
     with transaction.atomic():
-        _meeting, current = _lock_room(participant)
-        _authorise(current, "request_remote_control")
+        _meeting, current = lock_room(participant)
+        authorise(current, "request_remote_control")
         HelperPairing.objects.update_or_create(
             participant=current,
             defaults={
@@ -389,7 +372,7 @@ def pair_helper(code, channel_name: str, platform, screens) -> Paired:
             "Desktop helper paired (%s, %d screens): participant %s of meeting %s", platform, len(screens), owner_id, meeting.public_id
         )
         ask = _helper_arrived(meeting, participant, replaced=bool(old_channel))
-        meeting_services.send_to_participant(owner_id, "remote.helper", {"paired": True})
+        send_to_participant(owner_id, "remote.helper", {"paired": True})
     return Paired(owner_id, participant.display_name, meeting.title, old_channel, ask)
 
 
@@ -469,7 +452,7 @@ def helper_gone(channel_name: str) -> bool:
 def _unpair(pairing: HelperPairing) -> None:
     pairing.paired, pairing.helper_channel = False, ""
     pairing.save(update_fields=["paired", "helper_channel"])
-    meeting_services.send_to_participant(pairing.participant_id, "remote.helper", {"paired": False})
+    send_to_participant(pairing.participant_id, "remote.helper", {"paired": False})
     logger.info("Desktop helper gone: participant %s", pairing.participant_id)
 
 

@@ -1,0 +1,42 @@
+"""What every Parley socket shares beyond the envelope: running a service from a
+consumer, and sending an event to a group from one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from channels.db import database_sync_to_async
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from core.errors import Refused
+from core.protocol import ErrorCode, ProtocolError
+
+T = TypeVar("T")
+
+
+class ChannelLayerDown(Exception):
+    """The channel layer (Redis) refused a group operation: the socket closes 4503."""
+
+
+async def call_service(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run a (sync) service on Channels' database thread. Its refusals become protocol
+    errors: ``PermissionDenied`` → ``forbidden``, ``ValidationError`` → ``invalid``,
+    ``Refused`` → its own code. Consumers never touch the ORM themselves."""
+    try:
+        return await database_sync_to_async(function)(*args, **kwargs)
+    except PermissionDenied as denied:
+        raise ProtocolError(ErrorCode.FORBIDDEN, str(denied) or "Your role does not allow this.") from None
+    except ValidationError as invalid:
+        raise ProtocolError(ErrorCode.INVALID, " ".join(invalid.messages)) from None
+    except Refused as refused:
+        raise ProtocolError(refused.code, refused.message) from None
+
+
+async def send_event(channel_layer, group: str, event: str, body: dict[str, Any]) -> None:
+    """An event for every socket of ``group`` now (not after a commit: nothing is
+    stored). The channel layer down is ``unavailable`` for the sender."""
+    try:
+        await channel_layer.group_send(group, {"type": "parley.event", "event": event, "body": body})
+    except Exception:
+        raise ProtocolError(ErrorCode.UNAVAILABLE, "The live service is unavailable; try again.") from None

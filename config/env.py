@@ -77,7 +77,7 @@ def env_choice(name: str, default: str, choices: tuple[str, ...], *, environ=Non
 def env_url(name: str, default: str | None | object = _UNSET, *, schemes: tuple[str, ...], environ=None) -> str:
     value = env_str(name, default, environ=environ)
     if value is None:
-        return value  # type: ignore[return-value]
+        return value
     scheme = value.split("://", 1)[0] if "://" in value else ""
     if scheme not in schemes:
         raise ImproperlyConfigured(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, got {value!r}.")

@@ -1,15 +1,17 @@
-"""Admin of the PBX domain: extensions, queues, meeting requests and the e-mail outbox.
+"""Admin of the PBX domain: extensions, queues and meeting requests.
 
-Saves and actions go through ``rooms.services`` and ``core.mail`` like the product
-does, so a slug or an e-mail is validated and queued the same way everywhere.
+Saves and actions go through ``rooms.services`` like the product does, so a slug or
+an e-mail is validated and queued the same way everywhere.
 """
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.db.models import Count
+from django.db.models import Count, Field
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -21,6 +23,9 @@ from rooms.models import Extension, MeetingRequest, Queue
 class _SlugFormMixin:
     """Click2Meet slugs are checked by the service, so that a reserved, malformed or
     already used slug (by an extension or a queue) shows on the slug field."""
+
+    cleaned_data: dict[str, Any]
+    instance: Extension | Queue
 
     def clean_slug(self):
         return services.clean_slug(self.cleaned_data["slug"], instance=self.instance)
@@ -53,7 +58,7 @@ class ExtensionAddForm(_SlugFormMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["user"].required = False
         self.fields["user"].help_text = _("An existing user to link to this extension.")
-        username_field = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD)
+        username_field = cast(Field, get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD))
         self.fields["username"].validators.extend(username_field.validators)
 
     def clean_user(self):
@@ -70,7 +75,7 @@ class ExtensionAddForm(_SlugFormMixin, forms.ModelForm):
         return username
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or self.cleaned_data
         if "user" in self.errors or "username" in self.errors:
             return data
         user, username = data.get("user"), data.get("username")
@@ -137,10 +142,10 @@ class ExtensionAdmin(admin.ModelAdmin):
         readonly = tuple(super().get_readonly_fields(request, obj))
         return readonly + ("user",) if obj is not None else readonly
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = self.add_form
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def save_model(self, request, obj, form, change):
         # The admin's change view runs in a transaction: the new login, the extension

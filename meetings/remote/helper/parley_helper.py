@@ -664,7 +664,7 @@ def _windows_virtual_screen() -> list[Monitor]:
         return []
     import ctypes
 
-    metrics = ctypes.windll.user32.GetSystemMetrics  # type: ignore[attr-defined]
+    metrics = ctypes.windll.user32.GetSystemMetrics
     # SM_XVIRTUALSCREEN, SM_YVIRTUALSCREEN, SM_CXVIRTUALSCREEN, SM_CYVIRTUALSCREEN
     return [Monitor(metrics(76), metrics(77), metrics(78), metrics(79))]
 
@@ -964,7 +964,7 @@ class Helper:
         try:
             from websockets.asyncio.client import connect
         except ImportError:  # websockets < 13
-            from websockets import connect  # type: ignore[no-redef]
+            from websockets import connect
         from websockets.exceptions import ConnectionClosed
 
         self.ui.start(asyncio.get_running_loop())

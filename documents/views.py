@@ -67,7 +67,7 @@ def document_upload(request):
 
 def _declared_length(request) -> int:
     try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
+        return int(request.headers.get("content-length") or 0)
     except ValueError:
         return 0
 

@@ -59,6 +59,19 @@ ensure_venv() {
     fi
 }
 
+# The development tools of package.json (ESLint) in node_modules, installed from the
+# npm registry when package-lock.json changed; Node.js from Debian when missing.
+ensure_node_tools() {
+    command -v npm >/dev/null || ensure_debs nodejs npm
+    local hash stamp="$REPO_DIR/node_modules/.installed-package-lock.sha256"
+    hash="$(sha256sum "$REPO_DIR/package-lock.json" | cut -d' ' -f1)"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$hash" ]; then
+        log "Installing the Node.js tools of package.json"
+        (cd "$REPO_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+        echo "$hash" >"$stamp"
+    fi
+}
+
 # Make sure PostgreSQL answers on its Unix socket (starting or installing it if
 # needed) and pick a role that may create databases: postgres if we may use it,
 # else one for this OS user (a fresh Debian cluster only allows peer authentication).

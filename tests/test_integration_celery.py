@@ -17,8 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from config.asgi import application
+from core import tasks
 from core.models import OutboundEmail
-from rooms import services, tasks
+from rooms import services
 from tests.factories import make_extension
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]

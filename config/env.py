@@ -82,3 +82,13 @@ def env_url(name: str, default: str | None | object = _UNSET, *, schemes: tuple[
     if scheme not in schemes:
         raise ImproperlyConfigured(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, got {value!r}.")
     return value
+
+
+def env_url_list(name: str, *, schemes: tuple[str, ...], environ=None) -> list[str]:
+    """Comma-separated URLs, each starting with one of ``schemes``; trailing slashes dropped."""
+    urls = [url.rstrip("/") for url in env_list(name, [], environ=environ)]
+    for url in urls:
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme not in schemes or not url.split("://", 1)[1]:
+            raise ImproperlyConfigured(f"{name} must list URLs starting with {' or '.join(s + '://' for s in schemes)}, got {url!r}.")
+    return urls

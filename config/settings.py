@@ -17,7 +17,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from config.env import env_bool, env_choice, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_choice, env_int, env_list, env_str, env_url, env_url_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
@@ -197,6 +197,8 @@ CELERY_BEAT_SCHEDULE = {
     "purge-deleted-documents": {"task": "documents.tasks.purge_deleted_documents", "schedule": 600.0},
     # Interrupts recordings whose media worker stopped renewing its lease (and continues them).
     "sweep-recording-leases": {"task": "media_server.tasks.sweep_expired_leases", "schedule": 5.0},
+    # Pings the Janus servers: moves the meetings of one that stopped, remakes lost rooms.
+    "check-janus-servers": {"task": "media_server.sfu.tasks.check_janus_servers", "schedule": 3.0},
 }
 
 # --- Files ----------------------------------------------------------------------------
@@ -297,6 +299,40 @@ PARLEY_MEDIA_SPOOL = env_str("PARLEY_MEDIA_SPOOL", str(DATA_DIR / "media-spool")
 PARLEY_MEDIA_CHECKPOINT_SECONDS = env_int("PARLEY_MEDIA_CHECKPOINT_SECONDS", 10, min_value=0, max_value=3600)
 # Where media workers reach the web tier's recorder socket (default: PARLEY_BASE_URL).
 PARLEY_MEDIA_WEB_URL = env_str("PARLEY_MEDIA_WEB_URL", "")
+
+# --- Group rooms through Janus (the SFU, docs/sfu.md) ------------------------------------
+# The Janus servers' Admin API as the web tier reaches them (http://janus1:7088/admin),
+# comma-separated; each meeting is placed on one. Empty: every room is a mesh, capped at
+# PARLEY_MESH_MAX people. ``manage.py parley`` starts one on loopback and sets these.
+JANUS_URLS = env_url_list("JANUS_URLS", schemes=("http", "https"))
+# What browsers and media workers connect to (Janus's WebSocket transport), one per entry
+# of JANUS_URLS in the same order; default ws://<the same host>:8188/. Behind TLS:
+# wss://janus1.example.com/ws.
+JANUS_PUBLIC_URLS = env_url_list("JANUS_PUBLIC_URLS", schemes=("ws", "wss"))
+if JANUS_PUBLIC_URLS and len(JANUS_PUBLIC_URLS) != len(JANUS_URLS):
+    raise ImproperlyConfigured("JANUS_PUBLIC_URLS must name one URL per entry of JANUS_URLS, in the same order.")
+# Secrets shared with Janus's configuration (janus.jcfg token_auth_secret and
+# admin_secret, janus.plugin.videoroom.jcfg admin_key, the HTTP event handler's
+# backend_pwd); required with JANUS_URLS.
+JANUS_TOKEN_SECRET = env_str("JANUS_TOKEN_SECRET", "")
+JANUS_ADMIN_SECRET = env_str("JANUS_ADMIN_SECRET", "")
+JANUS_ROOM_ADMIN_KEY = env_str("JANUS_ROOM_ADMIN_KEY", "")
+JANUS_EVENTS_SECRET = env_str("JANUS_EVENTS_SECRET", "")
+if JANUS_URLS:
+    _missing = [
+        name for name in ("JANUS_TOKEN_SECRET", "JANUS_ADMIN_SECRET", "JANUS_ROOM_ADMIN_KEY", "JANUS_EVENTS_SECRET") if not globals()[name]
+    ]
+    if _missing:
+        raise ImproperlyConfigured(f"{', '.join(_missing)} required when JANUS_URLS is set.")
+# Lifetime of the signed tokens a participant gets for Janus (renewed while they stay).
+JANUS_TOKEN_TTL = env_int("JANUS_TOKEN_TTL", 300, min_value=30, max_value=86400)
+# The room moves from the mesh to the SFU when this many people are in it (the third
+# person by default); PARLEY_SFU_SHARED_ROOMS puts every shared room on the SFU at once.
+PARLEY_SFU_THRESHOLD = env_int("PARLEY_SFU_THRESHOLD", 3, min_value=2)
+PARLEY_SFU_SHARED_ROOMS = env_bool("PARLEY_SFU_SHARED_ROOMS", False)
+# A mesh makes every browser upload one stream per other person: without a Janus, a
+# room holds at most this many people (whatever the meeting's own maximum).
+PARLEY_MESH_MAX = env_int("PARLEY_MESH_MAX", 6, min_value=2, max_value=50)
 
 # --- Auth, i18n -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -6,6 +6,7 @@ from django.views.i18n import JavaScriptCatalog
 from core import views as core_views
 from core.forms import OutboxPasswordResetForm
 from documents import meeting_views as presentation_views
+from media_server.sfu import views as sfu_views
 from meetings import views as meeting_views
 from meetings.remote import views as remote_views
 from polls import views as poll_views
@@ -52,6 +53,8 @@ urlpatterns = [
     # Remote control: the desktop helper, for everyone.
     path("remote/helper/", remote_views.helper_instructions, name="remote_helper"),
     path("remote/helper/parley_helper.py", remote_views.helper_download, name="remote_helper_download"),
+    # Janus's event handler (group rooms through the SFU, docs/sfu.md).
+    path("sfu/events/", sfu_views.janus_events, name="janus_events"),
     # The visitor's side of a Click2Meet request.
     path("r/<str:token>/", room_views.request_status, name="request_status"),
     path("r/<str:token>/cancel/", room_views.request_cancel, name="request_cancel"),

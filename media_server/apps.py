@@ -14,5 +14,7 @@ class MediaServerConfig(AppConfig):
         from core.files import delete_files_with_rows
         from media_server import report, room  # noqa: F401
         from media_server.models import Recording
+        from media_server.sfu import room as sfu_room  # noqa: F401
+        from media_server.sfu import tasks as sfu_tasks  # noqa: F401
 
         delete_files_with_rows(Recording, "file")

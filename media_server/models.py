@@ -86,3 +86,70 @@ class Recording(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in self.ACTIVE_STATES
+
+
+# --- Group rooms through Janus (docs/sfu.md) ------------------------------------------------
+
+
+class SfuRoom(models.Model):
+    """A meeting's VideoRoom on one Janus server, while the meeting is on the SFU.
+
+    Its row is the meeting's topology: none, a mesh; one, the SFU. ``generation`` grows
+    each time the Janus room is made again (Janus restarted, the meeting moved to another
+    server): browsers re-publish when they see a newer one.
+    """
+
+    class State(models.TextChoices):
+        OPENING = "opening", _("Opening on the media server")
+        READY = "ready", _("Ready")
+
+    meeting = models.OneToOneField("meetings.Meeting", on_delete=models.CASCADE, related_name="sfu_room", verbose_name=_("meeting"))
+    server = models.CharField(_("media server"), max_length=300, help_text=_("The Janus Admin API (one of JANUS_URLS)."))
+    janus_room = models.BigIntegerField(_("Janus room"), unique=True)
+    secret = models.CharField(max_length=64, editable=False)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.OPENING)
+    generation = models.PositiveIntegerField(_("generation"), default=1)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    ready_at = models.DateTimeField(_("ready"), null=True, blank=True)
+    # Opening failed this many times in a row (the task retries with backoff).
+    attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+
+    class Meta:
+        verbose_name = _("SFU room")
+        verbose_name_plural = _("SFU rooms")
+
+    def __str__(self) -> str:
+        return f"{self.meeting} on {self.server} (#{self.generation})"
+
+
+class JanusServerState(models.Model):
+    """What the health sweep last saw of one server of JANUS_URLS."""
+
+    url = models.CharField(_("Admin API"), max_length=300, unique=True)
+    available = models.BooleanField(_("available"), default=True)
+    failures = models.PositiveSmallIntegerField(_("failed checks in a row"), default=0)
+    checked_at = models.DateTimeField(_("checked"), null=True, blank=True)
+    down_since = models.DateTimeField(_("down since"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("media server")
+        verbose_name_plural = _("media servers")
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class JanusSession(models.Model):
+    """A Janus session a participant opened (learnt from the event handler, by the
+    signed identity in its token): ended when the participant is kicked or leaves."""
+
+    participant = models.ForeignKey("meetings.Participant", on_delete=models.CASCADE, related_name="janus_sessions")
+    server = models.CharField(max_length=300)
+    session_id = models.BigIntegerField()
+    opened_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["server", "session_id"], name="one_row_per_janus_session")]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}@{self.server}"

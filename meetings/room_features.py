@@ -50,6 +50,10 @@ The room's own messages (presence, signalling, moderation, lobby, sharing: see
   event and its admin page; it is stored in ``Meeting.feature_settings`` and read with
   ``meeting.setting(name)``.
 
+- **capacity**: ``@capacity_limit`` gets ``(meeting)`` and returns ``(limit, reason)``
+  or None: a meeting admits at most the smallest limit and its own maximum; the person
+  refused is told the reason (a mesh without a media server holds only a few people).
+
 - **room page config**: ``@room_config_section`` adds ``fn(meeting, participant)`` (a
   dict) to the configuration the room page starts with (the recording presets).
 
@@ -125,6 +129,7 @@ policy_free_share_kinds: set[str] = set()
 rates: dict[str, tuple[int, int]] = {}
 meeting_settings: dict[str, MeetingSetting] = {}
 room_config_sections: list[Callable[[Meeting, Participant], dict[str, Any]]] = []
+capacity_limits: list[Callable[[Meeting], tuple[int, str] | None]] = []
 
 
 def room_handler(message_type: str, *, bucket: str | None = None, lobby: bool = False) -> Callable[[Handler], Handler]:
@@ -215,3 +220,18 @@ def room_config_section(
 ) -> Callable[[Meeting, Participant], dict[str, Any]]:
     room_config_sections.append(function)
     return function
+
+
+def capacity_limit(function: Callable[[Meeting], tuple[int, str] | None]) -> Callable[[Meeting], tuple[int, str] | None]:
+    capacity_limits.append(function)
+    return function
+
+
+def capacity(meeting: Meeting) -> tuple[int, str | None]:
+    """How many people the meeting admits, and why fewer than its own maximum (or None)."""
+    limit, reason = meeting.max_participants, None
+    for function in capacity_limits:
+        found = function(meeting)
+        if found is not None and found[0] < limit:
+            limit, reason = found
+    return limit, reason

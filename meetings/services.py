@@ -243,8 +243,8 @@ def join_meeting(
         others_present = meeting.participants.filter(state=Participant.State.JOINED, is_recorder=False)
         if existing is not None:
             others_present = others_present.exclude(pk=existing.pk)
-        if others_present.count() >= meeting.max_participants:
-            raise JoinRefused("meeting_full", _("This meeting is full (%(count)d participants).") % {"count": meeting.max_participants})
+        if others_present.count() >= room_features.capacity(meeting)[0]:
+            raise JoinRefused("meeting_full", _full_message(meeting))
         role = Role.ORGANIZER if is_owner else (invitation.role if invitation else (existing.role if existing else Role.PARTICIPANT))
         name = (name or (invitation.name if invitation else "") or (owners.display_name(user) if user else "")).strip()[:100]
         if not name:
@@ -283,6 +283,12 @@ def join_meeting(
         if not admitted:
             room_features.participant_changed(meeting, participant, "joined")
     return participant
+
+
+def _full_message(meeting: Meeting) -> str:
+    limit, reason = room_features.capacity(meeting)
+    full = _("This meeting is full (%(count)d participants).") % {"count": limit}
+    return f"{full} {reason}" if reason else full
 
 
 def _find_participant(meeting: Meeting, user, session_key: str) -> Participant | None:
@@ -654,8 +660,8 @@ def _lobby_manager(actor: Participant) -> Meeting:
 
 
 def _admit(meeting: Meeting, waiting: Participant) -> None:
-    if meeting.participants.filter(state=Participant.State.JOINED, is_recorder=False).count() >= meeting.max_participants:
-        raise RoomError("unavailable", _("This meeting is full (%(count)d participants).") % {"count": meeting.max_participants})
+    if meeting.participants.filter(state=Participant.State.JOINED, is_recorder=False).count() >= room_features.capacity(meeting)[0]:
+        raise RoomError("unavailable", _full_message(meeting))
     waiting.state = Participant.State.JOINED
     waiting.joined_at = timezone.now()
     _save(waiting, "state", "joined_at")

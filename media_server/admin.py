@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from media_server import services
-from media_server.models import Recording
+from media_server.models import JanusServerState, Recording, SfuRoom
 from media_server.presets import PRESETS
 
 
@@ -109,3 +109,39 @@ class RecordingAdmin(admin.ModelAdmin):
     @admin.display(description=_("presets"))
     def presets(self, obj: Recording):
         return presets_table()
+
+
+@admin.register(SfuRoom)
+class SfuRoomAdmin(admin.ModelAdmin):
+    """Meetings on the media server now: where, since when, how many times remade."""
+
+    list_display = ("meeting", "server", "state", "generation", "created_at", "ready_at")
+    list_filter = ("state", "server")
+    search_fields = ("meeting__title", "meeting__public_id")
+    fields = ("meeting", "server", "janus_room", "state", "generation", "created_at", "ready_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JanusServerState)
+class JanusServerStateAdmin(admin.ModelAdmin):
+    """What the health sweep last saw of each Janus of JANUS_URLS."""
+
+    list_display = ("url", "available", "failures", "checked_at", "down_since", "meetings")
+    fields = ("url", "available", "failures", "checked_at", "down_since")
+    readonly_fields = fields
+
+    @admin.display(description=_("meetings"))
+    def meetings(self, obj: JanusServerState) -> int:
+        return SfuRoom.objects.filter(server=obj.url).count()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -79,6 +79,7 @@ class MeetingAdmin(admin.ModelAdmin):
                     "lobby_enabled",
                     "share_policy",
                     "max_participants",
+                    "capacity_shown",
                     "feature_settings_shown",
                 )
             },
@@ -93,6 +94,7 @@ class MeetingAdmin(admin.ModelAdmin):
         "state_badge",
         "join_link",
         "duration",
+        "capacity_shown",
         "feature_settings_shown",
     )
 
@@ -128,6 +130,11 @@ class MeetingAdmin(admin.ModelAdmin):
     @admin.display(description=_("duration"))
     def duration(self, obj: Meeting):
         return obj.duration or "—"
+
+    @admin.display(description=_("people admitted now"))
+    def capacity_shown(self, obj: Meeting):
+        limit, reason = room_features.capacity(obj)
+        return f"{limit} — {reason}" if reason else limit
 
     @admin.display(description=_("other settings"))
     def feature_settings_shown(self, obj: Meeting):

@@ -23,7 +23,7 @@ from django.core.exceptions import PermissionDenied
 
 from core.consumers import call_service, send_event
 from core.protocol import FRAME_RATE, CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
-from core.ratelimit import TokenBucket
+from core.ratelimit import RateWindow
 from core.webrtc import SIGNAL_RATE, validate_signal
 from media_server import services
 from meetings.roomkit import meeting_group, participant_group
@@ -57,7 +57,7 @@ class RecorderConsumer(EnvelopeConsumer):
         self.registered = False
         self.closing = False
         self.joined_groups: list[str] = []
-        self.buckets = {"all": TokenBucket(*FRAME_RATE), "signal": TokenBucket(*SIGNAL_RATE)}
+        self.buckets = {"all": RateWindow(*FRAME_RATE), "signal": RateWindow(*SIGNAL_RATE)}
         await self.accept()
         recording_id = self.scope["url_route"]["kwargs"]["recording_id"]
         tokens = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("token", [])

@@ -22,7 +22,7 @@ from django.http import Http404
 
 from core.consumers import ChannelLayerDown, call_service
 from core.protocol import FRAME_RATE, CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError
-from core.ratelimit import TokenBucket
+from core.ratelimit import RateWindow
 from core.realtime import audience_group
 from meetings import room_features, services
 from meetings.models import Participant, Role
@@ -54,8 +54,8 @@ class RoomConsumer(EnvelopeConsumer):
         self.registered = False
         self.closing = False
         self.joined_groups: list[str] = []
-        self.frames = TokenBucket(*FRAME_RATE)
-        self.buckets = {name: TokenBucket(*rate) for name, rate in room_features.rates.items()}
+        self.frames = RateWindow(*FRAME_RATE)
+        self.buckets = {name: RateWindow(*rate) for name, rate in room_features.rates.items()}
         self.public_id = self.scope["url_route"]["kwargs"]["public_id"]
         # Accept first: a browser sees the close code only on an accepted socket.
         await self.accept()

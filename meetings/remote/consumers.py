@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 
 from core.consumers import call_service
 from core.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
-from core.ratelimit import TokenBucket
+from core.ratelimit import RateWindow
 from meetings.remote import services
 
 logger = logging.getLogger("meetings.remote")
@@ -40,7 +40,7 @@ class HelperConsumer(EnvelopeConsumer):
         self.closing = False
         self.close_after: int | None = None  # a refusal that ends this socket, once answered
         self.after_reply: list[tuple[str, dict]] = []  # events that follow the reply
-        self.bucket = TokenBucket(*RATE)
+        self.bucket = RateWindow(*RATE)
         await self.accept()
 
     async def disconnect(self, code):

@@ -97,7 +97,7 @@ class Command(BaseCommand):
         """Everything the product runs besides Redis."""
         python = sys.executable
         return [
-            Child("web server", [python, "-m", "daphne", "-b", bind, "-p", str(port), "config.asgi:application"]),
+            Child("web server", processes.daphne_command(bind, port, python=python)),
             Child(
                 "background worker",
                 [

@@ -1,7 +1,8 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels.
 
-WebSockets are accepted only from the allowed hosts (Origin checked) and carry the
-Django session, so consumers know the user from the session, never from a message.
+WebSockets are accepted only from the site's own pages (Origin: scheme, host and port,
+``core.origins``) and carry the Django session, so consumers know the user from the
+session, never from a message.
 """
 
 import os
@@ -14,15 +15,15 @@ django_asgi_app = get_asgi_application()
 # Imported after Django is set up.
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from core.origins import SameOriginValidator  # noqa: E402
 from documents.uploads import RequestBodyLimit  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         # Refuses oversized bodies before Django spools them to disk.
         "http": RequestBodyLimit(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

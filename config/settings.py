@@ -40,12 +40,15 @@ def _embedded_secret_key() -> str:
 SECRET_KEY = env_str("SECRET_KEY") if PRODUCTION else env_str("SECRET_KEY", None) or _embedded_secret_key()
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"])
+if PRODUCTION and "*" in ALLOWED_HOSTS:
+    # "*" turns off the Host check and, with it, the WebSocket Origin check.
+    raise ImproperlyConfigured("ALLOWED_HOSTS may not contain '*' in production: list the site's host names.")
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is required in production.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # The public address used in e-mails and Click2Meet links.
-PARLEY_BASE_URL = env_url("PARLEY_BASE_URL", "http://127.0.0.1:8000", schemes=("http", "https")).rstrip("/")
+PARLEY_BASE_URL = env_url("PARLEY_BASE_URL", "http://127.0.0.1:8000", schemes=("https",) if PRODUCTION else ("http", "https")).rstrip("/")
 
 INSTALLED_APPS = [
     "daphne",
@@ -103,7 +106,9 @@ ASGI_APPLICATION = "config.asgi.application"
 _DEFAULT_DB = f"sqlite:///{DATA_DIR / 'parley.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
-        env_url("DATABASE_URL", None if PRODUCTION else _DEFAULT_DB, schemes=("sqlite", "postgres", "postgresql")),
+        env_url("DATABASE_URL", schemes=("sqlite", "postgres", "postgresql"))
+        if PRODUCTION
+        else env_url("DATABASE_URL", _DEFAULT_DB, schemes=("sqlite", "postgres", "postgresql")),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0, min_value=0),
     )
 }
@@ -248,6 +253,8 @@ if EMAIL_HOST:
     EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
     EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+    if EMAIL_USE_TLS and EMAIL_USE_SSL:
+        raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: STARTTLS on port 587 or TLS from the start on 465.")
     EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, min_value=1)
 else:
     # The embedded outbox: every message is written as a file and listed at /outbox/.

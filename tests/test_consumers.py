@@ -23,7 +23,7 @@ from tests.factories import make_extension, make_queue, make_request, make_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
-GOOD_ORIGIN = b"http://127.0.0.1:8000"
+GOOD_ORIGIN = b"http://127.0.0.1"  # the site itself: the Host header the sockets send
 TIMEOUT = 5
 
 

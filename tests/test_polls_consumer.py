@@ -296,11 +296,11 @@ async def test_it_refuses_every_poll_message_from_the_lobby_and_keeps_polls_from
 async def test_it_rate_limits_poll_messages_per_socket(sockets, room, monkeypatch):
     now = [0.0]
 
-    class FrozenBucket(consumers.TokenBucket):
+    class FrozenBucket(consumers.RateWindow):
         def __init__(self, capacity, seconds):
             super().__init__(capacity, seconds, clock=lambda: now[0])
 
-    monkeypatch.setattr(consumers, "TokenBucket", FrozenBucket)
+    monkeypatch.setattr(consumers, "RateWindow", FrozenBucket)
     limit, seconds = room_features.rates["poll"]
     assert (limit, seconds) == (20, 10)
     s = await _everyone(sockets, room, "creator", "participant", "guest")
@@ -312,7 +312,9 @@ async def test_it_rate_limits_poll_messages_per_socket(sockets, room, monkeypatc
     assert (await db(_run_state, run_id))[-1] == 0
     await s["participant"].ping_works()  # other messages are not limited by it
     await s["guest"].ok("poll.vote", {"run_id": run_id, "answers": valid})  # nor other sockets
-    now[0] += seconds / limit  # one message's worth of time
+    now[0] += seconds  # the window moved past the first twenty
     await s["participant"].ok("poll.vote", {"run_id": run_id, "answers": valid})
+    for _ in range(limit - 1):
+        assert await s["participant"].refused("poll.list") == "forbidden"
     assert await s["participant"].refused("poll.list") == "rate_limited"
     assert (await db(_run_state, run_id))[-1] == 2

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from config.asgi import application
+from core.ratelimit import RateWindow
 from meetings import services as room_services
-from meetings.consumers import TokenBucket
 from meetings.models import Meeting, Participant, SharePolicy
 from meetings.remote import services
 from meetings.remote.models import HelperPairing, RemoteSession
@@ -205,8 +205,8 @@ async def test_it_relays_nothing_from_anyone_but_the_controller_nor_anything_inv
 
 
 async def test_it_refuses_a_flood_of_input(sockets, room, monkeypatch):
-    # A clock that stands still: the buckets do not refill while the test sends.
-    monkeypatch.setattr(TokenBucket.__init__, "__defaults__", (lambda: 0.0,))
+    # A clock that stands still: the window does not move on while the test sends.
+    monkeypatch.setattr(RateWindow.__init__, "__defaults__", (lambda: 0.0,))
     s = await _everyone(sockets, room, "presenter", "participant")
     session_id, helper = await _active_session(sockets, room, s)
     limit = 400  # per 10 s (docs/remote-control.md)

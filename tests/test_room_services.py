@@ -625,7 +625,9 @@ def test_it_gives_a_joined_participant_the_room_snapshot(lobby_room, settings):
         "presentation",
         "recording",
         "recorder",
+        "media",
     }
+    assert snapshot["media"] == {"mode": "mesh"}
     assert snapshot["self"] == {
         "id": lobby_room.participant.pk,
         "name": "Paul Participant",

@@ -211,7 +211,9 @@ class AdminApi:
         return bool(self.videoroom({"request": "exists", "room": room_id}).get("exists"))
 
     def rooms(self) -> set[int]:
-        return {room["room"] for room in self.videoroom({"request": "list"}).get("list", [])}
+        # Our rooms are private: Janus lists them only to the holder of the admin key.
+        request = {"request": "list", "admin_key": settings.JANUS_ROOM_ADMIN_KEY}
+        return {room["room"] for room in self.videoroom(request).get("list", [])}
 
     def kick(self, room_id: int, secret: str, publisher_id: int) -> bool:
         """Out of the room (its subscribers stop getting it); False if not there."""

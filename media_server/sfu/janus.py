@@ -45,6 +45,10 @@ TIMEOUT = 2.0
 NO_SUCH_ROOM = 426
 ROOM_EXISTS = 427
 NO_SUCH_FEED = 428
+# A person publishes their camera and microphone as the publisher whose id is their
+# participant id, and a shared screen as a second publisher with this added (browsers
+# and the media worker agree on it; still a JavaScript-safe integer).
+SCREEN_FEED_OFFSET = 10**12
 
 
 class JanusError(Exception):
@@ -85,6 +89,13 @@ def _default_public_url(admin_url: str) -> str:
     host = parts.hostname or "127.0.0.1"
     host = f"[{host}]" if ":" in host else host
     return f"{scheme}://{host}:8188/"
+
+
+def feed_owner(feed_id: int) -> tuple[int, bool]:
+    """(participant id, is the screen) of a publisher id."""
+    if feed_id >= SCREEN_FEED_OFFSET:
+        return feed_id - SCREEN_FEED_OFFSET, True
+    return feed_id, False
 
 
 def configured() -> bool:

@@ -251,7 +251,8 @@ def evict(sfu_room_id: int, participant_id: int) -> int:
     destroyed = 0
     if sfu_room is not None:
         api = janus.AdminApi(sfu_room.server)
-        api.kick(sfu_room.janus_room, sfu_room.secret, participant_id)
+        for feed_id in (participant_id, participant_id + janus.SCREEN_FEED_OFFSET):
+            api.kick(sfu_room.janus_room, sfu_room.secret, feed_id)
     for session in list(JanusSession.objects.filter(participant_id=participant_id)):
         if janus.AdminApi(session.server).destroy_session(session.session_id):
             destroyed += 1
@@ -313,23 +314,26 @@ def _session_opened(session_id: Any, token: Any) -> None:
 
 
 def _publisher_joined(session_id: Any, room_id: Any, publisher_id: int) -> None:
-    """A publisher must be the person whose token opened the session, in their own
-    meeting's room, and in the room now: anyone else is kicked."""
+    """A publisher must be the person whose token opened the session (their camera's
+    feed, or their screen's), in their own meeting's room, and in the room now: anyone
+    else is kicked. The recorder joins with its own id only, to learn who publishes."""
     sfu_room = SfuRoom.objects.filter(janus_room=room_id).first()
     if sfu_room is None:
         return
     session = JanusSession.objects.filter(session_id=session_id).select_related("participant").first()
     owner = session.participant if session else None
+    person, is_screen = janus.feed_owner(publisher_id)
     legitimate = (
         owner is not None
-        and owner.pk == publisher_id
+        and owner.pk == person
+        and not (owner.is_recorder and is_screen)
         and owner.meeting_id == sfu_room.meeting_id
         and owner.state == Participant.State.JOINED
     )
     if not legitimate and session is not None:
         logger.warning("Janus room %s: publisher %s is not who opened session %s; kicked", room_id, publisher_id, session_id)
         janus.AdminApi(sfu_room.server).kick(sfu_room.janus_room, sfu_room.secret, publisher_id)
-        if owner is None or owner.pk != publisher_id:
+        if owner is None or owner.pk != person:
             janus.AdminApi(sfu_room.server).destroy_session(session.session_id)
 
 
@@ -388,7 +392,7 @@ def _kick_strangers(api: janus.AdminApi, sfu_room: SfuRoom) -> None:
     present = set(Participant.objects.filter(meeting_id=sfu_room.meeting_id, state=Participant.State.JOINED).values_list("pk", flat=True))
     for publisher in publishers:
         publisher_id = publisher.get("id")
-        if isinstance(publisher_id, int) and publisher_id not in present:
+        if isinstance(publisher_id, int) and janus.feed_owner(publisher_id)[0] not in present:
             api.kick(sfu_room.janus_room, sfu_room.secret, publisher_id)
 
 

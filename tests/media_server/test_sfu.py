@@ -284,6 +284,44 @@ async def test_it_kicks_a_publisher_who_takes_someone_elses_id(janus_server, dja
     await client.close()
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_it_lets_people_publish_their_screen_as_a_second_feed_and_nobody_elses(janus_server, django_capture_on_commit_callbacks):
+    meeting = await database_sync_to_async(_room)()
+    with django_capture_on_commit_callbacks(execute=True):
+        people = [await database_sync_to_async(meeting_services.join_meeting)(meeting, session_key=f"s{n}", name=f"P{n}") for n in range(3)]
+    ann, bob = people[0], people[1]
+    creds = await database_sync_to_async(services.credentials)(ann)
+    api = janus.AdminApi(janus_server.admin_url)
+    mine = ann.pk + janus.SCREEN_FEED_OFFSET
+    camera, camera_pc = await _publish(janus_server.public_url, creds)
+    screen, screen_pc = await _publish(janus_server.public_url, creds, publisher_id=mine)
+    thief, thief_pc = await _publish(janus_server.public_url, creds, publisher_id=bob.pk + janus.SCREEN_FEED_OFFSET)
+    await _until(lambda: len(api.publishers(creds["room"])) == 3)
+    attached = [
+        {"type": 2, "session_id": c.session_id, "event": {"name": "attached", "token": creds["core_token"]}}
+        for c in (camera, screen, thief)
+    ]
+    joined = [
+        {
+            "type": 64,
+            "session_id": c.session_id,
+            "event": {"plugin": janus.PLUGIN, "data": {"event": "joined", "room": creds["room"], "id": i}},
+        }
+        for c, i in ((camera, ann.pk), (screen, mine), (thief, bob.pk + janus.SCREEN_FEED_OFFSET))
+    ]
+    await database_sync_to_async(services.handle_events)(attached + joined)
+    await database_sync_to_async(services.check_servers)()  # kicks strangers, not screens of people in the room
+
+    assert sorted(p["id"] for p in api.publishers(creds["room"])) == [ann.pk, mine]
+    # Ann leaves: both her feeds go.
+    with django_capture_on_commit_callbacks(execute=True):
+        await database_sync_to_async(meeting_services.leave_meeting)(ann)
+    assert api.publishers(creds["room"]) == []
+    for client, pc in ((camera, camera_pc), (screen, screen_pc), (thief, thief_pc)):
+        await pc.close()
+        await client.close()
+
+
 # --- Two servers, failover, restart -------------------------------------------------------
 
 

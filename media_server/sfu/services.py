@@ -294,6 +294,8 @@ def _handle_event(event: dict[str, Any]) -> None:
         data = body.get("data") or {}
         if data.get("event") == "joined" and isinstance(data.get("id"), int):
             _publisher_joined(event.get("session_id"), data["room"], data["id"])
+        elif data.get("event") == "published" and isinstance(data.get("id"), int):
+            _publisher_published(event.get("session_id"), data["room"], data["id"])
     elif kind == 256 and body.get("status") == "started":
         # A Janus (re)started: its rooms are gone. The sweep makes them again now.
         _enqueue("check_janus_servers")
@@ -335,6 +337,16 @@ def _publisher_joined(session_id: Any, room_id: Any, publisher_id: int) -> None:
         janus.AdminApi(sfu_room.server).kick(sfu_room.janus_room, sfu_room.secret, publisher_id)
         if owner is None or owner.pk != person:
             janus.AdminApi(sfu_room.server).destroy_session(session.session_id)
+
+
+def _publisher_published(session_id: Any, room_id: Any, publisher_id: int) -> None:
+    """The recorder only subscribes: media it publishes would reach every browser."""
+    sfu_room = SfuRoom.objects.filter(janus_room=room_id).first()
+    session = JanusSession.objects.filter(session_id=session_id).select_related("participant").first()
+    if sfu_room is None or session is None or not session.participant.is_recorder:
+        return
+    logger.warning("Janus room %s: the recorder %s published; kicked", room_id, publisher_id)
+    janus.AdminApi(sfu_room.server).kick(sfu_room.janus_room, sfu_room.secret, publisher_id)
 
 
 # --- Health ----------------------------------------------------------------------------

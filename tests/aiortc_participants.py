@@ -42,6 +42,8 @@ from django.conf import settings
 from websockets.asyncio.client import ClientConnection, connect
 
 from media_server.peer import allow_loopback_candidates
+from media_server.sfu.client import JanusClient
+from media_server.sfu.janus import SCREEN_FEED_OFFSET
 
 T = TypeVar("T")
 # ICE checks are logged at INFO, a dozen lines per connection.
@@ -54,6 +56,9 @@ BAR_WIDTH, BAR_STEP = 32, 8
 COUNTER_BITS, COUNTER_BLOCK = 12, 16
 AMPLITUDE = 0.3  # of full scale: loud enough to measure, far from clipping when mixed
 REPLY_TIMEOUT = 15.0
+JANUS_CONNECT_TIMEOUT = 15.0
+# What a participant publishes to Janus: smaller than for the mesh (the machine is small).
+JANUS_WIDTH, JANUS_HEIGHT = 320, 180
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -122,6 +127,53 @@ class SineTrack(AudioStreamTrack):
         frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
         self._sent += self._samples
         return frame
+
+
+class JanusPublisher:
+    """One publisher in a Janus room with aiortc: a test pattern of ``color`` and,
+    with ``frequency``, a tone (the tests' stand-in for a browser's camera and
+    microphone, or for its screen)."""
+
+    def __init__(self, server: str, core_token: str, room: int, room_token: str, publisher_id: int):
+        self.server, self.core_token, self.room, self.room_token = server, core_token, room, room_token
+        self.publisher_id = publisher_id
+        self.client: JanusClient | None = None
+        self.pc: RTCPeerConnection | None = None
+        self.tracks: list[Any] = []
+
+    @classmethod
+    def for_credentials(cls, creds: dict, *, screen: bool = False) -> JanusPublisher:
+        """As ``sfu.credentials`` allow: the person's own feed, or their screen's."""
+        feed = creds["publisher_id"] + (SCREEN_FEED_OFFSET if screen else 0)
+        return cls(creds["server"], creds["core_token"], creds["room"], creds["room_token"], feed)
+
+    async def start(self, color: tuple[int, int, int], frequency: float | None = None) -> JanusPublisher:
+        """Publish, and return once the media flow (ICE and DTLS done)."""
+        self.client = await JanusClient(self.server, token=self.core_token).connect()
+        handle = await self.client.attach(opaque_id=f"test-{self.publisher_id}")
+        pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        connected = asyncio.Event()
+        pc.on("connectionstatechange", lambda: connected.set() if pc.connectionState == "connected" else None)
+        self.tracks = [TestPatternTrack(color, width=JANUS_WIDTH, height=JANUS_HEIGHT)]
+        if frequency is not None:
+            self.tracks.append(SineTrack(frequency))
+        for track in self.tracks:
+            pc.addTransceiver(track, direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        body = {"request": "joinandconfigure", "ptype": "publisher", "room": self.room, "id": self.publisher_id, "token": self.room_token}
+        _data, jsep = await handle.message(body, jsep={"type": "offer", "sdp": pc.localDescription.sdp})
+        assert jsep is not None, _data
+        await pc.setRemoteDescription(RTCSessionDescription(**jsep))
+        await asyncio.wait_for(connected.wait(), JANUS_CONNECT_TIMEOUT)
+        return self
+
+    async def close(self) -> None:
+        for track in self.tracks:
+            track.stop()
+        if self.pc is not None:
+            await self.pc.close()
+        if self.client is not None:
+            await self.client.close()
 
 
 class Refused(Exception):

@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
@@ -141,7 +141,10 @@ class Subscription:
         self.deliver = deliver
         self.ended = ended
         self.failed = failed
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        # Everything on one transport from the start: with aiortc's default (balanced)
+        # policy, an answer to an offer of several m-lines of a kind puts the later ones
+        # on a transport that bundling then throws away (they never receive).
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.carrying: dict[str, FeedStream] = {}
         self.inactive: set[str] = set()  # m-lines Janus would give the next stream again
         self.used: set[str] = set()  # m-lines that carried a stream (their receiver knows its SSRC)

@@ -117,6 +117,7 @@ async def test_it_follows_publishers_as_they_come_and_go_on_one_subscription(jan
         log.longest_pause.clear()
         started.append(await publisher(3).start(BLUE, 1750.0))
         await until(lambda: close_to(log.colors.get((3, CAMERA_STREAM)), BLUE), "Cid's blue camera")
+        await until(lambda: log.frames[(3, CAMERA_STREAM, "audio")], "Cid's voice")  # not only the first m-line of a kind
         await until(lambda: log.frames[(1, CAMERA_STREAM, "video")] > ann_frames + 10, "Ann's camera to go on")
         assert log.frames[(1, SCREEN_STREAM, "video")] and recording.subscriptions == 2
         # Ann's picture paused while the subscription was made again (printed for the record).

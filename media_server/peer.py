@@ -42,7 +42,9 @@ def allow_loopback_candidates() -> None:
 
 
 class MediaSink(Protocol):
-    """Where received media goes. Called on the event loop; must return at once."""
+    """Where received media goes. Called on the event loop; must return at once.
+    ``stream_id`` is the sender's ``msid`` stream from a mesh peer, and
+    ``media_server.sfu.subscriber.CAMERA_STREAM`` or ``SCREEN_STREAM`` from Janus."""
 
     def video_frame(self, participant_id: int, stream_id: str, frame: Any) -> None: ...
 

@@ -9,6 +9,12 @@ the recorder when it learns of it (snapshot ``recorder`` or ``recorder.joined``)
 is always the offerer there, sending only. Offers from other participants are not
 answered: the recording tests need the recorder's side only, and the machine is small.
 
+In a meeting on the SFU (snapshot ``media``, ``media.topology``) it publishes to Janus
+instead (:class:`JanusPublisher`: camera and microphone as its participant id, a
+screen as a second publisher), closes its recorder connection once its Janus publisher
+is up, opens none while the room is on the SFU, and publishes again in a new room
+(``generation``).
+
 The participants live on an asyncio loop in a thread of their own
 (:class:`ParticipantsLoop`), so that synchronous tests (the ORM, the live-process
 fixtures) drive them with ``loop.run(coroutine)``.
@@ -210,6 +216,12 @@ class AiortcParticipant:
         self.screen: TestPatternTrack | None = None
         self.screen_color: tuple[int, int, int] | None = None
         self.screen_stream_id = f"screen-{uuid.uuid4()}"
+        # The SFU: the room's topology, our Janus publishers and their room's generation.
+        self.topology: dict = {"mode": "mesh"}
+        self.on_sfu = False
+        self.janus: JanusPublisher | None = None
+        self.janus_screen: JanusPublisher | None = None
+        self.janus_generation: int | None = None
         self._jar = CookieJar()
         self._session_cookie = session_cookie
         self._socket: ClientConnection | None = None
@@ -304,7 +316,7 @@ class AiortcParticipant:
             return
         self.events.append((type_, body))
         self._new_event.set()
-        if type_ in ("room.snapshot", "recorder.joined", "recorder.left", "signal"):
+        if type_ in ("room.snapshot", "recorder.joined", "recorder.left", "signal", "media.topology"):
             # Handled in order by a task of their own: the reader must go on reading
             # (the replies to our own signals come through it).
             self._media_events.put_nowait((type_, body))
@@ -313,9 +325,13 @@ class AiortcParticipant:
         while True:
             type_, body = await self._media_events.get()
             try:
-                if type_ == "room.snapshot" and body.get("recorder"):
-                    await self._connect_recorder(body["recorder"]["id"])
-                elif type_ == "recorder.joined":
+                if type_ == "room.snapshot":
+                    await self._follow_topology(body.get("media") or {"mode": "mesh"})
+                    if body.get("recorder") and not self.on_sfu:
+                        await self._connect_recorder(body["recorder"]["id"])
+                elif type_ == "media.topology":
+                    await self._follow_topology(body)
+                elif type_ == "recorder.joined" and not self.on_sfu:
                     await self._connect_recorder(body["id"])
                 elif type_ == "recorder.left" and body.get("id") == self.recorder_id:
                     await self._close_recorder()
@@ -357,12 +373,21 @@ class AiortcParticipant:
         offer = {"type": pc.localDescription.type, "sdp": pc.localDescription.sdp}
         await self.request("signal", {"to": self.recorder_id, "description": offer})
 
+    async def connect_recorder_anyway(self, recorder_id: int) -> None:
+        """Offer to the recorder whatever the topology (a page that missed the move to
+        the SFU)."""
+        await self._connect_recorder(recorder_id)
+
     async def share_screen(self, color: tuple[int, int, int]) -> None:
         """Share a "screen" (a test pattern of ``color``) like a browser: ``share.start``
-        with its stream id, then a new offer to the recorder with the added track."""
+        with its stream id, then a new offer to the recorder with the added track (on
+        the SFU: a second publisher, the screen's feed)."""
         await self.request("share.start", {"kind": "screen", "stream_id": self.screen_stream_id})
         self.screen_color = color
-        if self.recorder_pc is not None:
+        if self.janus is not None:
+            creds = await self.request("sfu.credentials")
+            self.janus_screen = await JanusPublisher.for_credentials(creds, screen=True).start(color)
+        elif self.recorder_pc is not None:
             self._add_screen(self.recorder_pc)
             await self._offer()
 
@@ -386,6 +411,38 @@ class AiortcParticipant:
             if track is not None:
                 track.stop()
 
+    # --- The SFU -------------------------------------------------------------------
+
+    async def _follow_topology(self, topology: dict) -> None:
+        """Mesh, or the SFU: publish to Janus once the room is ready (again in a new
+        room), then close the recorder connection."""
+        self.topology = topology
+        if topology.get("mode") != "sfu":
+            self.on_sfu = False
+            await self._unpublish()
+            return
+        if topology.get("generation") != self.janus_generation:
+            await self._unpublish()
+        if topology.get("state") == "ready" and self.janus is None:
+            await self._publish()
+
+    async def _publish(self) -> None:
+        creds = await self.request("sfu.credentials")
+        self.janus = await JanusPublisher.for_credentials(creds).start(self.color, self.frequency)
+        if self.screen_color is not None:
+            self.janus_screen = await JanusPublisher.for_credentials(creds, screen=True).start(self.screen_color)
+        self.janus_generation = creds["generation"]
+        self.on_sfu = True
+        await self._close_recorder()  # Janus has our media now: nothing goes to the recorder
+
+    async def _unpublish(self) -> None:
+        publishers = (self.janus, self.janus_screen)
+        self.janus = self.janus_screen = None
+        self.janus_generation = None
+        for publisher in publishers:
+            if publisher is not None:
+                await publisher.close()
+
     @property
     def media_connected(self) -> bool:
         return self.recorder_pc is not None and self.recorder_pc.connectionState == "connected"
@@ -397,6 +454,7 @@ class AiortcParticipant:
         if self._media_task is not None:
             self._media_task.cancel()
         await self._close_recorder()
+        await self._unpublish()
         if self._socket is not None:
             await self._socket.close()
         if self._reader is not None:

@@ -42,6 +42,7 @@ from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConne
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from media_server.peer import MediaSink
 from media_server.sfu.client import Handle, JanusClient
 from media_server.sfu.janus import JanusError, feed_owner
 
@@ -239,14 +240,6 @@ def _requested(streams: set[FeedStream]) -> list[dict[str, Any]]:
 # --- Following the room ------------------------------------------------------------------
 
 
-class MediaSink:  # the part of media_server.peer.MediaSink used here
-    def video_frame(self, participant_id: int, stream_id: str, frame: Any) -> None: ...
-
-    def audio_frame(self, participant_id: int, stream_id: str, frame: Any) -> None: ...
-
-    def track_ended(self, participant_id: int, stream_id: str, kind: str) -> None: ...
-
-
 class JanusRecording:
     """The recorder's subscription to one meeting's Janus room, kept up until cancelled.
 
@@ -257,7 +250,7 @@ class JanusRecording:
     def __init__(
         self,
         credentials: Credentials,
-        sink: Any,
+        sink: MediaSink,
         *,
         ice_servers: list[RTCIceServer] | None = None,
         on_media: Callable[[int], None] | None = None,
@@ -276,10 +269,13 @@ class JanusRecording:
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.seen: set[int] = set()  # participants whose media came (for on_media)
         self.first_frames: set[tuple[int, str, str]] = set()  # (participant, stream, kind) logged this subscription
-        self.subscriptions = 0  # how many were made (tests, logs)
+        self.sessions = 0  # Janus sessions tried (one per attempt at the room)
+        self.subscriptions = 0  # subscriber handles made
         self.failures = 0  # subscriptions in a row that failed
 
     async def run(self) -> None:
+        """Follow the room until cancelled: a session, and another after a pause
+        whenever one ends (a session that lasted retries at once)."""
         attempt = 0
         while True:
             started = time.monotonic()
@@ -297,6 +293,9 @@ class JanusRecording:
     # --- One session ---------------------------------------------------------------
 
     async def _session(self) -> None:
+        """Connect, join as the watcher, subscribe, then handle what Janus says (one
+        message at a time: offers are answered in order) until the session is lost."""
+        self.sessions += 1
         self.creds = await self.credentials()
         self.client = await JanusClient(self.creds["server"], token=self.creds["core_token"]).connect()
         self.inbox = asyncio.Queue()
@@ -400,7 +399,10 @@ class JanusRecording:
     async def _subscribe(self, streams: set[FeedStream]) -> None:
         assert self.client is not None
         handle = await self.client.attach(opaque_id="parley-recorder", events=self.inbox)
-        failed = lambda: self.inbox.put_nowait({"janus": "failed", "sender": handle.id})  # noqa: E731
+
+        def failed() -> None:  # aiortc gave up on the connection: a message like Janus's hangup
+            self.inbox.put_nowait({"janus": "failed", "sender": handle.id})
+
         self.subscription = Subscription(handle, self.ice_servers, self._deliver, self._ended, failed)
         self.first_frames.clear()
         self.subscriptions += 1

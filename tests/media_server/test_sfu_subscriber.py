@@ -149,3 +149,44 @@ def test_it_reads_who_publishes_what_from_the_watchers_events():
     assert publishers.wanted() == set()
     assert we_are_out({"videoroom": "destroyed"}, 9) and we_are_out({"videoroom": "event", "kicked": 9}, 9)
     assert not we_are_out({"videoroom": "event", "leaving": 1}, 9)
+
+
+async def test_it_starts_again_with_backoff_while_janus_is_away(janus_server):
+    api = janus.AdminApi(janus_server.admin_url)
+    room = janus.new_room_id()
+    api.create_room(room, "secret", publishers=10, description="subscriber test")
+
+    async def credentials():
+        return {
+            "server": janus_server.public_url,
+            "room": room,
+            "generation": 1,
+            "publisher_id": RECORDER,
+            "core_token": janus.core_token(f"p={RECORDER}"),
+            "room_token": janus.room_token(room),
+            "expires_in": 300,
+        }
+
+    def publisher() -> JanusPublisher:
+        return JanusPublisher(janus_server.public_url, janus.core_token("p=1"), room, janus.room_token(room), 1)
+
+    log = FrameLog()
+    recording = JanusRecording(credentials, log)
+    ann = await publisher().start(RED)
+    following = asyncio.create_task(recording.run())
+    try:
+        await until(lambda: log.frames[(1, CAMERA_STREAM, "video")], "Ann's camera")
+        janus_server.kill()
+        await until(lambda: (1, CAMERA_STREAM, "video") in log.ended, "her picture to end with the connection")
+        await ann.close()
+        frames, sessions = log.frames[(1, CAMERA_STREAM, "video")], recording.sessions
+        await until(lambda: recording.sessions >= sessions + 2, "two more attempts while Janus is away")
+        janus_server.start()  # the same address, its rooms gone: the room comes back a moment later
+        api.create_room(room, "secret", publishers=10, description="subscriber test")
+        ann = await publisher().start(RED)
+        await until(lambda: log.frames[(1, CAMERA_STREAM, "video")] > frames, "her camera again")
+        assert not following.done()
+    finally:
+        following.cancel()
+        await asyncio.gather(following, return_exceptions=True)
+        await ann.close()

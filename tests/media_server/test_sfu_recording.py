@@ -10,6 +10,7 @@ recorded, and a Janus restarted while recording, leave one file that goes on.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
@@ -20,9 +21,10 @@ import pytest
 from media_server.mixing import AudioMixer, grid_layout
 from media_server.models import SfuRoom
 from media_server.presets import get_preset
+from media_server.services import ClaimedJob
 from media_server.sfu import services as sfu_services
-from media_server.sfu.subscriber import CAMERA_STREAM, SCREEN_STREAM
-from media_server.worker import MeetingMix
+from media_server.sfu.subscriber import CAMERA_STREAM, SCREEN_STREAM, JanusRecording
+from media_server.worker import MeetingMix, RecordingSession
 from tests.aiortc_participants import AiortcParticipant
 from tests.fixtures_live import LiveProcess
 from tests.media_files import decoded_audio, decoded_video, media_end, media_end_or_zero, share_of_color, tone_share
@@ -299,3 +301,51 @@ def test_it_mixes_janus_feeds_and_hands_a_person_over_from_the_mesh():
     mix.janus_stopped()  # the room is a mesh again: mesh frames count
     mix.video_frame(1, "mesh-stream-b", camera)
     assert compositor.calls[-1] == ("push_camera", "1", camera)
+
+
+class FollowedRooms:
+    """Stands in for JanusRecording.run: which rooms the worker follows, and when it
+    lets go of them."""
+
+    def __init__(self):
+        self.following: list[int] = []
+        self.let_go: list[int] = []
+
+    def run_for(self, session: RecordingSession):
+        async def run(recording) -> None:
+            generation = session.janus_generation
+            self.following.append(generation)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                self.let_go.append(generation)
+
+        return run
+
+
+async def test_it_follows_the_rooms_topology_and_takes_no_new_offer_on_the_sfu(tmp_path, monkeypatch):
+    job = ClaimedJob(recording_id=1, segment=1, preset=PRESET, meeting_id=1, meeting_public_id="m", meeting_title="t", token="x")
+    session = RecordingSession("worker-a", tmp_path, job)
+    rooms = FollowedRooms()
+    monkeypatch.setattr(JanusRecording, "run", rooms.run_for(session))
+    offer = {"from": 5, "description": {"type": "offer", "sdp": "v=0"}}
+
+    async def topology(**body) -> None:
+        await session._follow_topology(body)
+        await asyncio.sleep(0)  # the subscription's task starts
+
+    await topology(mode="mesh")
+    session._queue_signal(offer)  # a mesh: offers are answered
+    assert 5 in session.signal_queues
+    await topology(mode="sfu", state="opening", generation=1)  # browsers stay on the mesh until it is ready
+    await topology(mode="sfu", state="ready", generation=1)
+    await topology(mode="sfu", state="ready", generation=1)  # the same room again (a roster after a reconnect)
+    session.signal_queues.clear()
+    session._queue_signal({**offer, "from": 6})  # on the SFU: no new upload to the recorder
+    assert session.signal_queues == {}
+    await topology(mode="sfu", state="opening", generation=2)  # Janus restarted: the old room is gone
+    assert (rooms.following, rooms.let_go) == ([1], [1])
+    await topology(mode="sfu", state="ready", generation=2)
+    await topology(mode="mesh")  # everyone left
+    assert (rooms.following, rooms.let_go, session.janus) == ([1, 2], [1, 2], None)
+    await session._leave_room()

@@ -12,6 +12,7 @@ the links when the meeting ends.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import signal
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from channels.db import database_sync_to_async
 from django.urls import reverse
 from django.utils import timezone
@@ -30,6 +32,7 @@ from media_server.models import Recording
 from media_server.peer import RecorderPeers
 from media_server.presets import get_preset
 from media_server.worker import MediaWorker, MeetingMix, media_duration, recorder_socket_url, web_origin
+from tests.aiortc_participants import SineTrack, TestPatternTrack
 from tests.fixtures_live import LiveProcess
 from tests.media_files import decoded_audio, decoded_video, media_end, media_end_or_zero, share_of_color, tone_share
 from tests.recording_live import MEDIA_TIMEOUT, TONES, recording_in, shared_meeting, stored_path, wait_for, wait_media_from
@@ -310,6 +313,55 @@ def test_it_routes_cameras_the_shared_screen_and_sound_by_participant_and_stream
     compositor.calls.clear()
     mix.roster({"participants": [{"id": 3, "name": "Cleo", "camera": True, "mic": True}], "share": None})  # after a reconnect
     assert compositor.calls == [("remove_source", "1"), ("add_source", "3", "Cleo")]
+
+
+class StreamCounter:
+    """A MediaSink that counts frames by (participant, stream, kind)."""
+
+    def __init__(self):
+        self.frames: dict[tuple[int, str, str], int] = {}
+
+    def video_frame(self, participant_id, stream_id, frame):
+        self._count(participant_id, stream_id, "video")
+
+    def audio_frame(self, participant_id, stream_id, frame):
+        self._count(participant_id, stream_id, "audio")
+
+    def _count(self, *key):
+        self.frames[key] = self.frames.get(key, 0) + 1
+
+    def track_ended(self, participant_id, stream_id, kind):
+        pass
+
+
+async def test_it_receives_every_track_of_a_first_offer_with_a_microphone_a_camera_and_a_screen():
+    # As a browser that offers while already sharing (a new recorder, a fresh connection):
+    # audio first, then two videos. aiortc's default bundle policy left the second video
+    # on a transport that bundling stops.
+    answers: list[dict] = []
+
+    async def send(body: dict) -> None:
+        answers.append(body)
+
+    counter = StreamCounter()
+    peers = RecorderPeers(send, counter)
+    browser = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+    browser.addTransceiver(SineTrack(440.0), direction="sendonly")
+    browser.addTransceiver(TestPatternTrack(RED, width=320, height=180), direction="sendonly")
+    screen = browser.addTransceiver(TestPatternTrack(YELLOW, width=320, height=180), direction="sendonly")
+    screen.sender._stream_id = "screen-1"
+    try:
+        await browser.setLocalDescription(await browser.createOffer())
+        await peers.on_signal({"from": 3, "description": {"type": "offer", "sdp": browser.localDescription.sdp}})
+        await browser.setRemoteDescription(RTCSessionDescription(**answers[0]["description"]))
+        async with asyncio.timeout(15):
+            while len(counter.frames) < 3:
+                await asyncio.sleep(0.05)
+        kinds = sorted((stream == "screen-1", kind) for _person, stream, kind in counter.frames)
+        assert kinds == [(False, "audio"), (False, "video"), (True, "video")], counter.frames
+    finally:
+        await browser.close()
+        await peers.close()
 
 
 async def test_it_refuses_bad_signals_without_keeping_a_connection_or_answering():

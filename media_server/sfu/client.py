@@ -111,7 +111,10 @@ class JanusClient:
                 if handle is not None:
                     handle.events.put_nowait(message)
                 elif message.get("janus") == "timeout":
+                    # The session is gone (no keep-alive for 60 s): its handles too.
                     logger.warning("Janus session %s timed out", self.session_id)
+                    for handle in self.handles.values():
+                        handle.events.put_nowait({"janus": "timeout", "sender": handle.id})
         except websockets.ConnectionClosed:
             pass
         finally:

@@ -339,6 +339,8 @@ class JanusRecording:
         kind = message.get("janus")
         if kind == "closed":
             raise RoomLost("the connection to Janus closed")
+        if kind == "timeout":
+            raise RoomLost("the Janus session timed out")
         data = ((message.get("plugindata") or {}).get("data")) or {}
         sender = message.get("sender")
         if self.watcher is not None and sender == self.watcher.id:

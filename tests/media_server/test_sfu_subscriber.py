@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import types
 from collections import Counter
 
 import numpy as np
 import pytest
 
 from media_server.sfu import janus
-from media_server.sfu.subscriber import CAMERA_STREAM, SCREEN_STREAM, JanusRecording, Publishers, we_are_out
+from media_server.sfu.subscriber import CAMERA_STREAM, SCREEN_STREAM, JanusRecording, Publishers, RoomLost, we_are_out
 from tests.aiortc_participants import JanusPublisher
 
 RECORDER = 900
@@ -190,3 +191,19 @@ async def test_it_starts_again_with_backoff_while_janus_is_away(janus_server):
         following.cancel()
         await asyncio.gather(following, return_exceptions=True)
         await ann.close()
+
+
+async def test_it_starts_over_when_the_room_or_the_session_is_gone():
+    recording = JanusRecording(lambda: None, FrameLog())  # type: ignore[arg-type,return-value]
+    recording.watcher = types.SimpleNamespace(id=7)  # type: ignore[assignment]
+    recording.publishers = Publishers(own_id=RECORDER)
+    for message in (
+        {"janus": "closed", "sender": 7},
+        {"janus": "timeout", "sender": 7},
+        {"janus": "event", "sender": 7, "plugindata": {"data": {"videoroom": "destroyed"}}},
+        {"janus": "event", "sender": 7, "plugindata": {"data": {"videoroom": "event", "kicked": RECORDER}}},
+        {"janus": "hangup", "sender": 7},
+    ):
+        with pytest.raises(RoomLost):
+            await recording._on_message(message)
+    await recording._on_message({"janus": "event", "sender": 7, "plugindata": {"data": {"videoroom": "event", "leaving": 3}}})

@@ -40,6 +40,8 @@ FORWARDED = {
     "signal",
     "recording.state",
     "meeting.ended",
+    # Mesh or SFU, and a new Janus room (generation): where the recorder gets the media.
+    "media.topology",
 }
 TOKEN_MAX_CHARS = 1024
 

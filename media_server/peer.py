@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
@@ -42,7 +42,9 @@ def allow_loopback_candidates() -> None:
 
 
 class MediaSink(Protocol):
-    """Where received media goes. Called on the event loop; must return at once."""
+    """Where received media goes. Called on the event loop; must return at once.
+    ``stream_id`` is the sender's ``msid`` stream from a mesh peer, and
+    ``media_server.sfu.subscriber.CAMERA_STREAM`` or ``SCREEN_STREAM`` from Janus."""
 
     def video_frame(self, participant_id: int, stream_id: str, frame: Any) -> None: ...
 
@@ -83,7 +85,9 @@ class Peer:
     def __init__(self, participant_id: int, ice_servers: list[RTCIceServer], sink: MediaSink):
         self.participant_id = participant_id
         self.sink = sink
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers))
+        # Browsers bundle everything; so do we from the start (aiortc's default, balanced,
+        # answers a second video on a transport that bundling then stops).
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.remote_ufrag: str | None = None
         self.stream_ids: dict[str, str] = {}
         self.readers: set[asyncio.Task] = set()

@@ -9,6 +9,9 @@ The API the media worker (another process, same database) calls::
         # ClaimedJob carries the recorder-socket token (valid TOKEN_MAX_AGE s to connect).
     recorder_token(recording_id: int, worker_id: str) -> str
         # A fresh token to reconnect the recorder socket (same checks as heartbeat).
+    recorder_sfu_credentials(recording_id: int, worker_id: str) -> dict
+        # Janus tokens of the recorder participant, for an SFU meeting (asked again
+        # before they expire); RecordingLost when the job is not this worker's.
     heartbeat(recording_id: int, worker_id: str) -> str
         # Renews the lease (call every HEARTBEAT_SECONDS). Returns "recording" (go on),
         # "finalizing" (stop asked / meeting ended: stop, store, finalize) or "lost"
@@ -63,6 +66,7 @@ from core.mail import queue_email
 from media_server.encoding import media_duration
 from media_server.models import Recording, format_duration
 from media_server.presets import get_preset, is_known
+from media_server.sfu import services as sfu_services
 from meetings import services as meeting_services
 from meetings.models import Meeting, Participant, Role
 from meetings.roomkit import RoomError, authorise, lock_room, send_to_participant, to_room
@@ -271,6 +275,16 @@ def recorder_token(recording_id: int, worker_id: str) -> str:
     if recording is None:
         raise RecordingLost(recording_id)
     return _sign_token(recording, worker_id)
+
+
+def recorder_sfu_credentials(recording_id: int, worker_id: str) -> dict:
+    """What the worker needs to subscribe to the meeting's Janus room, as its hidden
+    recorder participant (``media_server.sfu.services.credentials``: refused while the
+    recorder socket is not connected, the room is a mesh or not ready yet)."""
+    recording = Recording.objects.select_related("recorder").filter(pk=recording_id, worker_id=worker_id, state=State.RECORDING).first()
+    if recording is None or recording.recorder is None:
+        raise RecordingLost(recording_id)
+    return sfu_services.credentials(recording.recorder)
 
 
 def heartbeat(recording_id: int, worker_id: str) -> str:
@@ -697,6 +711,8 @@ def recorder_connected(session: RecorderSession, channel_name: str) -> dict:
         return {
             "participants": [{"id": p.pk, "name": p.display_name, "camera": p.camera_on, "mic": p.mic_on} for p in people],
             "share": meeting_services.share_payload(meeting),
+            # Mesh (browsers offer to the recorder) or the SFU (it subscribes in Janus).
+            "media": sfu_services.room_topology(recorder),
         }
 
 

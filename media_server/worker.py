@@ -8,6 +8,11 @@ One asyncio loop per process. For each job:
 - the recorder socket (``/ws/recorder/<id>/?token=…``) brings the roster, the room's
   events and the participants' offers; ``media_server.peer`` answers them and feeds
   every received frame to the compositor and the mixer at once;
+- in a meeting on the SFU (the roster's ``media``, then ``media.topology``), nobody
+  offers: ``media_server.sfu.subscriber`` subscribes to the meeting's Janus room and
+  feeds the same mix; a meeting that moves from the mesh to the SFU while recorded is
+  handed over person by person (each one's mesh connection closes once their media
+  come through Janus), and a new Janus room (generation) is followed;
 - a thread of its own ticks the media clock, asks the compositor and the mixer what is
   due and writes it (the encoders must not hold up the event loop, which receives
   the media);
@@ -48,6 +53,7 @@ from media_server.encoding import Recorder, media_duration
 from media_server.mixing import AudioMixer, AudioOut, MediaClock, Mixdown, VideoCompositor
 from media_server.peer import RecorderPeers, ice_servers_for_aiortc
 from media_server.presets import Preset, get_preset
+from media_server.sfu.subscriber import CAMERA_STREAM, SCREEN_STREAM, JanusRecording
 from meetings.ice import ice_servers
 
 logger = logging.getLogger(__name__)
@@ -59,6 +65,7 @@ RECONNECT_SECONDS = (0.5, 1.0, 2.0, 4.0)
 CLOSE_ENDED = 4410  # the meeting has ended (docs/protocol.md)
 CLOSE_REFUSED = (4401, 4403, 4404)
 SPOOL_NAME = re.compile(r"^recording-(?P<id>\d+)-(?P<segment>\d+)\.\w+$")
+JANUS_STREAMS = (CAMERA_STREAM, SCREEN_STREAM)
 
 
 def spool_path(spool: Path, job: services.ClaimedJob, preset: Preset) -> Path:
@@ -100,7 +107,12 @@ def web_origin() -> str:
 class MeetingMix:
     """What the recorder knows of the room (names, cameras, the share) and where
     received frames go. Lives on the event loop; the compositor and the mixer are
-    thread-safe, so the recording thread composes meanwhile."""
+    thread-safe, so the recording thread composes meanwhile.
+
+    Frames come from the mesh peers (stream ids are the browsers' ``msid`` streams)
+    or from Janus (``CAMERA_STREAM``, ``SCREEN_STREAM``). From someone's first frame
+    through Janus on, their mesh frames are dropped: while the room moves to the SFU,
+    each person's picture and voice come from one path only."""
 
     def __init__(self, compositor: VideoCompositor | None, mixer: AudioMixer):
         self.compositor = compositor
@@ -110,6 +122,8 @@ class MeetingMix:
         self.share: tuple[int, str] | None = None  # (participant id, stream id)
         self.audio_sources: set[str] = set()
         self.frames_received: dict[int, int] = {}
+        self.through_janus: set[int] = set()  # participants whose media come from Janus now
+        self.last_mesh_frame: dict[int, float] = {}  # participant → when their last mesh frame came
 
     # Room events.
 
@@ -150,6 +164,7 @@ class MeetingMix:
     def left(self, participant_id: int) -> None:
         self.names.pop(participant_id, None)
         self.camera.pop(participant_id, None)
+        self.through_janus.discard(participant_id)
         if self.compositor is not None:
             self.compositor.remove_source(str(participant_id))
         for source in [s for s in self.audio_sources if s.startswith(f"{participant_id}/")]:
@@ -167,22 +182,50 @@ class MeetingMix:
         if self.compositor is not None:
             self.compositor.screen_stopped(str(participant_id))
 
+    def janus_stopped(self) -> None:
+        """No Janus subscription any more (the room is a mesh again): mesh frames count."""
+        self.through_janus.clear()
+
     # MediaSink (media_server.peer): called for every received frame, never blocks.
 
     def _is_screen(self, participant_id: int, stream_id: str) -> bool:
+        if stream_id == SCREEN_STREAM:  # Janus's screen feed: shown while their share lasts
+            return self.share is not None and self.share[0] == participant_id
         return self.share is not None and self.share == (participant_id, stream_id) and bool(stream_id)
+
+    def _takes(self, participant_id: int, stream_id: str) -> bool:
+        """Whether a frame of this participant and stream goes into the mix."""
+        if participant_id not in self.names:
+            return False
+        if stream_id in JANUS_STREAMS:
+            if participant_id not in self.through_janus:
+                self.through_janus.add(participant_id)
+                self._log_handover(participant_id)
+            return True
+        if participant_id in self.through_janus:
+            return False  # their mesh connection is on its way out
+        self.last_mesh_frame[participant_id] = time.monotonic()
+        return True
+
+    def _log_handover(self, participant_id: int) -> None:
+        last = self.last_mesh_frame.pop(participant_id, None)
+        if last is not None:
+            gap = time.monotonic() - last
+            logger.info("participant %s: media through Janus now, %.2f s after their last mesh frame", participant_id, gap)
 
     def video_frame(self, participant_id: int, stream_id: str, frame: Any) -> None:
         self.frames_received[participant_id] = self.frames_received.get(participant_id, 0) + 1
-        if self.compositor is None or participant_id not in self.names:
+        if self.compositor is None or not self._takes(participant_id, stream_id):
             return
         if self._is_screen(participant_id, stream_id):
             self.compositor.push_screen(str(participant_id), frame)
+        elif stream_id == SCREEN_STREAM:
+            return  # a screen feed before its share.started or after its share.stopped
         elif self.camera.get(participant_id, True):
             self.compositor.push_camera(str(participant_id), frame)
 
     def audio_frame(self, participant_id: int, stream_id: str, frame: Any) -> None:
-        if participant_id not in self.names:
+        if not self._takes(participant_id, stream_id):
             return
         source = f"{participant_id}/{stream_id}"
         if source not in self.audio_sources:
@@ -195,11 +238,12 @@ class MeetingMix:
             source = f"{participant_id}/{stream_id}"
             self.audio_sources.discard(source)
             self.mixer.remove_source(source)
-        elif self.compositor is not None:
-            if self._is_screen(participant_id, stream_id):
-                self.compositor.screen_stopped(str(participant_id))
-            else:
-                self.compositor.camera_stopped(str(participant_id))
+        elif self.compositor is None or (participant_id in self.through_janus and stream_id not in JANUS_STREAMS):
+            return  # a mesh track closed after Janus took over: the picture goes on
+        elif self._is_screen(participant_id, stream_id) or stream_id == SCREEN_STREAM:
+            self.compositor.screen_stopped(str(participant_id))
+        else:
+            self.compositor.camera_stopped(str(participant_id))
 
 
 # --- The recording thread -------------------------------------------------------------
@@ -255,6 +299,11 @@ class RecordingSession:
         self.socket: ClientConnection | None = None
         self.signal_queues: dict[int, asyncio.Queue] = {}
         self.tasks: list[asyncio.Task] = []
+        # An SFU meeting: the subscription to its Janus room, and the room's generation.
+        self.janus: JanusRecording | None = None
+        self.janus_task: asyncio.Task | None = None
+        self.janus_generation: int | None = None
+        self.handovers: set[asyncio.Task] = set()
 
     def _finish(self, outcome: str, why: str) -> None:
         if not self.done.is_set():
@@ -286,6 +335,7 @@ class RecordingSession:
                 task.cancel()
             await asyncio.gather(room, watch, checkpoints, return_exceptions=True)
             await self._leave_room()
+            await self._stop_janus("the recording ends")
             logger.info(
                 "recording %s: %.1f s written (%d video frames, %d skipped)",
                 job.recording_id,
@@ -421,6 +471,8 @@ class RecordingSession:
 
     async def _send_signal(self, body: dict) -> None:
         if self.socket is not None:
+            what = body["description"]["type"] if body.get("description") else "candidate"
+            logger.info("recording %s: signal to participant %s (%s)", self.job.recording_id, body.get("to"), what)
             await self.socket.send(json.dumps({"type": "signal", "id": None, "body": body}))
 
     async def _on_frame(self, frame: str | bytes) -> None:
@@ -433,6 +485,9 @@ class RecordingSession:
         mix = self.mix
         if kind == "room.roster":
             mix.roster(body)
+            await self._follow_topology(body.get("media"))
+        elif kind == "media.topology":
+            await self._follow_topology(body)
         elif kind == "participant.joined":
             mix.joined(body)
         elif kind == "participant.updated":
@@ -466,15 +521,70 @@ class RecordingSession:
 
     def _queue_signal(self, body: dict) -> None:
         """Each participant's signals in order, participants side by side (one slow
-        negotiation does not delay the others)."""
+        negotiation does not delay the others). In an SFU meeting nobody uploads to the
+        recorder: only the connections from before the move to Janus go on."""
         sender = body.get("from")
         if not isinstance(sender, int):
+            return
+        if self.janus is not None and (self.peers is None or sender not in self.peers.peers):
+            if body.get("description"):
+                logger.info("recording %s: offer of participant %s ignored: the meeting is on Janus", self.job.recording_id, sender)
             return
         queue = self.signal_queues.get(sender)
         if queue is None:
             queue = self.signal_queues[sender] = asyncio.Queue()
             self.tasks.append(asyncio.create_task(self._signals_of(queue), name=f"signals of {sender}"))
         queue.put_nowait(body)
+
+    # --- An SFU meeting: Janus instead of the mesh -------------------------------------
+
+    async def _follow_topology(self, topology: dict | None) -> None:
+        """Mesh: browsers offer to the recorder. SFU and ready: subscribe in Janus (the
+        mesh connections go on until each person's media comes through Janus). A new
+        generation (Janus restarted, the room moved): leave the old room; subscribe to
+        the new one once it is ready."""
+        topology = topology or {"mode": "mesh"}
+        if topology.get("mode") != "sfu":
+            await self._stop_janus("the meeting is a mesh")
+            return
+        generation = topology.get("generation")
+        if self.janus is not None and generation == self.janus_generation:
+            return
+        await self._stop_janus(f"the Janus room is made again (generation {generation})")
+        if topology.get("state") == "ready":
+            self._start_janus(generation)
+
+    def _start_janus(self, generation: int | None) -> None:
+        recording_id = self.job.recording_id
+        logger.info("recording %s: the meeting is on Janus (generation %s): subscribing", recording_id, generation)
+        servers = ice_servers_for_aiortc(ice_servers(f"recorder-{self.worker_id}"))
+        self.janus = JanusRecording(
+            self._janus_credentials, self.mix, ice_servers=servers, on_media=self._through_janus, label=f"recording {recording_id}: "
+        )
+        self.janus_generation = generation
+        self.janus_task = asyncio.create_task(self.janus.run(), name="janus")
+
+    async def _stop_janus(self, why: str) -> None:
+        task, self.janus_task, self.janus, self.janus_generation = self.janus_task, None, None, None
+        if task is None:
+            return
+        logger.info("recording %s: leaving the Janus room: %s", self.job.recording_id, why)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        self.mix.janus_stopped()
+
+    async def _janus_credentials(self) -> dict:
+        return await database_sync_to_async(services.recorder_sfu_credentials)(self.job.recording_id, self.worker_id)
+
+    def _through_janus(self, participant_id: int) -> None:
+        """Their media come through Janus now: close their mesh connection, if any (the
+        mix already ignores it)."""
+        if self.peers is None or participant_id not in self.peers.peers:
+            return
+        logger.info("recording %s: participant %s moved to Janus; mesh connection closed", self.job.recording_id, participant_id)
+        task = asyncio.create_task(self.peers.drop(participant_id), name=f"hand over {participant_id}")
+        self.handovers.add(task)
+        task.add_done_callback(self.handovers.discard)
 
     async def _signals_of(self, queue: asyncio.Queue) -> None:
         while True:

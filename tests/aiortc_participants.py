@@ -9,6 +9,12 @@ the recorder when it learns of it (snapshot ``recorder`` or ``recorder.joined``)
 is always the offerer there, sending only. Offers from other participants are not
 answered: the recording tests need the recorder's side only, and the machine is small.
 
+In a meeting on the SFU (snapshot ``media``, ``media.topology``) it publishes to Janus
+instead (:class:`JanusPublisher`: camera and microphone as its participant id, a
+screen as a second publisher), closes its recorder connection once its Janus publisher
+is up, opens none while the room is on the SFU, and publishes again in a new room
+(``generation``).
+
 The participants live on an asyncio loop in a thread of their own
 (:class:`ParticipantsLoop`), so that synchronous tests (the ORM, the live-process
 fixtures) drive them with ``loop.run(coroutine)``.
@@ -42,6 +48,8 @@ from django.conf import settings
 from websockets.asyncio.client import ClientConnection, connect
 
 from media_server.peer import allow_loopback_candidates
+from media_server.sfu.client import JanusClient
+from media_server.sfu.janus import SCREEN_FEED_OFFSET
 
 T = TypeVar("T")
 # ICE checks are logged at INFO, a dozen lines per connection.
@@ -54,6 +62,9 @@ BAR_WIDTH, BAR_STEP = 32, 8
 COUNTER_BITS, COUNTER_BLOCK = 12, 16
 AMPLITUDE = 0.3  # of full scale: loud enough to measure, far from clipping when mixed
 REPLY_TIMEOUT = 15.0
+JANUS_CONNECT_TIMEOUT = 15.0
+# What a participant publishes to Janus: smaller than for the mesh (the machine is small).
+JANUS_WIDTH, JANUS_HEIGHT = 320, 180
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -124,6 +135,53 @@ class SineTrack(AudioStreamTrack):
         return frame
 
 
+class JanusPublisher:
+    """One publisher in a Janus room with aiortc: a test pattern of ``color`` and,
+    with ``frequency``, a tone (the tests' stand-in for a browser's camera and
+    microphone, or for its screen)."""
+
+    def __init__(self, server: str, core_token: str, room: int, room_token: str, publisher_id: int):
+        self.server, self.core_token, self.room, self.room_token = server, core_token, room, room_token
+        self.publisher_id = publisher_id
+        self.client: JanusClient | None = None
+        self.pc: RTCPeerConnection | None = None
+        self.tracks: list[Any] = []
+
+    @classmethod
+    def for_credentials(cls, creds: dict, *, screen: bool = False) -> JanusPublisher:
+        """As ``sfu.credentials`` allow: the person's own feed, or their screen's."""
+        feed = creds["publisher_id"] + (SCREEN_FEED_OFFSET if screen else 0)
+        return cls(creds["server"], creds["core_token"], creds["room"], creds["room_token"], feed)
+
+    async def start(self, color: tuple[int, int, int], frequency: float | None = None) -> JanusPublisher:
+        """Publish, and return once the media flow (ICE and DTLS done)."""
+        self.client = await JanusClient(self.server, token=self.core_token).connect()
+        handle = await self.client.attach(opaque_id=f"test-{self.publisher_id}")
+        pc = self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        connected = asyncio.Event()
+        pc.on("connectionstatechange", lambda: connected.set() if pc.connectionState == "connected" else None)
+        self.tracks = [TestPatternTrack(color, width=JANUS_WIDTH, height=JANUS_HEIGHT)]
+        if frequency is not None:
+            self.tracks.append(SineTrack(frequency))
+        for track in self.tracks:
+            pc.addTransceiver(track, direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        body = {"request": "joinandconfigure", "ptype": "publisher", "room": self.room, "id": self.publisher_id, "token": self.room_token}
+        _data, jsep = await handle.message(body, jsep={"type": "offer", "sdp": pc.localDescription.sdp})
+        assert jsep is not None, _data
+        await pc.setRemoteDescription(RTCSessionDescription(**jsep))
+        await asyncio.wait_for(connected.wait(), JANUS_CONNECT_TIMEOUT)
+        return self
+
+    async def close(self) -> None:
+        for track in self.tracks:
+            track.stop()
+        if self.pc is not None:
+            await self.pc.close()
+        if self.client is not None:
+            await self.client.close()
+
+
 class Refused(Exception):
     def __init__(self, code: str, message: str):
         super().__init__(f"{code}: {message}")
@@ -158,6 +216,12 @@ class AiortcParticipant:
         self.screen: TestPatternTrack | None = None
         self.screen_color: tuple[int, int, int] | None = None
         self.screen_stream_id = f"screen-{uuid.uuid4()}"
+        # The SFU: the room's topology, our Janus publishers and their room's generation.
+        self.topology: dict = {"mode": "mesh"}
+        self.on_sfu = False
+        self.janus: JanusPublisher | None = None
+        self.janus_screen: JanusPublisher | None = None
+        self.janus_generation: int | None = None
         self._jar = CookieJar()
         self._session_cookie = session_cookie
         self._socket: ClientConnection | None = None
@@ -252,7 +316,7 @@ class AiortcParticipant:
             return
         self.events.append((type_, body))
         self._new_event.set()
-        if type_ in ("room.snapshot", "recorder.joined", "recorder.left", "signal"):
+        if type_ in ("room.snapshot", "recorder.joined", "recorder.left", "signal", "media.topology"):
             # Handled in order by a task of their own: the reader must go on reading
             # (the replies to our own signals come through it).
             self._media_events.put_nowait((type_, body))
@@ -261,9 +325,13 @@ class AiortcParticipant:
         while True:
             type_, body = await self._media_events.get()
             try:
-                if type_ == "room.snapshot" and body.get("recorder"):
-                    await self._connect_recorder(body["recorder"]["id"])
-                elif type_ == "recorder.joined":
+                if type_ == "room.snapshot":
+                    await self._follow_topology(body.get("media") or {"mode": "mesh"})
+                    if body.get("recorder") and not self.on_sfu:
+                        await self._connect_recorder(body["recorder"]["id"])
+                elif type_ == "media.topology":
+                    await self._follow_topology(body)
+                elif type_ == "recorder.joined" and not self.on_sfu:
                     await self._connect_recorder(body["id"])
                 elif type_ == "recorder.left" and body.get("id") == self.recorder_id:
                     await self._close_recorder()
@@ -305,12 +373,21 @@ class AiortcParticipant:
         offer = {"type": pc.localDescription.type, "sdp": pc.localDescription.sdp}
         await self.request("signal", {"to": self.recorder_id, "description": offer})
 
+    async def connect_recorder_anyway(self, recorder_id: int) -> None:
+        """Offer to the recorder whatever the topology (a page that missed the move to
+        the SFU)."""
+        await self._connect_recorder(recorder_id)
+
     async def share_screen(self, color: tuple[int, int, int]) -> None:
         """Share a "screen" (a test pattern of ``color``) like a browser: ``share.start``
-        with its stream id, then a new offer to the recorder with the added track."""
+        with its stream id, then a new offer to the recorder with the added track (on
+        the SFU: a second publisher, the screen's feed)."""
         await self.request("share.start", {"kind": "screen", "stream_id": self.screen_stream_id})
         self.screen_color = color
-        if self.recorder_pc is not None:
+        if self.janus is not None:
+            creds = await self.request("sfu.credentials")
+            self.janus_screen = await JanusPublisher.for_credentials(creds, screen=True).start(color)
+        elif self.recorder_pc is not None:
             self._add_screen(self.recorder_pc)
             await self._offer()
 
@@ -334,6 +411,38 @@ class AiortcParticipant:
             if track is not None:
                 track.stop()
 
+    # --- The SFU -------------------------------------------------------------------
+
+    async def _follow_topology(self, topology: dict) -> None:
+        """Mesh, or the SFU: publish to Janus once the room is ready (again in a new
+        room), then close the recorder connection."""
+        self.topology = topology
+        if topology.get("mode") != "sfu":
+            self.on_sfu = False
+            await self._unpublish()
+            return
+        if topology.get("generation") != self.janus_generation:
+            await self._unpublish()
+        if topology.get("state") == "ready" and self.janus is None:
+            await self._publish()
+
+    async def _publish(self) -> None:
+        creds = await self.request("sfu.credentials")
+        self.janus = await JanusPublisher.for_credentials(creds).start(self.color, self.frequency)
+        if self.screen_color is not None:
+            self.janus_screen = await JanusPublisher.for_credentials(creds, screen=True).start(self.screen_color)
+        self.janus_generation = creds["generation"]
+        self.on_sfu = True
+        await self._close_recorder()  # Janus has our media now: nothing goes to the recorder
+
+    async def _unpublish(self) -> None:
+        publishers = (self.janus, self.janus_screen)
+        self.janus = self.janus_screen = None
+        self.janus_generation = None
+        for publisher in publishers:
+            if publisher is not None:
+                await publisher.close()
+
     @property
     def media_connected(self) -> bool:
         return self.recorder_pc is not None and self.recorder_pc.connectionState == "connected"
@@ -345,6 +454,7 @@ class AiortcParticipant:
         if self._media_task is not None:
             self._media_task.cancel()
         await self._close_recorder()
+        await self._unpublish()
         if self._socket is not None:
             await self._socket.close()
         if self._reader is not None:

@@ -199,10 +199,10 @@ def start_celery_worker(live_env):
     # Tasks left in the broker by earlier tests refer to rows that are gone.
     celery_app.control.purge()
 
-    def start() -> LiveProcess:
+    def start(**extra_env: str) -> LiveProcess:
         command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--without-mingle", "--without-gossip"]
         command += ["--loglevel", "INFO", "--hostname", f"test{len(workers)}-{os.getpid()}@%h"]
-        worker = LiveProcess("celery worker", command, live_env.variables)
+        worker = LiveProcess("celery worker", command, live_env.with_(**extra_env))
         workers.append(worker)
         worker.wait_for_line(" ready.")
         return worker
@@ -232,14 +232,16 @@ class LiveServer:
         return self.url
 
 
-def _start_daphne(redis_url: str, workdir: Path, name: str = "daphne", port: int | None = None) -> LiveServer:
+def _start_daphne(
+    redis_url: str, workdir: Path, name: str = "daphne", port: int | None = None, extra_env: dict[str, str] | None = None
+) -> LiveServer:
     """A daphne process on ``port`` (default: a free loopback port), on the test
-    database and ``redis_url``."""
+    database and ``redis_url``, with ``extra_env`` (e.g. a Janus's settings)."""
     port = port or processes.free_port()
     url = f"http://127.0.0.1:{port}"
     env = _live_env(redis_url, workdir)
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
-    server = LiveProcess(name, command, env.with_(PARLEY_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1,localhost"))
+    server = LiveProcess(name, command, env.with_(PARLEY_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1,localhost", **(extra_env or {})))
     try:
         processes.wait_until(lambda: processes.port_open("127.0.0.1", port), timeout=START_TIMEOUT, what=name, alive=server.alive)
     except (TimeoutError, RuntimeError) as exc:

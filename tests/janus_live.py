@@ -4,7 +4,8 @@ Janus gathers no ICE candidate on loopback: scripts/test-inner.sh gives the test
 namespace a veth pair of its own (10.203.0.1 and .2, both ends inside), and each Janus
 here gathers on 10.203.0.1 only. Its APIs listen on loopback. The settings of the test
 process point at it (``JANUS_*``); ``LiveJanus.environment`` is what live processes
-(daphne, Celery, the media worker) need.
+(daphne, Celery, the media worker) need; ``start_sfu_stack`` starts a Janus with a
+daphne and a Celery worker that use it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from core import processes
 from media_server.sfu import embedded, janus
-from tests.fixtures_live import LiveProcess
+from tests.fixtures_live import LiveProcess, LiveServer, _start_daphne, wait_until_database_settles
 
 JANUS_ADDRESS = "10.203.0.1"
 START_TIMEOUT = 20.0
@@ -129,3 +130,40 @@ def janus_pair(tmp_path, settings):
     yield first, second
     for server in (first, second):
         server.stop()
+
+
+@dataclass
+class SfuStack:
+    """A Janus, and a web server and a Celery worker that use it."""
+
+    janus: LiveJanus
+    server: LiveServer
+    celery: LiveProcess
+
+    def environment(self) -> dict[str, str]:
+        """What another live process (the media worker) needs to use this Janus."""
+        return self.janus.environment()
+
+
+@pytest.fixture
+def start_sfu_stack(tmp_path, settings, live_redis, start_celery_worker):
+    """``start_sfu_stack(**settings)``: a Janus (this process's settings point at it),
+    a daphne with ``settings`` that moves rooms to it, and the Celery worker that opens
+    them there. Stopped after the test, once the database has settled."""
+    stacks: list[SfuStack] = []
+
+    def start(**extra: str) -> SfuStack:
+        server = make_janus(tmp_path / "janus", name="janus-a", events_url="http://127.0.0.1:9/unused/")
+        use_janus(settings, server)
+        environment = {**server.environment(), **extra}
+        web = _start_daphne(live_redis, tmp_path / "web", name="daphne with Janus", extra_env=environment)
+        stack = SfuStack(server, web, start_celery_worker(**environment))
+        stacks.append(stack)
+        return stack
+
+    yield start
+    for stack in stacks:
+        wait_until_database_settles()
+        stack.server.process.stop()
+        print(f"--- {stack.server.process.name} output ---\n{stack.server.process.output()}")
+        stack.janus.stop()

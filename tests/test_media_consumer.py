@@ -8,11 +8,14 @@ from __future__ import annotations
 import time
 
 import pytest
+from channels.layers import get_channel_layer
 from django.core import signing
 
+from core.consumers import send_event
 from media_server import services
 from media_server.models import Recording
 from meetings.models import Participant
+from meetings.roomkit import meeting_group
 from tests import test_room_consumer
 from tests.factories import make_extension, make_meeting, make_participant
 from tests.test_room_consumer import CANDIDATE, SDP, Room, RoomSocket, _everyone, _join_lobby, db
@@ -146,6 +149,7 @@ async def test_it_lets_the_worker_in_as_a_hidden_peer_that_only_signals(sockets,
     roster = (await recorder.until("room.roster"))["body"]
     assert sorted(p["name"] for p in roster["participants"]) == ["Cora Creator", "Olaf Organizer", "Paul Participant", "Pia Presenter"]
     assert roster["share"] is None
+    assert roster["media"] == {"mode": "mesh"}  # browsers offer to it (on the SFU: it subscribes in Janus)
     recorder_id = (await s["participant"].until("recorder.joined"))["body"]["id"]
     await s["creator"].until("recorder.joined", id=recorder_id)
     snapshot = (await sockets.open(room, room.presenter)).first["body"]
@@ -167,6 +171,9 @@ async def test_it_lets_the_worker_in_as_a_hidden_peer_that_only_signals(sockets,
     await s["participant"].ok("chat.send", {"text": "hello"})
     await s["creator"].ok("share.start", {"kind": "screen", "stream_id": "screen-1"})
     assert (await recorder.until("share.started"))["body"]["participant_id"] == room.creator.id
+    topology = {"mode": "sfu", "state": "ready", "server": "ws://127.0.0.1:8188/", "room": 7, "generation": 2}
+    await send_event(get_channel_layer(), meeting_group(room.meeting.public_id), "media.topology", topology)
+    assert (await recorder.until("media.topology"))["body"] == topology
     assert "chat.message" not in [m["type"] for m in await recorder.drain()]
 
     assert await recorder.ok("recorder.heartbeat") == {"state": "recording"}

@@ -12,121 +12,36 @@ the links when the meeting ends.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import signal
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from channels.db import database_sync_to_async
 from django.urls import reverse
 from django.utils import timezone
 
-from core import processes
 from media_server.encoding import Recorder
 from media_server.mixing import AudioMixer
 from media_server.models import Recording
 from media_server.peer import RecorderPeers
 from media_server.presets import get_preset
 from media_server.worker import MediaWorker, MeetingMix, media_duration, recorder_socket_url, web_origin
-from meetings.models import Participant, RoomType
-from tests.aiortc_participants import AiortcParticipant, ParticipantsLoop
-from tests.factories import make_extension, make_meeting
-from tests.fixtures_live import LiveProcess, session_cookie_for
+from tests.aiortc_participants import SineTrack, TestPatternTrack
+from tests.fixtures_live import LiveProcess
+from tests.media_files import decoded_audio, decoded_video, media_end, media_end_or_zero, share_of_color, tone_share
+from tests.recording_live import MEDIA_TIMEOUT, TONES, recording_in, shared_meeting, stored_path, wait_for, wait_media_from
 
 PRESET = "webm_720p"
 RED, GREEN, BLUE, YELLOW = (200, 40, 40), (40, 170, 60), (40, 60, 200), (230, 210, 40)
-TONES = {"Olivia Owner": 440.0, "Bob Guest": 1000.0, "Cleo Late": 1750.0}
-STATE_TIMEOUT = 30.0
-MEDIA_TIMEOUT = 30.0
 
 
 # --- The pieces ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def participants():
-    """``participants.join(meeting, name, color, user=None)`` → a joined participant on a
-    loop of its own thread; all are closed at the end."""
-    loop = ParticipantsLoop()
-    joined: list[AiortcParticipant] = []
-
-    class Participants:
-        def join(self, server, meeting, name: str, color, *, user=None) -> AiortcParticipant:
-            cookie = session_cookie_for(user) if user is not None else None
-            person = AiortcParticipant(server.url, meeting.public_id, name, color=color, frequency=TONES[name], session_cookie=cookie)
-            joined.append(person)
-            loop.run(person.join())
-            return person
-
-        def run(self, coroutine, timeout: float = 60.0):
-            return loop.run(coroutine, timeout)
-
-    yield Participants()
-    loop.close(joined)
-    for person in joined:
-        if person.errors:
-            print(f"--- {person.name}'s media errors ---", *person.errors, sep="\n")
-    # The server is done with their sockets before the tables are emptied (its writes
-    # racing the TRUNCATE could deadlock it).
-    ids = [person.id for person in joined if person.id]
-    processes.wait_until(
-        lambda: not Participant.objects.filter(pk__in=ids, connected=True).exists(), timeout=STATE_TIMEOUT, what="the sockets to close"
-    )
-
-
-@pytest.fixture
-def start_media_worker(live_env, asgi_server, tmp_path):
-    """``start_media_worker(worker_id)``: a worker process on the live database, Redis
-    and web server, with its spool in this test's directory (the same spool for the
-    same id, as on one machine)."""
-    workers: list[LiveProcess] = []
-
-    def start(worker_id: str = "worker-a", **settings: str) -> LiveProcess:
-        spool = tmp_path / "spool" / worker_id
-        command = [sys.executable, "manage.py", "media_worker", "--id", worker_id, "--spool", str(spool)]
-        env = live_env.with_(PARLEY_BASE_URL=asgi_server.url, ALLOWED_HOSTS="127.0.0.1,localhost", **settings)
-        worker = LiveProcess(f"media worker {worker_id}", command, env)
-        workers.append(worker)
-        worker.wait_for_line(f"media worker {worker_id} ready")
-        return worker
-
-    yield start
-    for worker in workers:
-        if worker.alive():
-            worker.stop()
-        print(f"--- {worker.name} {worker.pid} output ---\n{worker.output(150)}")
-    # As above: the server notes the recorder sockets' end before the tables are emptied
-    # (in an ended meeting it closed them itself, long before).
-    recorders = Participant.objects.filter(is_recorder=True, connected=True, meeting__ended_at__isnull=True)
-    processes.wait_until(lambda: not recorders.exists(), timeout=STATE_TIMEOUT, what="the recorder to leave")
-
-
-def shared_meeting():
-    owner = make_extension(display_name="Olivia Owner", room_type=RoomType.SHARED)
-    return owner, make_meeting(owner, title="Recorded sync", room_type=RoomType.SHARED)
-
-
-def wait_for(condition, what: str, timeout: float = STATE_TIMEOUT, worker: LiveProcess | None = None):
-    try:
-        return processes.wait_until(condition, timeout=timeout, what=what, interval=0.1)
-    except TimeoutError as exc:
-        pytest.fail(f"{exc}\n--- worker output ---\n{worker.output() if worker else ''}")
-
-
-def recording_in(meeting, segment: int, states: tuple[str, ...]) -> Recording | None:
-    return Recording.objects.filter(meeting=meeting, segment=segment, state__in=states).first()
-
-
-def wait_media_from(worker: LiveProcess, *people: AiortcParticipant) -> None:
-    """Until the worker receives video and audio from each of them (a fresh line since ``occurrences``)."""
-    for person in people:
-        for kind in ("video", "audio"):
-            worker.wait_for_line(f"receiving {kind} from participant {person.id}", timeout=MEDIA_TIMEOUT)
 
 
 def two_people_recorded(asgi_server, participants, worker: LiveProcess):
@@ -139,61 +54,6 @@ def two_people_recorded(asgi_server, participants, worker: LiveProcess):
     recording = wait_for(lambda: recording_in(meeting, 1, ("recording",)), "the worker to take the job", worker=worker)
     wait_media_from(worker, olivia, bob)
     return owner, meeting, olivia, bob, recording
-
-
-def stored_path(live_env, recording: Recording) -> Path:
-    path = Path(live_env.variables["PARLEY_DATA_DIR"]) / "media" / str(recording.file.name)
-    assert path.is_file(), path
-    return path
-
-
-# --- Reading the file back ----------------------------------------------------------------
-
-
-def decoded_video(path: Path, every: int = 5) -> Iterator[tuple[float, np.ndarray]]:
-    """(time, RGB picture) of every ``every``-th video frame."""
-    with av.open(str(path)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            if index % every == 0:
-                yield float(frame.time), frame.to_ndarray(format="rgb24")
-
-
-def decoded_audio(path: Path) -> tuple[np.ndarray, int]:
-    """The whole sound as mono float samples, and its rate."""
-    chunks, rate = [], 48_000
-    with av.open(str(path)) as container:
-        for frame in container.decode(audio=0):
-            rate = frame.sample_rate
-            samples = frame.to_ndarray().astype(np.float64)
-            if frame.format.name.startswith(("flt", "dbl")):
-                samples *= 32767  # decoders give floats in [-1, 1]; compare as 16-bit
-            if frame.format.is_packed and len(frame.layout.channels) > 1:
-                samples = samples.reshape(-1, len(frame.layout.channels)).T
-            chunks.append(samples.mean(axis=0) if samples.shape[0] > 1 else samples[0])
-    return (np.concatenate(chunks) if chunks else np.zeros(0)), rate
-
-
-def media_end(path: Path) -> float:
-    end = 0.0
-    with av.open(str(path)) as container:
-        for packet in container.demux():
-            if packet.pts is not None:
-                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
-    return end
-
-
-def tone_share(samples: np.ndarray, rate: int, frequency: float) -> float:
-    """The part of the sound's power within 20 Hz of ``frequency`` (a tone mixed with
-    one other of the same loudness has about half)."""
-    power = np.abs(np.fft.rfft(samples * np.hanning(len(samples)))) ** 2
-    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
-    band = power[(freqs > frequency - 20) & (freqs < frequency + 20)]
-    return float(band.sum() / (power.sum() + 1e-9))
-
-
-def share_of_color(picture: np.ndarray, color: tuple[int, int, int], tolerance: int = 50) -> float:
-    distance = np.abs(picture.astype(np.int16) - np.array(color, dtype=np.int16)).max(axis=2)
-    return float((distance < tolerance).mean())
 
 
 # --- Tests --------------------------------------------------------------------------------
@@ -391,13 +251,6 @@ def test_it_stores_the_recording_as_interrupted_when_the_worker_is_told_to_stop(
     assert recording_in(meeting, 2, ("pending",))
 
 
-def media_end_or_zero(path: Path) -> float:
-    try:
-        return media_end(path)
-    except (av.FFmpegError, OSError):
-        return 0.0
-
-
 # --- Units: routing, peers, spool (no processes) ----------------------------------------------
 
 
@@ -460,6 +313,55 @@ def test_it_routes_cameras_the_shared_screen_and_sound_by_participant_and_stream
     compositor.calls.clear()
     mix.roster({"participants": [{"id": 3, "name": "Cleo", "camera": True, "mic": True}], "share": None})  # after a reconnect
     assert compositor.calls == [("remove_source", "1"), ("add_source", "3", "Cleo")]
+
+
+class StreamCounter:
+    """A MediaSink that counts frames by (participant, stream, kind)."""
+
+    def __init__(self):
+        self.frames: dict[tuple[int, str, str], int] = {}
+
+    def video_frame(self, participant_id, stream_id, frame):
+        self._count(participant_id, stream_id, "video")
+
+    def audio_frame(self, participant_id, stream_id, frame):
+        self._count(participant_id, stream_id, "audio")
+
+    def _count(self, *key):
+        self.frames[key] = self.frames.get(key, 0) + 1
+
+    def track_ended(self, participant_id, stream_id, kind):
+        pass
+
+
+async def test_it_receives_every_track_of_a_first_offer_with_a_microphone_a_camera_and_a_screen():
+    # As a browser that offers while already sharing (a new recorder, a fresh connection):
+    # audio first, then two videos. aiortc's default bundle policy left the second video
+    # on a transport that bundling stops.
+    answers: list[dict] = []
+
+    async def send(body: dict) -> None:
+        answers.append(body)
+
+    counter = StreamCounter()
+    peers = RecorderPeers(send, counter)
+    browser = RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+    browser.addTransceiver(SineTrack(440.0), direction="sendonly")
+    browser.addTransceiver(TestPatternTrack(RED, width=320, height=180), direction="sendonly")
+    screen = browser.addTransceiver(TestPatternTrack(YELLOW, width=320, height=180), direction="sendonly")
+    screen.sender._stream_id = "screen-1"
+    try:
+        await browser.setLocalDescription(await browser.createOffer())
+        await peers.on_signal({"from": 3, "description": {"type": "offer", "sdp": browser.localDescription.sdp}})
+        await browser.setRemoteDescription(RTCSessionDescription(**answers[0]["description"]))
+        async with asyncio.timeout(15):
+            while len(counter.frames) < 3:
+                await asyncio.sleep(0.05)
+        kinds = sorted((stream == "screen-1", kind) for _person, stream, kind in counter.frames)
+        assert kinds == [(False, "audio"), (False, "video"), (True, "video")], counter.frames
+    finally:
+        await browser.close()
+        await peers.close()
 
 
 async def test_it_refuses_bad_signals_without_keeping_a_connection_or_answering():

@@ -51,9 +51,11 @@ class JanusClient:
         self._tasks.append(asyncio.create_task(self._keepalive(), name="janus-keepalive"))
         return self
 
-    async def attach(self, *, opaque_id: str = "", plugin: str = PLUGIN) -> Handle:
+    async def attach(self, *, opaque_id: str = "", plugin: str = PLUGIN, events: asyncio.Queue | None = None) -> Handle:
+        """A new handle; its events go to ``events`` when given (handles may share one
+        queue: each message names its handle as ``sender``)."""
         answer = await self._request({"janus": "attach", "plugin": plugin, "opaque_id": opaque_id})
-        handle = Handle(self, answer["data"]["id"])
+        handle = Handle(self, answer["data"]["id"], events)
         self.handles[handle.id] = handle
         return handle
 
@@ -109,7 +111,10 @@ class JanusClient:
                 if handle is not None:
                     handle.events.put_nowait(message)
                 elif message.get("janus") == "timeout":
+                    # The session is gone (no keep-alive for 60 s): its handles too.
                     logger.warning("Janus session %s timed out", self.session_id)
+                    for handle in self.handles.values():
+                        handle.events.put_nowait({"janus": "timeout", "sender": handle.id})
         except websockets.ConnectionClosed:
             pass
         finally:
@@ -117,7 +122,7 @@ class JanusClient:
             for waiting in self._pending.values():
                 waiting.put_nowait({"janus": "error", "error": {"code": 0, "reason": "Janus closed the connection"}})
             for handle in self.handles.values():
-                handle.events.put_nowait({"janus": "closed"})
+                handle.events.put_nowait({"janus": "closed", "sender": handle.id})
 
     async def _keepalive(self) -> None:
         while True:
@@ -133,10 +138,10 @@ class Handle:
     """A handle on a plugin (the VideoRoom): requests with an optional JSEP, trickle,
     and the events Janus sends on its own (``events``)."""
 
-    def __init__(self, client: JanusClient, handle_id: int):
+    def __init__(self, client: JanusClient, handle_id: int, events: asyncio.Queue | None = None):
         self.client = client
         self.id = handle_id
-        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue() if events is None else events
 
     async def request(self, body: dict[str, Any], jsep: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict | None]:
         """A plugin request answered at once (``exists``, ``listparticipants``…)."""

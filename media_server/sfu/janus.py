@@ -45,6 +45,10 @@ TIMEOUT = 2.0
 NO_SUCH_ROOM = 426
 ROOM_EXISTS = 427
 NO_SUCH_FEED = 428
+# A person publishes their camera and microphone as the publisher whose id is their
+# participant id, and a shared screen as a second publisher with this added (browsers
+# and the media worker agree on it; still a JavaScript-safe integer).
+SCREEN_FEED_OFFSET = 10**12
 
 
 class JanusError(Exception):
@@ -85,6 +89,13 @@ def _default_public_url(admin_url: str) -> str:
     host = parts.hostname or "127.0.0.1"
     host = f"[{host}]" if ":" in host else host
     return f"{scheme}://{host}:8188/"
+
+
+def feed_owner(feed_id: int) -> tuple[int, bool]:
+    """(participant id, is the screen) of a publisher id."""
+    if feed_id >= SCREEN_FEED_OFFSET:
+        return feed_id - SCREEN_FEED_OFFSET, True
+    return feed_id, False
 
 
 def configured() -> bool:
@@ -211,7 +222,9 @@ class AdminApi:
         return bool(self.videoroom({"request": "exists", "room": room_id}).get("exists"))
 
     def rooms(self) -> set[int]:
-        return {room["room"] for room in self.videoroom({"request": "list"}).get("list", [])}
+        # Our rooms are private: Janus lists them only to the holder of the admin key.
+        request = {"request": "list", "admin_key": settings.JANUS_ROOM_ADMIN_KEY}
+        return {room["room"] for room in self.videoroom(request).get("list", [])}
 
     def kick(self, room_id: int, secret: str, publisher_id: int) -> bool:
         """Out of the room (its subscribers stop getting it); False if not there."""

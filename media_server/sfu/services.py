@@ -251,7 +251,8 @@ def evict(sfu_room_id: int, participant_id: int) -> int:
     destroyed = 0
     if sfu_room is not None:
         api = janus.AdminApi(sfu_room.server)
-        api.kick(sfu_room.janus_room, sfu_room.secret, participant_id)
+        for feed_id in (participant_id, participant_id + janus.SCREEN_FEED_OFFSET):
+            api.kick(sfu_room.janus_room, sfu_room.secret, feed_id)
     for session in list(JanusSession.objects.filter(participant_id=participant_id)):
         if janus.AdminApi(session.server).destroy_session(session.session_id):
             destroyed += 1
@@ -293,6 +294,8 @@ def _handle_event(event: dict[str, Any]) -> None:
         data = body.get("data") or {}
         if data.get("event") == "joined" and isinstance(data.get("id"), int):
             _publisher_joined(event.get("session_id"), data["room"], data["id"])
+        elif data.get("event") == "published" and isinstance(data.get("id"), int):
+            _publisher_published(event.get("session_id"), data["room"], data["id"])
     elif kind == 256 and body.get("status") == "started":
         # A Janus (re)started: its rooms are gone. The sweep makes them again now.
         _enqueue("check_janus_servers")
@@ -313,24 +316,37 @@ def _session_opened(session_id: Any, token: Any) -> None:
 
 
 def _publisher_joined(session_id: Any, room_id: Any, publisher_id: int) -> None:
-    """A publisher must be the person whose token opened the session, in their own
-    meeting's room, and in the room now: anyone else is kicked."""
+    """A publisher must be the person whose token opened the session (their camera's
+    feed, or their screen's), in their own meeting's room, and in the room now: anyone
+    else is kicked. The recorder joins with its own id only, to learn who publishes."""
     sfu_room = SfuRoom.objects.filter(janus_room=room_id).first()
     if sfu_room is None:
         return
     session = JanusSession.objects.filter(session_id=session_id).select_related("participant").first()
     owner = session.participant if session else None
+    person, is_screen = janus.feed_owner(publisher_id)
     legitimate = (
         owner is not None
-        and owner.pk == publisher_id
+        and owner.pk == person
+        and not (owner.is_recorder and is_screen)
         and owner.meeting_id == sfu_room.meeting_id
         and owner.state == Participant.State.JOINED
     )
     if not legitimate and session is not None:
         logger.warning("Janus room %s: publisher %s is not who opened session %s; kicked", room_id, publisher_id, session_id)
         janus.AdminApi(sfu_room.server).kick(sfu_room.janus_room, sfu_room.secret, publisher_id)
-        if owner is None or owner.pk != publisher_id:
+        if owner is None or owner.pk != person:
             janus.AdminApi(sfu_room.server).destroy_session(session.session_id)
+
+
+def _publisher_published(session_id: Any, room_id: Any, publisher_id: int) -> None:
+    """The recorder only subscribes: media it publishes would reach every browser."""
+    sfu_room = SfuRoom.objects.filter(janus_room=room_id).first()
+    session = JanusSession.objects.filter(session_id=session_id).select_related("participant").first()
+    if sfu_room is None or session is None or not session.participant.is_recorder:
+        return
+    logger.warning("Janus room %s: the recorder %s published; kicked", room_id, publisher_id)
+    janus.AdminApi(sfu_room.server).kick(sfu_room.janus_room, sfu_room.secret, publisher_id)
 
 
 # --- Health ----------------------------------------------------------------------------
@@ -388,7 +404,7 @@ def _kick_strangers(api: janus.AdminApi, sfu_room: SfuRoom) -> None:
     present = set(Participant.objects.filter(meeting_id=sfu_room.meeting_id, state=Participant.State.JOINED).values_list("pk", flat=True))
     for publisher in publishers:
         publisher_id = publisher.get("id")
-        if isinstance(publisher_id, int) and publisher_id not in present:
+        if isinstance(publisher_id, int) and janus.feed_owner(publisher_id)[0] not in present:
             api.kick(sfu_room.janus_room, sfu_room.secret, publisher_id)
 
 

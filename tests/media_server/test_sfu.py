@@ -284,6 +284,105 @@ async def test_it_kicks_a_publisher_who_takes_someone_elses_id(janus_server, dja
     await client.close()
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_it_lets_people_publish_their_screen_as_a_second_feed_and_nobody_elses(janus_server, django_capture_on_commit_callbacks):
+    meeting = await database_sync_to_async(_room)()
+    with django_capture_on_commit_callbacks(execute=True):
+        people = [await database_sync_to_async(meeting_services.join_meeting)(meeting, session_key=f"s{n}", name=f"P{n}") for n in range(3)]
+    ann, bob = people[0], people[1]
+    creds = await database_sync_to_async(services.credentials)(ann)
+    api = janus.AdminApi(janus_server.admin_url)
+    mine = ann.pk + janus.SCREEN_FEED_OFFSET
+    camera, camera_pc = await _publish(janus_server.public_url, creds)
+    screen, screen_pc = await _publish(janus_server.public_url, creds, publisher_id=mine)
+    thief, thief_pc = await _publish(janus_server.public_url, creds, publisher_id=bob.pk + janus.SCREEN_FEED_OFFSET)
+    await _until(lambda: len(api.publishers(creds["room"])) == 3)
+    attached = [
+        {"type": 2, "session_id": c.session_id, "event": {"name": "attached", "token": creds["core_token"]}}
+        for c in (camera, screen, thief)
+    ]
+    joined = [
+        {
+            "type": 64,
+            "session_id": c.session_id,
+            "event": {"plugin": janus.PLUGIN, "data": {"event": "joined", "room": creds["room"], "id": i}},
+        }
+        for c, i in ((camera, ann.pk), (screen, mine), (thief, bob.pk + janus.SCREEN_FEED_OFFSET))
+    ]
+    await database_sync_to_async(services.handle_events)(attached + joined)
+    await database_sync_to_async(services.check_servers)()  # kicks strangers, not screens of people in the room
+
+    assert sorted(p["id"] for p in api.publishers(creds["room"])) == [ann.pk, mine]
+    # Ann leaves: both her feeds go.
+    with django_capture_on_commit_callbacks(execute=True):
+        await database_sync_to_async(meeting_services.leave_meeting)(ann)
+    assert api.publishers(creds["room"]) == []
+    for client, pc in ((camera, camera_pc), (screen, screen_pc), (thief, thief_pc)):
+        await pc.close()
+        await client.close()
+
+
+def _recorder_of_a_recorded_meeting(committed):
+    """A meeting on Janus being recorded, its worker's recorder socket connected:
+    → (recording id, worker id, recorder participant)."""
+    from media_server import services as recording_services
+
+    meeting = _room()
+    with committed():
+        host = meeting_services.join_meeting(meeting, user=meeting.owner)
+    _join(meeting, committed, "Bob", "Cid")
+    with committed():
+        recording_services.start_recording(host)
+        job = recording_services.claim_job("worker-1")
+        session = recording_services.open_recorder(job.recording_id, job.token)
+        roster = recording_services.recorder_connected(session, "channel-1")
+    assert roster["media"] == services.topology_payload(SfuRoom.objects.get())
+    return job.recording_id, "worker-1", Participant.objects.get(pk=session.participant_id)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_recorder_gets_credentials_janus_accepts_and_is_kicked_if_it_publishes(janus_server, django_capture_on_commit_callbacks):
+    from media_server import services as recording_services
+
+    recording_id, worker_id, recorder = await database_sync_to_async(_recorder_of_a_recorded_meeting)(
+        lambda: django_capture_on_commit_callbacks(execute=True)
+    )
+    creds = await database_sync_to_async(recording_services.recorder_sfu_credentials)(recording_id, worker_id)
+    assert creds["publisher_id"] == recorder.pk and services.participant_of_token(creds["core_token"]) == recorder.pk
+    with pytest.raises(recording_services.RecordingLost):
+        await database_sync_to_async(recording_services.recorder_sfu_credentials)(recording_id, "another-worker")
+
+    # It joins to watch (no media): accepted, and not a publisher.
+    watcher = await JanusClient(janus_server.public_url, token=creds["core_token"]).connect()
+    handle = await watcher.attach()
+    joined, _jsep = await handle.message(
+        {"request": "join", "ptype": "publisher", "room": creds["room"], "id": recorder.pk, "token": creds["room_token"]}
+    )
+    assert joined["videoroom"] == "joined"
+    api = janus.AdminApi(janus_server.admin_url)
+    assert [(p["id"], p["publisher"]) for p in api.publishers(creds["room"])] == [(recorder.pk, False)]
+    events = [{"type": 2, "session_id": watcher.session_id, "event": {"name": "attached", "token": creds["core_token"]}}]
+    joined_event = {"event": "joined", "room": creds["room"], "id": recorder.pk}
+    events.append({"type": 64, "session_id": watcher.session_id, "event": {"plugin": janus.PLUGIN, "data": joined_event}})
+    await database_sync_to_async(services.handle_events)(events)
+    assert len(api.publishers(creds["room"])) == 1  # watching is fine
+
+    # Publishing is not: what Janus reports then gets it kicked.
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc.addTrack(VideoStreamTrack())
+    await pc.setLocalDescription(await pc.createOffer())
+    _data, answer = await handle.message({"request": "configure"}, jsep={"type": "offer", "sdp": pc.localDescription.sdp})
+    await pc.setRemoteDescription(RTCSessionDescription(**answer))
+    await _until(lambda: any(p["publisher"] for p in api.publishers(creds["room"])))
+    published = {"event": "published", "room": creds["room"], "id": recorder.pk}
+    await database_sync_to_async(services.handle_events)(
+        [{"type": 64, "session_id": watcher.session_id, "event": {"plugin": janus.PLUGIN, "data": published}}]
+    )
+    assert api.publishers(creds["room"]) == []
+    await pc.close()
+    await watcher.close()
+
+
 # --- Two servers, failover, restart -------------------------------------------------------
 
 
@@ -328,6 +427,9 @@ def test_it_makes_the_rooms_again_on_a_janus_that_restarted(janus_server, commit
     meeting = _room()
     _join(meeting, committed, "Ann", "Bob", "Cid")
     before = SfuRoom.objects.get()
+    with committed():
+        services.check_servers()
+    assert SfuRoom.objects.get().generation == 1  # there (a private room): left alone
     janus_server.restart()
     assert not janus.AdminApi(janus_server.admin_url).room_exists(before.janus_room)
 

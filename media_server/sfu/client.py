@@ -125,13 +125,13 @@ class JanusClient:
                 handle.events.put_nowait({"janus": "closed", "sender": handle.id})
 
     async def _keepalive(self) -> None:
-        while True:
+        # One lost answer is not the end of the session: keep going until the socket closes.
+        while not self.closed.is_set():
             await asyncio.sleep(KEEPALIVE_SECONDS)
             try:
                 await self._request({"janus": "keepalive"})
             except Exception:
                 logger.warning("Janus keep-alive of session %s failed", self.session_id)
-                return
 
 
 class Handle:

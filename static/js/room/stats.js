@@ -2,7 +2,8 @@
 // 60-second graphs drawn on canvases (no library), and the meeting's details.
 // Plain ES module, no build step. Text goes through gettext() from Django's /jsi18n/ catalog.
 import { copyText } from "../copy.js";
-import { element, hidePanel, isPanelOpen, panelHeader, selectedCandidatePair, showPanel } from "./settings.js";
+import { element, hidePanel, isPanelOpen, panelHeader, showPanel } from "./panels.js";
+import { selectedCandidatePair } from "./preferences.js";
 
 function gettext(text) {
   return typeof window.gettext === "function" ? window.gettext(text) : text;

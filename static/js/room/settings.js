@@ -1,6 +1,6 @@
-// Meeting-room settings (F17): the Settings dialog with its device test. The choices,
-// their constraints and sender limits are preferences.js's, which the room uses from
-// the start.
+// Meeting-room settings (F17): the Settings dialog with its device test, loaded the
+// first time the person opens it (features.js). The choices, their constraints and
+// sender limits are preferences.js's, which the room uses from the start.
 // Plain ES module, no build step. Text goes through gettext() from Django's /jsi18n/ catalog.
 import { applySinkId, audioConstraints, loadSettings, saveSettings, speakingThreshold, videoConstraints } from "./preferences.js";
 import { element, hidePanel, isPanelOpen, panelHeader, showPanel } from "./panels.js";
@@ -520,4 +520,16 @@ function describeStream(stream) {
   if (video && audio) return gettext("Your camera and microphone work. Speak to see the level move.");
   if (audio) return gettext("Your microphone works; no camera was found.");
   return gettext("Your camera works; no microphone was found.");
+}
+
+// The room's settings feature (features.js): built the first time the dialog opens.
+export function setup(room) {
+  const root = document.getElementById("settings-panel");
+  const panel = new SettingsPanel(root, { onChange: room.applySettings });
+  return {
+    open: () => {
+      panel.open();
+      if (!root.open) root.showModal();
+    },
+  };
 }

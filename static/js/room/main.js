@@ -10,6 +10,7 @@ import { fmt, showToast } from "../ui.js";
 import { SpeakingDetector, resumeAudio } from "./audio.js";
 import { Chat } from "./chat.js";
 import { confirmAction, describeError, hideNotice, notice } from "./dom.js";
+import { attach, choice as devicesChoice, config, mediaStarted, media, settings as storedSettings, signaling } from "./early.js";
 import {
   claimSignal,
   closeFeatures,
@@ -26,16 +27,14 @@ import {
   startFeatures,
 } from "./features.js";
 import { LobbyPanel } from "./lobby.js";
-import { LocalMedia, devicesChoice, mediaProblem } from "./media.js";
+import { mediaProblem } from "./media.js";
 import { ParticipantsPanel } from "./participants.js";
 import { PeerMesh } from "./peers.js";
-import { applySenderSettings, loadSettings, speakingThreshold } from "./preferences.js";
+import { applySenderSettings, speakingThreshold } from "./preferences.js";
 import { RemoteButton } from "./remote-button.js";
-import { Signaling } from "./signaling.js";
 import { Tiles, snapshot } from "./tiles.js";
 
 const $ = (id) => document.getElementById(id);
-const config = JSON.parse($("room-config").textContent);
 const root = $("meeting-room");
 const selfId = config.participantId;
 
@@ -51,14 +50,12 @@ const state = {
   shareKind: "screen", // of our own share: "screen", or "remote" for remote control
 };
 
-let settings = loadSettings();
+let settings = storedSettings;
 
 // --- Building blocks -----------------------------------------------------------------
 
-const signaling = new Signaling(config.wsPath, { onEvent, onState: onSocketState });
+// The socket and the devices were started first (early.js); start() takes them over.
 const request = (type, body) => signaling.request(type, body);
-
-const media = new LocalMedia({ settings, onChange: onLocalMediaChange });
 media.onScreenEnded = () => stopShare();
 
 const detector = new SpeakingDetector((id, speaking) => tiles.setSpeaking(id, speaking));
@@ -955,16 +952,16 @@ window.parleyRoom = {
 async function start() {
   bindControls();
   updateControls();
-  // The socket and the devices start together: whichever comes second catches up
-  // (a late camera is added to the connections with addTrack).
-  signaling.start();
-  const choice = devicesChoice(config.devicesKey);
-  if (choice === "off") {
+  // The socket and the devices started together (early.js): whichever comes second
+  // catches up (a late camera is added to the connections with addTrack). What the
+  // socket said until now comes first.
+  attach({ onEvent, onState: onSocketState, onMediaChange: onLocalMediaChange });
+  if (devicesChoice === "off") {
     showToast(gettext("You joined without camera and microphone. Turn them on with the buttons below."));
   } else if (!media.hasMediaDevices) {
     notice(gettext("This browser cannot use a camera here (it needs a secure HTTPS connection)."), { kind: "error", timeoutMs: 0 });
   }
-  const problem = await media.start(choice);
+  const problem = await mediaStarted;
   if (problem) notice(mediaProblem(problem), { kind: "error", timeoutMs: 10000 });
   onLocalMediaChange();
 }

@@ -252,7 +252,9 @@ def print_marks(join: Join) -> None:
         print("      B's peer connections: " + "; ".join(f"{ms} #{pc} {what}" for ms, pc, what in join.events))
     if join.resources:
         fetched = sorted(join.resources, key=lambda r: r[1])
-        print("      B's files (start/first byte/end): " + "; ".join(f"{path} {start}/{first}/{end}" for path, start, first, end in fetched))
+        print(
+            "      B's files (start/first byte/end): " + "; ".join(f"{path} {start}/{first}/{end}" for path, start, first, end in fetched)
+        )
     if join.problem:
         print(f"    {join.kind} join failed: {join.problem}")
 

@@ -6,7 +6,8 @@ style or markup of polls, presentations and annotation, remote control, recordin
 settings or statistics. Each comes the first time it is needed — a poll the organizer
 starts, a whiteboard she shares, the guest's own Remote, Settings, Statistics and Info
 buttons — and then works, in French for a French guest. Events that arrive while a
-feature's module is still on its way wait for it and are delivered in order.
+feature's module is still on its way wait for it and are delivered in order; a feature
+that cannot be loaded is said, and the rest of the room goes on.
 """
 
 from __future__ import annotations
@@ -175,3 +176,24 @@ def test_events_that_come_while_a_feature_loads_are_delivered_once_it_is_there_i
     expect(card.locator(".poll-card__status")).to_have_text("Closed")
     expect(card.locator(".poll-card__message")).to_have_text("Poll closed")
     assert guest.page.evaluate("() => window.parleyRoom.poll.status") == "closed"
+
+
+def test_a_feature_that_cannot_be_loaded_is_said_and_the_room_goes_on(open_page):
+    owner_ext, meeting = shared_room("Olivia Owner")
+    poll = make_poll(owner_ext.user, title="Quick check")
+    owner = join_room(open_page(user=owner_ext.user), meeting, "Olivia Owner")
+    guest_page = open_page()
+    guest_page.route("**/room/parts/polls/", lambda route: route.abort())
+    guest = join_room(guest_page, meeting, "Ann Guest")
+
+    owner.page.click("#polls-button")
+    owner.page.locator(f'#polls-panel .poll-item[data-poll-id="{poll.pk}"] .poll-item__submit').click()
+    expect(guest.page.locator("#room-notice")).to_contain_text("This part of the meeting could not be loaded.")
+    guest.page.wait_for_function("() => window.parleyRoom.features.polls === 'idle'")
+    expect(guest.page.locator("#poll-card")).not_to_be_attached()
+    # The rest of the room works: a chat message still comes.
+    owner.page.click("#chat-button")
+    owner.page.fill("#chat-input", "Still here")
+    owner.page.click("#chat-send")
+    guest.page.click("#chat-button")
+    expect(guest.page.locator("#chat-messages")).to_contain_text("Still here")

@@ -168,17 +168,17 @@ function load(entry, withSnapshot = false) {
     entry.queue.unshift(() => invoke(entry, "snapshot", [snapshot[definition.section] ?? null, snapshot]));
   }
   entry.status = "loading";
-  entry.promise = Promise.all([definition.load(), fetchPart(definition.part), ...definition.styles.map(loadStyle)]).then(
-    ([module, part]) => start(entry, module, part),
-    (error) => {
+  entry.promise = Promise.all([definition.load(), fetchPart(definition.part), ...definition.styles.map(loadStyle)])
+    .then(([module, part]) => start(entry, module, part))
+    .catch((error) => {
       // The next need of it tries again, from the room's state then.
       entry.status = "idle";
       entry.queue = [];
+      entry.hooks = null;
       console.error(`The room feature ${definition.name} could not be loaded.`, error);
       if (!closed) notice(gettext("This part of the meeting could not be loaded. Check the connection and try again."), { kind: "error" });
       return null;
-    },
-  );
+    });
 }
 
 // The module, its styles and its markup are there: set it up, then what waited for it.

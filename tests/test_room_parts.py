@@ -143,3 +143,5 @@ def test_the_room_page_carries_only_the_core(meeting):
     for feature_file in ("polls.js", "remote.js", "annotate.js", "presentation.js", "recording.js", "room-polls.css", "room-remote.css"):
         assert feature_file not in html
     assert f'data-parts-url="/m/{meeting.public_id}/room/parts/NAME/"' in html
+    # No template comment left as text on the page (a multi-line {# #} is not one).
+    assert "{#" not in html and "#}" not in html

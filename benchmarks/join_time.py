@@ -57,6 +57,8 @@ class Join:
     marks: dict[str, float]  # ms from B's navigation start
     problem: str = ""
     events: list[list[Any]] = field(default_factory=list)  # B's peer-connection events [ms, pc number, what]
+    # B's page and every file it fetched: [path, start, response start, end] (ms from navigation).
+    resources: list[list[Any]] = field(default_factory=list)
 
     def span(self, start: str, end: str) -> float | None:
         if start not in self.marks or end not in self.marks:
@@ -89,6 +91,15 @@ def marks_of(page: Any) -> dict[str, float]:
 
 def events_of(page: Any) -> list[list[Any]]:
     return page.evaluate("() => window.__parleyBench.events")
+
+
+# The document and every file the page fetched, from the Resource Timing API.
+RESOURCES_JS = """() => performance.getEntriesByType("navigation").concat(performance.getEntriesByType("resource"))
+  .map((e) => [new URL(e.name).pathname, Math.round(e.startTime), Math.round(e.responseStart), Math.round(e.responseEnd)])"""
+
+
+def resources_of(page: Any) -> list[list[Any]]:
+    return page.evaluate(RESOURCES_JS)
 
 
 def explain(page: Any, what: str) -> str:
@@ -168,6 +179,7 @@ def parley_join(browsers: tuple[Any, Any], server: common.Server, meeting: commo
         problem = wait_joined(page_a, page_b)
         join = relative("parley", marks_of(page_a), marks_of(page_b), problem)
         join.events = events_of(page_b)
+        join.resources = resources_of(page_b)
         return join
     finally:
         for context in contexts:
@@ -188,6 +200,7 @@ def baseline_join(browsers: tuple[Any, Any], bare: common.Server, index: int, of
         problem = wait_joined(page_a, page_b)
         join = relative("baseline", marks_of(page_a), marks_of(page_b), problem)
         join.events = events_of(page_b)
+        join.resources = resources_of(page_b)
         return join
     finally:
         for context in contexts:
@@ -237,6 +250,11 @@ def print_marks(join: Join) -> None:
     print(f"    {join.kind}: " + ", ".join(f"{name} {value:.0f}" for name, value in order))
     if join.events:
         print("      B's peer connections: " + "; ".join(f"{ms} #{pc} {what}" for ms, pc, what in join.events))
+    if join.resources:
+        fetched = sorted(join.resources, key=lambda r: r[1])
+        print(
+            "      B's files (start/first byte/end): " + "; ".join(f"{path} {start}/{first}/{end}" for path, start, first, end in fetched)
+        )
     if join.problem:
         print(f"    {join.kind} join failed: {join.problem}")
 

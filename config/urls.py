@@ -37,6 +37,7 @@ urlpatterns = [
     # Meetings, for everyone with the link.
     path("m/<str:public_id>/", meeting_views.meeting_join, name="meeting_join"),
     path("m/<str:public_id>/room/", meeting_views.meeting_room, name="meeting_room"),
+    path("m/<str:public_id>/room/parts/<slug:name>/", meeting_views.meeting_room_part, name="meeting_room_part"),
     path("m/<str:public_id>/leave/", meeting_views.meeting_leave, name="meeting_leave"),
     path("m/<str:public_id>/polls/<int:run_id>/results.pdf", poll_views.run_pdf, name="poll_run_pdf"),
     path(

@@ -27,6 +27,8 @@ room_features.rate("presentation", 60, 10)
 room_features.rate("annotation", 400, 10)
 room_features.rate("cursor", 40, 1)
 room_features.rate("export", 10, 60)
+# The Documents panel, loaded by the room page when it is first opened.
+room_features.room_part("documents", "meetings/room/_documents.html")
 
 for _kind in presenting.KINDS:
     room_features.share_kind(_kind.value, presenting.may_take_share_slot)

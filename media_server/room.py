@@ -16,6 +16,8 @@ from meetings.models import Meeting, Participant
 from rooms.client import client_section
 
 room_features.rate("recording", 10, 10)
+# The badge and the Record control's menu, loaded by the room page on first need.
+room_features.room_part("recording", "meetings/room/_recording.html")
 
 
 @room_features.snapshot_section("recording")

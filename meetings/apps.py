@@ -6,5 +6,6 @@ class MeetingsConfig(AppConfig):
     name = "meetings"
 
     def ready(self) -> None:
-        # Registers the room's own messages, then chat and reactions, like any feature's.
-        from meetings import chat, room_handlers  # noqa: F401
+        # Registers the room's own messages, then chat and reactions, like any feature's,
+        # and the markup of the room page's own panels.
+        from meetings import chat, room_handlers, room_panels  # noqa: F401

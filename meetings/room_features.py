@@ -57,6 +57,17 @@ The room's own messages (presence, signalling, moderation, lobby, sharing: see
 - **room page config**: ``@room_config_section`` adds ``fn(meeting, participant)`` (a
   dict) to the configuration the room page starts with (the recording presets).
 
+- **room page parts**: ``room_part("polls", "meetings/room/_polls.html")`` names the
+  markup a feature adds to the room page. The page does not carry it: the browser's
+  feature registry (``static/js/room/features.js``) fetches it the first time the
+  feature is needed (a panel opens, a share starts, an event or a snapshot section
+  needs it) from ``meetings.views.meeting_room_part`` (``/m/<id>/room/parts/polls/``),
+  which renders it for the caller's participant with the room page's context
+  (``meeting``, ``participant``, ``is_extension_user``), for the same people as the room
+  page. A top-level element of a part goes at the end of ``#meeting-room``, into the
+  element named by its ``data-room-parent``, or before the one named by its
+  ``data-room-before``.
+
 - **participant rights**: a right that organizers may turn off for someone
   (``rights_off`` on the participant) is moderated with
   ``meetings.services.set_right``; ``meetings.permissions`` reads it.
@@ -130,6 +141,8 @@ rates: dict[str, tuple[int, int]] = {}
 meeting_settings: dict[str, MeetingSetting] = {}
 room_config_sections: list[Callable[[Meeting, Participant], dict[str, Any]]] = []
 capacity_limits: list[Callable[[Meeting], tuple[int, str] | None]] = []
+# Markup of the room page loaded on first need: part name → template.
+room_parts: dict[str, str] = {}
 
 
 def room_handler(message_type: str, *, bucket: str | None = None, lobby: bool = False) -> Callable[[Handler], Handler]:
@@ -235,3 +248,11 @@ def capacity(meeting: Meeting) -> tuple[int, str | None]:
         if found is not None and found[0] < limit:
             limit, reason = found
     return limit, reason
+
+
+def room_part(name: str, template: str) -> None:
+    """``template`` is the markup of the room page's part ``name`` (a slug), served on
+    first need by ``meetings.views.meeting_room_part``."""
+    if name in room_parts:
+        raise ValueError(f"Room part {name!r} is registered twice.")
+    room_parts[name] = template

@@ -7,12 +7,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.views import add_form_errors, browser_timezone, session_key_for
 from meetings import access, owners, room_features, services
@@ -200,7 +201,6 @@ def meeting_room(request, public_id: str):
     in_lobby = participant.state == Participant.State.LOBBY  # waiting for an organizer (F13)
     if meeting.is_ended or participant.is_banned or not (in_lobby or participant.state == Participant.State.JOINED):
         return redirect("meeting_join", public_id=meeting.public_id)
-    is_extension_user = owners.owner_for(request.user) is not None
     room_config = {
         "meetingId": meeting.public_id,
         "participantId": participant.pk,
@@ -213,17 +213,37 @@ def meeting_room(request, public_id: str):
     }
     for section in room_features.room_config_sections:
         room_config.update(section(meeting, participant))
-    context = {
-        "meeting": meeting,
-        "participant": participant,
-        "room_config": room_config,
-        "is_extension_user": is_extension_user,
-    }
+    context = {**_room_context(request, meeting, participant), "room_config": room_config}
     if in_lobby:
         return render(request, "meetings/lobby.html", context)
     context["present"] = meeting.participants.filter(state=Participant.State.JOINED, is_recorder=False).select_related("meeting")
     context["can_manage"] = can_manage_meeting(request.user, meeting)
     return render(request, "meetings/room.html", context)
+
+
+def _room_context(request, meeting: Meeting, participant: Participant) -> dict:
+    """What the room page and its parts render with."""
+    return {
+        "meeting": meeting,
+        "participant": participant,
+        "is_extension_user": owners.owner_for(request.user) is not None,
+    }
+
+
+@require_GET
+def meeting_room_part(request, public_id: str, name: str):
+    """The markup of one feature of the room page (``room_features.room_part``), which
+    the page fetches the first time it needs the feature: for the people in the room
+    only, as the room page itself (an unknown part or meeting: 404; no participant of
+    this session, or one who is not in the room: 403)."""
+    template = room_features.room_parts.get(name)
+    if template is None:
+        raise Http404
+    meeting = access.meeting_by_public_id(public_id)
+    participant = access.participant_for_session(meeting, request.user, request.session.session_key)
+    if meeting.is_ended or participant.is_banned or participant.state != Participant.State.JOINED:
+        raise PermissionDenied
+    return render(request, template, _room_context(request, meeting, participant))
 
 
 @require_POST

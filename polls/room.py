@@ -8,6 +8,8 @@ from meetings.models import Participant
 from polls import live_summary, services
 
 room_features.rate("poll", 20, 10)
+# The poll card and the managers' Polls panel, loaded by the room page on first need.
+room_features.room_part("polls", "meetings/room/_polls.html")
 
 
 @room_features.snapshot_section("poll")

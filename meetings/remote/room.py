@@ -10,6 +10,8 @@ from meetings.remote.events import InvalidEvent, validate_event
 
 room_features.rate("remote", 20, 10)
 room_features.rate("remote_input", 400, 10)
+# The requester's and the controller's panel and the question, loaded by the room page on first need.
+room_features.room_part("remote", "meetings/room/_remote.html")
 # The requester shares whatever the room's share policy, and keeps sharing if it changes.
 room_features.share_kind("remote", services.may_share_remote, follows_policy=False)
 

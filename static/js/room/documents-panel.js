@@ -3,6 +3,8 @@
 // the Share button) shows a document to everyone (presentation.start {kind: "pdf"}),
 // a whiteboard on a blank or dotted page, and an upload from inside the meeting
 // through the repository's JSON endpoint, its render followed on the status URL.
+// The room loads it the first time the Documents button is used (features.js), with
+// its dialog (meetings/room/_documents.html).
 import { fmt } from "../ui.js";
 import { describeError, el } from "./dom.js";
 
@@ -109,8 +111,8 @@ export class DocumentsPanel {
     body.append(this.error, this.statusLine, board, repository);
   }
 
+  // (The Documents button is the core's: it calls open.)
   bind() {
-    this.button.addEventListener("click", () => this.open());
     this.dialog.querySelector(".documents-panel__close").addEventListener("click", () => this.dialog.close());
     this.dialog.addEventListener("close", () => {
       clearTimeout(this.statusTimer);
@@ -353,4 +355,21 @@ function csrfToken() {
   if (field) return field.value;
   const cookie = document.cookie.split("; ").find((part) => part.startsWith("csrftoken="));
   return cookie ? decodeURIComponent(cookie.split("=")[1]) : "";
+}
+
+// The room's documents feature (features.js): built the first time the panel opens.
+export function setup(room) {
+  const panel = new DocumentsPanel({
+    button: document.getElementById("documents-button"),
+    dialog: document.getElementById("documents-panel"),
+    request: room.request,
+    onShared: () => document.getElementById("presentation").querySelector(".presentation__view")?.focus(),
+  });
+  panel.setAllowed(room.mayShare());
+  return {
+    onEvent: (type, body) => panel.onEvent(type, body),
+    // The share policy or the person's role changed.
+    controlsChanged: () => panel.setAllowed(room.mayShare()),
+    open: () => panel.open(),
+  };
 }

@@ -1,27 +1,40 @@
-// The meeting room page: wires the socket (signaling.js), the mesh (peers.js), the
-// local media (media.js), the tiles, chat, participants and lobby panels, and the
-// settings/statistics panels (settings.js, stats.js). The server's room.snapshot and
-// events are the truth; this module keeps `state` in step with them and renders.
+// The meeting room page, its core: the socket (signaling.js), the mesh (peers.js), the
+// local media (media.js), the tiles, chat, participants and lobby panels, the stage and
+// the control bar — what a guest needs to see and hear the others. Every other feature
+// (polls, documents, presentations and annotation, remote control, recording, the
+// settings and statistics panels) is registered with features.js, which loads it the
+// first time the room needs it; this module routes the events to them by type prefix
+// and tells them of the room's changes. The server's room.snapshot and events are the
+// truth; this module keeps `state` in step with them and renders.
 import { fmt, showToast } from "../ui.js";
 import { SpeakingDetector, resumeAudio } from "./audio.js";
 import { Chat } from "./chat.js";
 import { confirmAction, describeError, hideNotice, notice } from "./dom.js";
+import { attach, choice as devicesChoice, config, mediaStarted, media, settings as storedSettings, signaling } from "./early.js";
+import {
+  claimSignal,
+  closeFeatures,
+  deliverSnapshot,
+  featureHooks,
+  featureState,
+  featureStatuses,
+  isLoaded,
+  isWanted,
+  need,
+  notify,
+  registerFeature,
+  routeEvent,
+  startFeatures,
+} from "./features.js";
 import { LobbyPanel } from "./lobby.js";
-import { LocalMedia, devicesChoice, mediaProblem } from "./media.js";
+import { mediaProblem } from "./media.js";
 import { ParticipantsPanel } from "./participants.js";
-import { DocumentsPanel } from "./documents-panel.js";
-import { PRESENTATION_KINDS, PresentationViewer } from "./presentation.js";
 import { PeerMesh } from "./peers.js";
-import { RemoteControl } from "./remote.js";
-import { Polls } from "./polls.js";
-import { Recording } from "./recording.js";
-import { SettingsPanel, applySenderSettings, loadSettings, speakingThreshold } from "./settings.js";
-import { Signaling } from "./signaling.js";
-import { StatsPanel, renderInfo } from "./stats.js";
+import { applySenderSettings, speakingThreshold } from "./preferences.js";
+import { RemoteButton } from "./remote-button.js";
 import { Tiles, snapshot } from "./tiles.js";
 
 const $ = (id) => document.getElementById(id);
-const config = JSON.parse($("room-config").textContent);
 const root = $("meeting-room");
 const selfId = config.participantId;
 
@@ -37,14 +50,12 @@ const state = {
   shareKind: "screen", // of our own share: "screen", or "remote" for remote control
 };
 
-let settings = loadSettings();
+let settings = storedSettings;
 
 // --- Building blocks -----------------------------------------------------------------
 
-const signaling = new Signaling(config.wsPath, { onEvent, onState: onSocketState });
+// The socket and the devices were started first (early.js); start() takes them over.
 const request = (type, body) => signaling.request(type, body);
-
-const media = new LocalMedia({ settings, onChange: onLocalMediaChange });
 media.onScreenEnded = () => stopShare();
 
 const detector = new SpeakingDetector((id, speaking) => tiles.setSpeaking(id, speaking));
@@ -93,55 +104,111 @@ const lobby = new LobbyPanel({
   request,
 });
 
-const polls = new Polls({
-  toolbarButton: $("polls-button"),
-  dialog: $("polls-panel"),
-  card: $("poll-card"),
-  selfId,
-  role: config.role,
-  request,
-  urls: { edit: $("polls-panel").dataset.editUrl },
-});
-
-const remote = new RemoteControl({
-  selfId,
-  request,
+const remoteButton = new RemoteButton({
   button: $("remote-button"),
   reason: $("remote-reason"),
-  panel: $("remote-panel"),
-  ask: $("remote-ask"),
-  stage: $("stage"),
-  video: $("stage-video"),
-  helperUrls: { download: $("remote-panel").dataset.helperUrl, help: $("remote-panel").dataset.helpUrl },
-  room: () => ({ self: state.self, others: [...state.participants.values()], connected: signaling.isOpen }),
-  share: {
-    shareScreen: (accept) => shareScreen("remote", { video: { displaySurface: "monitor" }, accept }),
-    stop: () => state.shareKind === "remote" && stopShare({ tellServer: false }),
-    isSharing: () => Boolean(media.screenTrack) && state.shareKind === "remote",
-  },
-});
-
-// A shared PDF or whiteboard on the stage, and the Documents panel that starts one.
-const presentation = new PresentationViewer({ root: $("presentation"), selfId, request, self: () => state.self });
-const documents = new DocumentsPanel({
-  button: $("documents-button"),
-  dialog: $("documents-panel"),
-  request,
-  onShared: () => $("presentation").querySelector(".presentation__view")?.focus(),
-});
-
-// The recording badge, the organizers' Record control, and the connection to the recorder.
-const recording = new Recording({
   selfId,
+  room: () => ({ self: state.self, others: [...state.participants.values()], connected: signaling.isOpen }),
+});
+
+// --- Features, loaded on first need (features.js) ------------------------------------
+
+// A PDF or a whiteboard on the stage: the presentation viewer shows it, not a video.
+const PRESENTATION_KINDS = ["pdf", "whiteboard"];
+
+registerFeature({
+  name: "polls",
+  prefixes: ["poll."],
+  section: "poll",
+  load: () => import("./polls.js"),
+  styles: ["css/room-polls.css"],
+  part: "polls",
+});
+registerFeature({
+  name: "presentation",
+  prefixes: ["presentation.", "annotation."],
+  section: "presentation",
+  wanted: (section) => Boolean(section && section.presentation),
+  load: () => import("./presentation.js"),
+  styles: ["css/room-presentation.css"],
+});
+registerFeature({
+  name: "documents",
+  prefixes: ["document."],
+  loadOnEvent: false, // what it hears matters only to an open panel
+  load: () => import("./documents-panel.js"),
+  styles: ["css/room-documents.css"],
+  part: "documents",
+});
+registerFeature({
+  name: "remote",
+  prefixes: ["remote."],
+  section: "remote",
+  wanted: (section) => Boolean(section && (section.session || section.helper_paired)),
+  load: () => import("./remote.js"),
+  styles: ["css/room-remote.css"],
+  part: "remote",
+});
+registerFeature({
+  name: "recording",
+  prefixes: ["recording.", "recorder."],
+  section: "recording",
+  wanted: (recording, snapshot) => Boolean(recording || snapshot.recorder),
+  signals: true, // its connection to the recorder
+  load: () => import("./recording.js"),
+  styles: ["css/room-recording.css"],
+  part: "recording",
+});
+registerFeature({ name: "settings", load: () => import("./settings.js"), styles: ["css/room-panels.css"], part: "settings" });
+registerFeature({ name: "stats", load: () => import("./stats.js"), styles: ["css/room-panels.css"], part: "stats" });
+
+// What a feature's setup(room) gets.
+startFeatures({
+  config,
+  selfId,
+  root,
+  partsUrl: root.dataset.partsUrl,
+  remoteButton,
   request,
   signal: (body) => request("signal", body),
+  get self() {
+    return state.self;
+  },
+  get meeting() {
+    return state.meeting;
+  },
+  get version() {
+    return state.version;
+  },
+  get others() {
+    return [...state.participants.values()];
+  },
+  get connected() {
+    return signaling.isOpen;
+  },
+  knows: (id) => id === selfId || state.participants.has(id),
   localTracks: () => media.tracks(),
-  presets: config.recordingPresets,
-  defaultPreset: config.recordingPreset,
-  meeting: () => state.meeting,
-  elements: { badge: $("recording-badge"), button: $("record-button"), menu: $("record-menu"), select: $("record-preset"), start: $("record-start") },
+  peers: connectionsByPeer,
+  mayShare,
+  shareScreen,
+  stopShare,
+  get shareKind() {
+    return state.shareKind;
+  },
+  get sharingScreen() {
+    return Boolean(media.screenTrack);
+  },
+  applySettings: onSettingsChange,
+  need,
 });
-const handleSignal = (body) => (recording.ownsSignal(body) ? recording.handleSignal(body) : mesh.handleSignal(body));
+
+// A control of a feature: the feature comes first if it is not there yet.
+function use(name, hook) {
+  need(name).then((feature) => feature?.[hook]?.());
+}
+
+const handleSignal = (body) => claimSignal(body, meshSignal) || meshSignal(body);
+const meshSignal = (body) => mesh.handleSignal(body);
 
 // --- Server events -------------------------------------------------------------------
 
@@ -169,9 +236,6 @@ const handlers = {
     updateStage();
   },
   "meeting.ended": ({ by }) => finish("ended", by),
-  "remote.requested": (session) => remote.onRequested(session),
-  "remote.session": (session) => remote.onSession(session),
-  "remote.helper": (body) => remote.onHelper(body),
 };
 
 // Signals that arrive before the first snapshot wait for it (and its ICE servers).
@@ -185,10 +249,7 @@ function onEvent(type, body) {
   }
   const handler = handlers[type];
   if (handler) handler(body);
-  else if (type.startsWith("poll.")) polls.onEvent(type, body);
-  else if (type.startsWith("recording.") || type.startsWith("recorder.")) recording.onEvent(type, body);
-  else if (type.startsWith("presentation.") || type.startsWith("annotation.")) presentation.onEvent(type, body);
-  else if (type.startsWith("document.")) documents.onEvent(type, body);
+  else routeEvent(type, body); // a feature's (loaded first if need be)
   if (type === "room.snapshot" && earlySignals) {
     const waiting = earlySignals;
     earlySignals = null;
@@ -211,10 +272,7 @@ function onSnapshot(body) {
   if (state.share) state.screenStreamIds.add(state.share.stream_id);
   reconcileOwnShare();
   lobby.reset(body.self.role === "organizer", body.lobby || []);
-  remote.reset(body.remote || null);
-  polls.snapshot(body.poll || null);
-  presentation.snapshot(body.presentation || null);
-  recording.snapshot(body);
+  deliverSnapshot(body); // each feature's section
   state.lastMediaState = "";
   applySelf();
   renderPeople();
@@ -261,7 +319,7 @@ function removeParticipant(id, reason) {
     return;
   }
   dropPeer(id);
-  presentation.removeCursor(id);
+  notify("participantLeft", id);
   state.participants.delete(id);
   if (state.share && state.share.participant_id === id) {
     state.share = null;
@@ -295,7 +353,7 @@ function refreshRemote(id) {
 
 function renderPeople() {
   if (!state.self) return;
-  remote.refresh(); // who may take control changed
+  roomChanged(); // who may take control changed
   const selfView = { ...state.self, ...media.state };
   people.render([selfView, ...state.participants.values()]);
 }
@@ -325,9 +383,9 @@ function applySelf() {
   chat.setAllowed(self.chat_allowed !== false);
   // Lost the right to share (role or policy changed): stop our share.
   if (media.screenTrack && state.shareKind === "screen" && !mayShare()) stopShare();
-  for (const node of document.querySelectorAll("[data-organizer-only]")) node.hidden = self.role !== "organizer";
-  polls.setRole(self.role);
-  presentation.setSelf(self);
+  // Controls for some roles only (Record and End for organizers, Polls for managers).
+  for (const node of document.querySelectorAll("[data-roles]")) node.hidden = !node.dataset.roles.split(" ").includes(self.role);
+  notify("setSelf", self);
   tiles.render(self, media.state);
   updateControls();
   sendMediaState();
@@ -363,7 +421,10 @@ function updateControls() {
   share.dataset.allowed = allowed ? "true" : "false";
   share.hidden = !allowed;
   share.disabled = !allowed;
-  documents.setAllowed(allowed);
+  // Documents (a PDF or a whiteboard) follow the same rule as the screen.
+  $("documents-button").hidden = !allowed;
+  $("documents-button").disabled = !allowed;
+  notify("controlsChanged");
   setToggle(share, { on: Boolean(media.screenTrack), label: media.screenTrack ? gettext("Stop sharing") : gettext("Share screen") });
 }
 
@@ -384,7 +445,7 @@ let ownVideoTrack = null;
 
 function onLocalMediaChange() {
   mesh.syncTracks();
-  recording.syncTracks();
+  notify("mediaChanged");
   if (media.videoTrack !== ownVideoTrack) {
     ownVideoTrack = media.videoTrack;
     tiles.setVideo(selfId, ownVideoTrack ? new MediaStream([ownVideoTrack]) : null);
@@ -462,7 +523,7 @@ async function shareScreen(kind, { video = {}, accept = () => true } = {}) {
   state.screenStreamIds.add(streamId);
   if (!state.share) state.share = { participant_id: selfId, kind, stream_id: streamId, name: state.self.name };
   mesh.syncTracks();
-  recording.syncTracks();
+  notify("mediaChanged");
   updateStage();
   updateControls();
   return true;
@@ -526,16 +587,21 @@ function updateStage() {
     stage.hidden = true;
     delete stage.dataset.sharerId;
     delete stage.dataset.kind;
-    presentation.setVisible(false);
+    notify("stageChanged", false);
     video.srcObject = null;
     main.dataset.sharing = "false";
     tiles.layout();
-    remote.refresh();
+    roomChanged();
     return;
   }
   const mine = share.participant_id === selfId;
-  // A PDF or a whiteboard has no video stream: the presentation viewer takes the stage.
+  // A PDF or a whiteboard has no video stream: the presentation viewer takes the stage,
+  // once it is there.
   const presenting = PRESENTATION_KINDS.includes(share.kind);
+  if (presenting && !isLoaded("presentation")) {
+    need("presentation").then((viewer) => viewer && updateStage());
+    return;
+  }
   const stream = presenting ? null : mine ? media.screenStream : mesh.get(share.participant_id)?.streams.get(share.stream_id) || null;
   stage.hidden = false;
   stage.dataset.sharerId = String(share.participant_id);
@@ -543,7 +609,7 @@ function updateStage() {
   stage.dataset.kind = presenting ? "presentation" : "screen";
   stage.dataset.waiting = presenting || (stream && stream.getVideoTracks().length) ? "false" : "true";
   main.dataset.sharing = "true";
-  presentation.setVisible(presenting);
+  notify("stageChanged", presenting);
   if (presenting) $("stage-label").textContent = mine ? gettext("You are presenting") : fmt(gettext("%s is presenting"), [share.name]);
   else $("stage-label").textContent = mine ? gettext("You are sharing your screen") : fmt(gettext("%s is sharing their screen"), [share.name]);
   // Organizers stop anyone's share, except the creator's unless they are the creator.
@@ -555,7 +621,14 @@ function updateStage() {
     if (stream) video.play().catch(() => {});
   }
   tiles.layout();
-  remote.refresh();
+  roomChanged();
+}
+
+// Who is here, the share or the connection changed: the features that follow it, and
+// the Remote button itself until remote.js (which renders it then) is there.
+function roomChanged() {
+  if (!isWanted("remote")) remoteButton.render();
+  notify("roomChanged");
 }
 
 // --- Connection state and the end of the page ----------------------------------------
@@ -564,7 +637,7 @@ function onSocketState(socketState, code) {
   root.dataset.socket = socketState;
   $("connection-banner").hidden = socketState !== "reconnecting";
   if (socketState !== "connected") chat.setConnected(false);
-  remote.refresh();
+  roomChanged();
   if (socketState === "closed") onFinalClose(code);
 }
 
@@ -587,14 +660,13 @@ function teardown() {
   state.finished = true;
   signaling.stop();
   mesh.closeAll();
-  recording.close();
+  closeFeatures();
   media.stopAll();
   detector.stop();
   clearInterval(clockTimer);
   for (const id of [...state.participants.keys()]) tiles.remove(id);
   tiles.remove(selfId);
   lobby.reset(false);
-  remote.close();
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
 }
 
@@ -679,21 +751,15 @@ async function sendReaction(emoji) {
   }
 }
 
-// The <dialog> panels of settings.js / stats.js open (and close) themselves.
-function openDialog(dialog, panel) {
-  if (panel) panel.open();
-  if (!dialog.open) dialog.showModal();
-}
-
-const settingsPanel = new SettingsPanel($("settings-panel"), { onChange: onSettingsChange });
-const statsPanel = new StatsPanel($("stats-panel"), () => {
+// The Statistics panel's connections: participant id → {name, pc}.
+function connectionsByPeer() {
   const peers = new Map();
   for (const id of mesh.ids()) {
     const participant = state.participants.get(id);
     peers.set(id, { name: participant ? participant.name : String(id), pc: mesh.get(id).pc });
   }
   return peers;
-});
+}
 
 async function onSettingsChange(next) {
   settings = next;
@@ -734,11 +800,17 @@ function bindControls() {
   $("side-panel").addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !event.target.closest("select")) closePanel();
   });
-  $("settings-button").addEventListener("click", () => openDialog($("settings-panel"), settingsPanel));
-  $("stats-button").addEventListener("click", () => openDialog($("stats-panel"), statsPanel));
-  $("info-button").addEventListener("click", () => {
-    renderInfo($("info-panel"), state.meeting, state.version);
-    openDialog($("info-panel"), null);
+  // The features' controls: each loads its feature the first time.
+  $("settings-button").addEventListener("click", () => use("settings", "open"));
+  $("stats-button").addEventListener("click", () => use("stats", "open"));
+  $("info-button").addEventListener("click", () => use("stats", "info"));
+  $("polls-button").addEventListener("click", () => use("polls", "open"));
+  $("documents-button").addEventListener("click", () => use("documents", "open"));
+  $("record-button").addEventListener("click", () => use("recording", "press"));
+  $("remote-button").addEventListener("click", () => {
+    // Nobody to take control (and no session under way): the button says why, at once.
+    if (!isWanted("remote") && remoteButton.blockedReason()) remoteButton.explain();
+    else use("remote", "press");
   });
   $("sound-button").addEventListener("click", () => {
     resumeAudio();
@@ -841,7 +913,7 @@ window.parleyRoom = {
   get trace() {
     return [...mesh.trace];
   },
-  peerConnection: (id) => mesh.get(id)?.pc || recording.peerConnection(id),
+  peerConnection: (id) => mesh.get(id)?.pc || featureHooks("recording")?.peerConnection(id) || null,
   inboundStats,
   get share() {
     return state.share && { ...state.share };
@@ -850,22 +922,29 @@ window.parleyRoom = {
     return [...lobby.waiting.keys()];
   },
   get poll() {
-    return polls.state;
+    return featureState("polls");
   },
   get media() {
     return { ...media.state, sharing: Boolean(media.screenTrack) };
   },
   get remote() {
-    return remote.state;
+    const idle = { session: null, helperPaired: false, view: "", controlling: false, code: null, buttonBlocked: remoteButton.blockedReason() };
+    return featureState("remote", idle);
   },
   // The presentation shown (with the number of annotations per page), or null.
   get presentation() {
-    return presentation.state;
+    return featureState("presentation");
   },
   // {active, recording, recorderId, connection} (the connection to the recorder).
   get recording() {
-    return recording.state;
+    return featureState("recording", { active: false, recording: null, recorderId: null, connection: "none" });
   },
+  // Each feature's module: idle (not loaded), loading or ready.
+  get features() {
+    return featureStatuses();
+  },
+  // Loads a feature as its first use would (benchmarks/page_weight.py): true once it is there.
+  loadFeature: (name) => need(name).then(Boolean),
 };
 
 // --- Start -------------------------------------------------------------------------------
@@ -873,16 +952,16 @@ window.parleyRoom = {
 async function start() {
   bindControls();
   updateControls();
-  // The socket and the devices start together: whichever comes second catches up
-  // (a late camera is added to the connections with addTrack).
-  signaling.start();
-  const choice = devicesChoice(config.devicesKey);
-  if (choice === "off") {
+  // The socket and the devices started together (early.js): whichever comes second
+  // catches up (a late camera is added to the connections with addTrack). What the
+  // socket said until now comes first.
+  attach({ onEvent, onState: onSocketState, onMediaChange: onLocalMediaChange });
+  if (devicesChoice === "off") {
     showToast(gettext("You joined without camera and microphone. Turn them on with the buttons below."));
   } else if (!media.hasMediaDevices) {
     notice(gettext("This browser cannot use a camera here (it needs a secure HTTPS connection)."), { kind: "error", timeoutMs: 0 });
   }
-  const problem = await media.start(choice);
+  const problem = await mediaStarted;
   if (problem) notice(mediaProblem(problem), { kind: "error", timeoutMs: 10000 });
   onLocalMediaChange();
 }

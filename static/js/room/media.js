@@ -3,7 +3,7 @@
 // Two MediaStreams live as long as the page: one for camera+microphone, one for the
 // screen, so that their ids (sent in SDP as msid, and as share.start's stream_id)
 // never change while their tracks do.
-import { audioConstraints, videoConstraints } from "./settings.js";
+import { audioConstraints, videoConstraints } from "./preferences.js";
 
 const RETRYABLE = new Set(["OverconstrainedError", "NotFoundError", "NotReadableError", "AbortError"]);
 

@@ -3,6 +3,8 @@
 // others answer it (once: answers are final); managers follow it live (completion,
 // time, a summary per question) and close it, share its results, stop sharing it and
 // save it as PDF. The server's events are the truth: this module only renders them.
+// The room loads it on first need (features.js): a poll is on screen, or a manager
+// opens the Polls panel; the card and the panel come with it (meetings/room/_polls.html).
 import { describeError, el } from "./dom.js";
 import { fmt } from "../ui.js";
 
@@ -165,6 +167,7 @@ export class Polls {
 
   // --- The Polls panel (managers) ----------------------------------------------------------
 
+  // (The toolbar button is the core's: it calls openPanel.)
   bindPanel() {
     this.panel = {
       list: this.dialog.querySelector(".poll-list"),
@@ -172,7 +175,6 @@ export class Polls {
       error: this.dialog.querySelector(".panel__error"),
       refresh: this.dialog.querySelector(".poll-panel__refresh"),
     };
-    this.toolbarButton.addEventListener("click", () => this.openPanel());
     this.panel.refresh.addEventListener("click", () => this.loadPolls());
     this.dialog.querySelector(".poll-panel__close").addEventListener("click", () => this.dialog.close());
     this.dialog.addEventListener("close", () => this.toolbarButton.setAttribute("aria-expanded", "false"));
@@ -647,4 +649,27 @@ export class Polls {
       }),
     );
   }
+}
+
+// The room's polls feature (features.js): built the first time the room needs it.
+export function setup(room) {
+  const dialog = document.getElementById("polls-panel");
+  const polls = new Polls({
+    toolbarButton: document.getElementById("polls-button"),
+    dialog,
+    card: document.getElementById("poll-card"),
+    selfId: room.selfId,
+    role: room.self ? room.self.role : room.config.role,
+    request: room.request,
+    urls: { edit: dialog.dataset.editUrl },
+  });
+  return {
+    snapshot: (run) => polls.snapshot(run),
+    onEvent: (type, body) => polls.onEvent(type, body),
+    setSelf: (self) => polls.setRole(self.role),
+    open: () => polls.openPanel(),
+    get state() {
+      return polls.state;
+    },
+  };
 }

@@ -4,12 +4,11 @@
 // the page indicator for everyone, and Download (a PNG of the page, or the PDF with
 // every annotation) through presentation.export. It follows the room's
 // presentation.* and annotation.* events; the snapshot's `presentation` starts it
-// over after a (re)connection.
+// over after a (re)connection. The room loads it (with annotate.js) the first time a
+// presentation is shown (features.js).
 import { fmt } from "../ui.js";
 import { Annotator } from "./annotate.js";
 import { describeError, el, notice } from "./dom.js";
-
-export const PRESENTATION_KINDS = ["pdf", "whiteboard"];
 
 // The dotted whiteboard as the exports draw it (documents/exports.py): a grid of
 // WHITEBOARD_COLUMNS dots across, in DOT_COLOR.
@@ -450,4 +449,21 @@ export class PresentationViewer {
     link.click();
     link.remove();
   }
+}
+
+// The room's presentation feature (features.js): built the first time a PDF or a
+// whiteboard is shown.
+export function setup(room) {
+  const viewer = new PresentationViewer({ root: document.getElementById("presentation"), selfId: room.selfId, request: room.request, self: () => room.self });
+  return {
+    snapshot: (section) => viewer.snapshot(section),
+    onEvent: (type, body) => viewer.onEvent(type, body),
+    setSelf: (self) => viewer.setSelf(self),
+    // The stage shows (or stops showing) a presentation share.
+    stageChanged: (presenting) => viewer.setVisible(presenting),
+    participantLeft: (id) => viewer.removeCursor(id),
+    get state() {
+      return viewer.state;
+    },
+  };
 }

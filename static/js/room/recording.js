@@ -1,7 +1,9 @@
 // Recording (docs/recording.md): the "● Recording" badge everyone sees (the room page
 // and the lobby page), the organizers' Record control with its format choice, and the
 // connection to the media worker's recorder, which gets our camera, microphone and
-// screen. The recorder is never a participant: no tile, no roster entry.
+// screen. The recorder is never a participant: no tile, no roster entry. The room loads
+// it on first need (features.js): a recording or a recorder is there, or an organizer
+// uses Record; the badge and the menu come with it (meetings/room/_recording.html).
 import { fmt } from "../ui.js";
 import { confirmAction, describeError, notice } from "./dom.js";
 import { PeerMesh } from "./peers.js";
@@ -112,8 +114,8 @@ export class Recording {
     }
   }
 
+  // (The Record button is the core's: it calls press.)
   bind() {
-    this.button.addEventListener("click", () => (this.active ? this.stopRecording() : this.toggleMenu()));
     this.startButton.addEventListener("click", () => this.startRecording());
     this.menu.addEventListener("keydown", (event) => {
       if (event.key === "Escape") {
@@ -124,6 +126,11 @@ export class Recording {
     document.addEventListener("click", (event) => {
       if (!this.menu.hidden && !this.menu.contains(event.target) && !this.button.contains(event.target)) this.toggleMenu(false);
     });
+  }
+
+  press() {
+    if (this.active) this.stopRecording();
+    else this.toggleMenu();
   }
 
   toggleMenu(open) {
@@ -259,4 +266,34 @@ export class Recording {
     this.badge.stop();
     this.toggleMenu(false);
   }
+}
+
+// The room's recording feature (features.js): built the first time the room needs it.
+export function setup(room) {
+  const byId = (id) => document.getElementById(id);
+  const recording = new Recording({
+    selfId: room.selfId,
+    request: room.request,
+    signal: room.signal,
+    localTracks: room.localTracks,
+    presets: room.config.recordingPresets,
+    defaultPreset: room.config.recordingPreset,
+    meeting: () => room.meeting,
+    elements: { badge: byId("recording-badge"), button: byId("record-button"), menu: byId("record-menu"), select: byId("record-preset"), start: byId("record-start") },
+  });
+  return {
+    // Its sections: `recording` and `recorder`.
+    snapshot: (_recording, snapshot) => recording.snapshot(snapshot),
+    onEvent: (type, body) => recording.onEvent(type, body),
+    // Our camera, microphone or screen changed: the recorder gets them too.
+    mediaChanged: () => recording.syncTracks(),
+    ownsSignal: (body) => recording.ownsSignal(body),
+    onSignal: (body) => recording.handleSignal(body),
+    peerConnection: (id) => recording.peerConnection(id),
+    press: () => recording.press(),
+    close: () => recording.close(),
+    get state() {
+      return recording.state;
+    },
+  };
 }

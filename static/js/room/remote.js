@@ -1,12 +1,14 @@
-// Remote control (F5, docs/remote-control.md), the meeting page's side: the request
-// button, the organizers' and presenters' "Allow remote control?" dialog, the
-// requester's panel (share a whole screen, pair the desktop helper, wait for consent,
-// stop) and the controller's input capture over the stage. The server's
-// `remote.session` events are the truth; consent lives in the desktop helper.
+// Remote control (F5, docs/remote-control.md), the meeting page's side: the
+// organizers' and presenters' "Allow remote control?" dialog, the requester's panel
+// (share a whole screen, pair the desktop helper, wait for consent, stop) and the
+// controller's input capture over the stage. The server's `remote.session` events are
+// the truth; consent lives in the desktop helper. The room loads it on first need
+// (features.js): the request button is pressed, or a session is under way; until then
+// the control bar's button (remote-button.js) says whether it can be used.
 import { fmt } from "../ui.js";
 import { describeError, el, notice } from "./dom.js";
+import { CONTROLLER_ROLES } from "./remote-button.js";
 
-const CONTROLLER_ROLES = new Set(["organizer", "presenter"]);
 const LIVE_STATES = new Set(["requested", "approved", "active"]);
 const BUTTONS = ["left", "middle", "right"]; // MouseEvent.button 0, 1, 2
 const MOVE_EVERY_MS = 33; // about 30 moves a second, only the latest is sent
@@ -20,7 +22,6 @@ const MAX_TEXT = 200;
 const RATE_WINDOW_MS = 10000;
 const RATE_LIMIT = 400;
 const MOVE_LIMIT = 340;
-const REASON_SHOWN_MS = 5000;
 const NAMED_KEYS = new Set([
   "Enter",
   "Tab",
@@ -109,9 +110,10 @@ export function normalisedPoint(rect, clientX, clientY, { clamp = false } = {}) 
 
 export class RemoteControl {
   // `room()` → {self, others, connected}; `share` has shareScreen(accept) (resolves
-  // false when accept(track) refused the picked surface), stop(), isSharing().
-  constructor({ selfId, request, button, reason, panel, ask, stage, video, helperUrls, room, share }) {
-    Object.assign(this, { selfId, request, button, reason, panel, ask, stage, video, helperUrls, room, share });
+  // false when accept(track) refused the picked surface), stop(), isSharing();
+  // `button` the control bar's RemoteButton.
+  constructor({ selfId, request, button, panel, ask, stage, video, helperUrls, room, share }) {
+    Object.assign(this, { selfId, request, button, panel, ask, stage, video, helperUrls, room, share });
     this.session = null;
     this.helperPaired = false;
     this.view = "";
@@ -218,13 +220,7 @@ export class RemoteControl {
 
   // Why the request button cannot be used now, or "" when it can.
   blockedReason() {
-    const { self, others, connected } = this.room();
-    if (!self || !connected) return gettext("Not connected. Wait until the connection is back.");
-    const session = this.session;
-    if (session && !this.isRequester(session)) return gettext("Remote control is already in use in this meeting.");
-    if (session) return "";
-    const available = others.some((p) => p.id !== this.selfId && CONTROLLER_ROLES.has(p.role) && p.connection === "online");
-    return available ? "" : gettext("No organizer or presenter other than you is in the meeting to take control.");
+    return this.button.blockedReason(this.session);
   }
 
   // --- Rendering ---------------------------------------------------------------------
@@ -238,17 +234,7 @@ export class RemoteControl {
   }
 
   renderButton() {
-    const blocked = this.blockedReason();
-    const mine = this.isRequester();
-    const label = mine ? gettext("Your remote control request") : gettext("Request remote control");
-    this.button.setAttribute("aria-pressed", mine ? "true" : "false");
-    this.button.title = blocked || label;
-    this.button.setAttribute("aria-label", label);
-    if (blocked) this.button.setAttribute("aria-disabled", "true");
-    else this.button.removeAttribute("aria-disabled");
-    this.reason.textContent = blocked;
-    this.button.parentElement.dataset.blocked = blocked ? "true" : "false";
-    if (!blocked) this.button.parentElement.dataset.open = "false";
+    this.button.render(this.session);
   }
 
   // An organizer or presenter sees the dialog for a request they have not answered
@@ -311,7 +297,7 @@ export class RemoteControl {
     const session = this.session;
     const key = view && `${view}:${session.id}:${session.controller_name || ""}:${this.sharing}`;
     if (key === this.view) return;
-    const hadFocus = this.panel.contains(document.activeElement) || document.activeElement === this.button;
+    const hadFocus = this.panel.contains(document.activeElement) || document.activeElement === this.button.button;
     this.view = key;
     this.panel.dataset.view = view;
     this.panel.hidden = !view;
@@ -742,8 +728,8 @@ export class RemoteControl {
 
   // --- Wiring --------------------------------------------------------------------------
 
+  // (The request button is the core's: it calls onButton.)
   bind() {
-    this.button.addEventListener("click", () => this.onButton());
     this.panel.addEventListener("click", (event) => {
       const action = event.target.closest("[data-action]")?.dataset.action;
       if (action) this.onAction(action);
@@ -767,13 +753,8 @@ export class RemoteControl {
   }
 
   async onButton() {
-    const blocked = this.blockedReason();
-    if (blocked) {
-      // A disabled button still says why, also to touch and keyboard users.
-      const holder = this.button.parentElement;
-      holder.dataset.open = "true";
-      clearTimeout(this.reasonTimer);
-      this.reasonTimer = setTimeout(() => (holder.dataset.open = "false"), REASON_SHOWN_MS);
+    if (this.blockedReason()) {
+      this.button.explain();
       return;
     }
     if (this.session) {
@@ -835,4 +816,42 @@ export class RemoteControl {
       buttonBlocked: this.blockedReason(),
     };
   }
+}
+
+// The room's remote-control feature (features.js): built the first time the room needs it.
+export function setup(room) {
+  const panel = document.getElementById("remote-panel");
+  const remote = new RemoteControl({
+    selfId: room.selfId,
+    request: room.request,
+    button: room.remoteButton,
+    panel,
+    ask: document.getElementById("remote-ask"),
+    stage: document.getElementById("stage"),
+    video: document.getElementById("stage-video"),
+    helperUrls: { download: panel.dataset.helperUrl, help: panel.dataset.helpUrl },
+    room: () => ({ self: room.self, others: room.others, connected: room.connected }),
+    share: {
+      shareScreen: (accept) => room.shareScreen("remote", { video: { displaySurface: "monitor" }, accept }),
+      stop: () => room.shareKind === "remote" && room.stopShare({ tellServer: false }),
+      isSharing: () => room.sharingScreen && room.shareKind === "remote",
+    },
+  });
+  remote.refresh();
+  const events = {
+    "remote.requested": (session) => remote.onRequested(session),
+    "remote.session": (session) => remote.onSession(session),
+    "remote.helper": (body) => remote.onHelper(body),
+  };
+  return {
+    snapshot: (section) => remote.reset(section),
+    onEvent: (type, body) => events[type]?.(body),
+    // Who is here, the share on the stage or the connection changed.
+    roomChanged: () => remote.refresh(),
+    press: () => remote.onButton(),
+    close: () => remote.close(),
+    get state() {
+      return remote.state;
+    },
+  };
 }

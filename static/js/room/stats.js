@@ -1,8 +1,10 @@
 // Meeting-room Statistics and Info panels (F17): live WebRTC figures per connection with
-// 60-second graphs drawn on canvases (no library), and the meeting's details.
+// 60-second graphs drawn on canvases (no library), and the meeting's details. The room
+// loads it the first time one of them opens (features.js).
 // Plain ES module, no build step. Text goes through gettext() from Django's /jsi18n/ catalog.
 import { copyText } from "../copy.js";
-import { element, hidePanel, isPanelOpen, panelHeader, selectedCandidatePair, showPanel } from "./settings.js";
+import { element, hidePanel, isPanelOpen, panelHeader, showPanel } from "./panels.js";
+import { selectedCandidatePair } from "./preferences.js";
 
 function gettext(text) {
   return typeof window.gettext === "function" ? window.gettext(text) : text;
@@ -616,4 +618,23 @@ export function renderInfo(rootElement, meeting, version) {
       status,
     ),
   );
+}
+
+// The room's statistics and information feature (features.js): built the first time
+// one of the two dialogs opens.
+export function setup(room) {
+  const statsRoot = document.getElementById("stats-panel");
+  const infoRoot = document.getElementById("info-panel");
+  const stats = new StatsPanel(statsRoot, room.peers);
+  const show = (dialog) => dialog.open || dialog.showModal();
+  return {
+    open: () => {
+      stats.open();
+      show(statsRoot);
+    },
+    info: () => {
+      renderInfo(infoRoot, room.meeting, room.version);
+      show(infoRoot);
+    },
+  };
 }

@@ -2,7 +2,7 @@
 // name, role badge, mic/camera state, speaking and connection state, reactions and
 // a Snapshot button; remote sound plays through <audio> elements.
 import { fmt, showToast } from "../ui.js";
-import { applySinkId } from "./settings.js";
+import { applySinkId } from "./preferences.js";
 import { el, icon, roleLabel } from "./dom.js";
 
 const REACTION_MS = 4000;

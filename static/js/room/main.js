@@ -48,6 +48,7 @@ const state = {
   finished: false,
   lastMediaState: "",
   shareKind: "screen", // of our own share: "screen", or "remote" for remote control
+  topology: { mode: "mesh" }, // the room's media: a mesh, or the media server (docs/sfu.md)
 };
 
 let settings = storedSettings;
@@ -186,6 +187,10 @@ startFeatures({
   get connected() {
     return signaling.isOpen;
   },
+  // The room's media: {mode: "mesh"} or the media server's {mode: "sfu", state, …}.
+  get topology() {
+    return state.topology;
+  },
   knows: (id) => id === selfId || state.participants.has(id),
   localTracks: () => media.tracks(),
   peers: connectionsByPeer,
@@ -236,6 +241,7 @@ const handlers = {
     updateStage();
   },
   "meeting.ended": ({ by }) => finish("ended", by),
+  "media.topology": (topology) => applyTopology(topology),
 };
 
 // Signals that arrive before the first snapshot wait for it (and its ICE servers).
@@ -262,6 +268,8 @@ function onSnapshot(body) {
   state.meeting = body.meeting || {};
   state.version = body.version || "";
   mesh.setIceServers(body.ice_servers);
+  state.iceServers = body.ice_servers || [];
+  applyTopology(body.media);
   const present = new Map((body.participants || []).filter((p) => p.id !== selfId).map((p) => [p.id, p]));
   // Whoever left while we were away: close their connection and tile.
   for (const id of state.participants.keys()) if (!present.has(id)) dropPeer(id);
@@ -308,7 +316,7 @@ function upsertParticipant(participant, { rejoined = false } = {}) {
 
 function showParticipant(participant) {
   tiles.render(participant);
-  if (participant.connection === "online" && !mesh.has(participant.id)) mesh.ensure(participant.id);
+  if (participant.connection === "online" && !mesh.has(participant.id) && state.topology.mode === "mesh") mesh.ensure(participant.id);
   tiles.setConnection(participant.id, participant.connection, mesh.state(participant.id));
   refreshRemote(participant.id);
 }
@@ -319,6 +327,7 @@ function removeParticipant(id, reason) {
     return;
   }
   dropPeer(id);
+  if (speakerId === id) speakerId = null;
   notify("participantLeft", id);
   state.participants.delete(id);
   if (state.share && state.share.participant_id === id) {
@@ -343,19 +352,123 @@ function cameraStreamOf(peer) {
 
 function refreshRemote(id) {
   if (id === selfId || !state.participants.has(id)) return;
-  const stream = cameraStreamOf(mesh.get(id));
+  const stream = sfuPlaying(id) ? sfu.cameraStream(id) : cameraStreamOf(mesh.get(id));
   tiles.setVideo(id, stream);
   tiles.setAudio(id, stream);
-  if (stream) detector.watch(id, stream);
+  // On the media server, Janus's talk events say who speaks (no analyser per person).
+  if (stream && !sfu) detector.watch(id, stream);
   else detector.unwatch(id);
   if (state.share && state.share.participant_id === id) updateStage();
 }
 
 function renderPeople() {
   if (!state.self) return;
+  layoutTiles();
   roomChanged(); // who may take control changed
   const selfView = { ...state.self, ...media.state };
   people.render([selfView, ...state.participants.values()]);
+}
+
+// --- The media server (group rooms, docs/sfu.md) ---------------------------------------
+//
+// A room of three people or more goes through Janus: the room socket says so
+// (`media.topology`), this page loads sfu.js, publishes once and subscribes to the
+// others there. Mesh connections stay until the media server's stream of that person
+// plays, so that nobody's picture stops during the switch; then they close.
+
+let sfu = null; // the SfuConnection, once the room is on the media server
+let sfuLoading = null;
+
+function applyTopology(topology) {
+  const next = topology && topology.mode === "sfu" ? topology : { mode: "mesh" };
+  const was = state.topology;
+  state.topology = next;
+  root.dataset.topology = next.mode;
+  notify("topologyChanged", next);
+  if (next.mode === "mesh") {
+    if (sfu) leaveSfu();
+    // Back to a mesh (the room emptied and filled again): connect to everyone.
+    if (was.mode === "sfu") for (const participant of state.participants.values()) showParticipant(participant);
+    return;
+  }
+  if (next.state === "ready") ensureSfu().then((connection) => connection && connection.apply(next));
+}
+
+async function ensureSfu() {
+  if (sfu) return sfu;
+  sfuLoading ||= import("./sfu.js").then(({ SfuConnection }) => {
+    if (state.finished || state.topology.mode !== "sfu") return null;
+    sfu = new SfuConnection({
+      selfId,
+      name: state.self ? state.self.name : config.name,
+      request,
+      localTracks: () => media.tracks(),
+      iceServers: state.iceServers || [],
+      onStreams: onSfuStreams,
+      onTalking: onSfuTalking,
+      onState: (sfuState) => {
+        root.dataset.sfu = sfuState;
+        if (sfuState === "connected") layoutTiles();
+      },
+    });
+    return sfu;
+  });
+  const connection = await sfuLoading;
+  sfuLoading = null;
+  return connection;
+}
+
+function leaveSfu() {
+  sfu.stop();
+  sfu = null;
+  for (const id of state.participants.keys()) refreshRemote(id);
+}
+
+// A remote camera from the media server plays once one of its tracks carries media.
+function sfuPlaying(id) {
+  const stream = sfu ? sfu.cameraStream(id) : null;
+  return Boolean(stream) && stream.getTracks().some((track) => track.readyState === "live" && !track.muted);
+}
+
+function onSfuStreams(id) {
+  const stream = sfu ? sfu.cameraStream(id) : null;
+  for (const track of stream ? stream.getTracks() : []) track.onunmute = () => onSfuStreams(id);
+  refreshRemote(id);
+  if (sfuPlaying(id)) {
+    if (mesh.has(id)) mesh.close(id); // the media server took over
+    tiles.setConnection(id, null, "connected");
+  }
+  if (state.share && state.share.participant_id === id) updateStage();
+}
+
+// Janus's talk events: the speaker gets the big tile (and the high layer).
+let speakerId = null;
+
+function onSfuTalking(id, talking) {
+  tiles.setSpeaking(id, talking);
+  if (talking) speakerId = id;
+  else if (speakerId === id) speakerId = null;
+  layoutTiles();
+}
+
+function remoteScreen(share) {
+  if (sfu && sfu.screenStream(share.participant_id)) return sfu.screenStream(share.participant_id);
+  return mesh.get(share.participant_id)?.streams.get(share.stream_id) || null;
+}
+
+// The layer each remote camera is received in follows the size of its tile.
+const CROWDED = 6;
+
+function layoutTiles() {
+  tiles.setSpeaker(state.topology.mode === "sfu" ? speakerId : null);
+  tiles.layout();
+  if (!sfu) return;
+  const sharing = Boolean(state.share);
+  const crowded = state.participants.size + 1 > CROWDED;
+  for (const id of state.participants.keys()) {
+    const size = id === speakerId && !sharing ? "large" : crowded || sharing ? "small" : "medium";
+    sfu.setTileSize(id, size);
+  }
 }
 
 // --- Own participant: role, rights, controls ---------------------------------------
@@ -445,6 +558,7 @@ let ownVideoTrack = null;
 
 function onLocalMediaChange() {
   mesh.syncTracks();
+  if (sfu) sfu.publish().catch(() => {});
   notify("mediaChanged");
   if (media.videoTrack !== ownVideoTrack) {
     ownVideoTrack = media.videoTrack;
@@ -523,6 +637,7 @@ async function shareScreen(kind, { video = {}, accept = () => true } = {}) {
   state.screenStreamIds.add(streamId);
   if (!state.share) state.share = { participant_id: selfId, kind, stream_id: streamId, name: state.self.name };
   mesh.syncTracks();
+  if (sfu) sfu.publishScreen(media.screenTrack, media.screenStream).catch((error) => console.warn("Screen to the media server:", error.message));
   notify("mediaChanged");
   updateStage();
   updateControls();
@@ -533,6 +648,7 @@ async function shareScreen(kind, { video = {}, accept = () => true } = {}) {
 function stopShare({ tellServer = true } = {}) {
   if (!media.screenTrack) return;
   media.stopScreen();
+  if (sfu) sfu.unpublishScreen();
   state.shareKind = "screen";
   if (state.share && state.share.participant_id === selfId) state.share = null;
   if (tellServer) request("share.stop", {}).catch(() => {});
@@ -590,7 +706,7 @@ function updateStage() {
     notify("stageChanged", false);
     video.srcObject = null;
     main.dataset.sharing = "false";
-    tiles.layout();
+    layoutTiles();
     roomChanged();
     return;
   }
@@ -602,7 +718,7 @@ function updateStage() {
     need("presentation").then((viewer) => viewer && updateStage());
     return;
   }
-  const stream = presenting ? null : mine ? media.screenStream : mesh.get(share.participant_id)?.streams.get(share.stream_id) || null;
+  const stream = presenting ? null : mine ? media.screenStream : remoteScreen(share);
   stage.hidden = false;
   stage.dataset.sharerId = String(share.participant_id);
   stage.dataset.self = mine ? "true" : "false";
@@ -620,7 +736,7 @@ function updateStage() {
     video.srcObject = stream;
     if (stream) video.play().catch(() => {});
   }
-  tiles.layout();
+  layoutTiles();
   roomChanged();
 }
 
@@ -660,6 +776,7 @@ function teardown() {
   state.finished = true;
   signaling.stop();
   mesh.closeAll();
+  if (sfu) sfu.stop();
   closeFeatures();
   media.stopAll();
   detector.stop();
@@ -751,9 +868,20 @@ async function sendReaction(emoji) {
   }
 }
 
-// The Statistics panel's connections: participant id → {name, pc}.
+// The Statistics panel's connections: participant id → {name, pc}; on the media
+// server, its two (or three) connections instead of one per person.
 function connectionsByPeer() {
   const peers = new Map();
+  if (sfu) {
+    for (const { label, pc, streams } of sfu.connections()) {
+      const names = {
+        publisher: gettext("Media server — sending"),
+        screen: gettext("Media server — sending the screen"),
+        subscriber: fmt(gettext("Media server — receiving (%s streams)"), [streams]),
+      };
+      peers.set(`sfu-${label}`, { name: names[label], pc });
+    }
+  }
   for (const id of mesh.ids()) {
     const participant = state.participants.get(id);
     peers.set(id, { name: participant ? participant.name : String(id), pc: mesh.get(id).pc });
@@ -868,8 +996,9 @@ function startClock(startedAt) {
 // --- Hooks for browser tests -----------------------------------------------------------
 
 async function inboundStats(id) {
-  const peer = mesh.get(id);
   const out = { audio: null, video: null };
+  if (sfu && sfu.has(id)) return sfuInboundStats(id, out);
+  const peer = mesh.get(id);
   if (!peer) return out;
   const report = await peer.pc.getStats();
   report.forEach((entry) => {
@@ -893,6 +1022,30 @@ async function inboundStats(id) {
   return out;
 }
 
+// What the media server brings of one person: the camera's tracks' own reports.
+async function sfuInboundStats(id, out) {
+  const stream = sfu.cameraStream(id);
+  const pc = sfu.subscriber?.pc;
+  if (!stream || !pc) return out;
+  for (const track of stream.getTracks()) {
+    const report = await pc.getStats(track).catch(() => null);
+    report?.forEach((entry) => {
+      if (entry.type !== "inbound-rtp") return;
+      out[entry.kind] = {
+        packetsReceived: entry.packetsReceived || 0,
+        bytesReceived: entry.bytesReceived || 0,
+        audioLevel: entry.audioLevel || 0,
+        totalSamplesReceived: entry.totalSamplesReceived || 0,
+        framesDecoded: entry.framesDecoded || 0,
+        frameWidth: entry.frameWidth || 0,
+        frameHeight: entry.frameHeight || 0,
+        trackIdentifier: entry.trackIdentifier || "",
+      };
+    });
+  }
+  return out;
+}
+
 window.parleyRoom = {
   dropSocket: () => signaling.dropSocket(),
   // Any message, as a modified page could send it (the server decides).
@@ -909,6 +1062,15 @@ window.parleyRoom = {
   },
   get peerStates() {
     return mesh.states();
+  },
+  // The room's media ({mode: "mesh"} or {mode: "sfu", state, server, room, generation})
+  // and this page's connection to the media server (idle, connecting, connected, reconnecting).
+  get topology() {
+    return { ...state.topology };
+  },
+  get sfu() {
+    if (!sfu) return { state: "idle", publishing: false, receiving: [] };
+    return { state: sfu.state, publishing: Boolean(sfu.publisher?.pc), receiving: [...sfu.remote.keys()], connections: sfu.connections().map((c) => c.label) };
   },
   get trace() {
     return [...mesh.trace];

@@ -87,6 +87,7 @@ export class Recording {
     this.active = false;
     this.recorderId = null;
     this.recorderIds = new Set(); // every recorder this page heard of: their late signals are ours
+    this.onMediaServer = false; // the room is on the SFU: the recorder subscribes there
     this.reconnectTimer = 0;
     this.reconnectDelay = RECONNECT_FIRST_MS;
     this.closed = false;
@@ -209,26 +210,32 @@ export class Recording {
 
   // --- The recorder connection ----------------------------------------------------------
 
+  // On the media server the recorder subscribes there (docs/sfu.md): nothing is sent to
+  // it from here, and a connection made while the room was a mesh closes.
+  setTopology(topology) {
+    this.onMediaServer = topology.mode === "sfu";
+    if (this.onMediaServer) this.mesh.closeAll();
+    else if (this.recorderId !== null && !this.mesh.has(this.recorderId) && !this.closed) this.mesh.ensure(this.recorderId);
+  }
+
   setRecorder(id) {
     const next = typeof id === "number" ? id : null;
-    if (next === this.recorderId && (next === null || this.mesh.has(next))) return;
+    if (next === this.recorderId && (next === null || this.mesh.has(next) || this.onMediaServer)) return;
     const previous = this.recorderId;
     this.recorderId = next;
     clearTimeout(this.reconnectTimer);
     this.reconnectDelay = RECONNECT_FIRST_MS;
     if (previous !== null && previous !== next) this.mesh.close(previous);
-    if (next !== null && !this.closed) {
-      this.recorderIds.add(next);
-      this.mesh.ensure(next);
-    }
+    if (next !== null) this.recorderIds.add(next);
+    if (next !== null && !this.closed && !this.onMediaServer) this.mesh.ensure(next);
   }
 
   // Its connection went away (signal refused, failed for good) while it is still here.
   onPeerState(id) {
-    if (this.closed || id !== this.recorderId || this.mesh.has(id) || this.reconnectTimer) return;
+    if (this.closed || this.onMediaServer || id !== this.recorderId || this.mesh.has(id) || this.reconnectTimer) return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = 0;
-      if (!this.closed && this.recorderId === id && !this.mesh.has(id)) this.mesh.ensure(id);
+      if (!this.closed && !this.onMediaServer && this.recorderId === id && !this.mesh.has(id)) this.mesh.ensure(id);
     }, this.reconnectDelay);
     this.reconnectDelay = Math.min(RECONNECT_MAX_MS, this.reconnectDelay * 2);
   }
@@ -281,12 +288,14 @@ export function setup(room) {
     meeting: () => room.meeting,
     elements: { badge: byId("recording-badge"), button: byId("record-button"), menu: byId("record-menu"), select: byId("record-preset"), start: byId("record-start") },
   });
+  recording.setTopology(room.topology);
   return {
     // Its sections: `recording` and `recorder`.
     snapshot: (_recording, snapshot) => recording.snapshot(snapshot),
     onEvent: (type, body) => recording.onEvent(type, body),
     // Our camera, microphone or screen changed: the recorder gets them too.
     mediaChanged: () => recording.syncTracks(),
+    topologyChanged: (topology) => recording.setTopology(topology),
     ownsSignal: (body) => recording.ownsSignal(body),
     onSignal: (body) => recording.handleSignal(body),
     peerConnection: (id) => recording.peerConnection(id),

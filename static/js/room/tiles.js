@@ -52,6 +52,7 @@ export class Tiles {
     this.onAudioBlocked = onAudioBlocked;
     this.tiles = new Map();
     this.settings = null;
+    this.speakerId = null;
     new ResizeObserver(() => this.layout()).observe(container);
   }
 
@@ -171,6 +172,16 @@ export class Tiles {
     for (const tile of this.tiles.values()) if (tile.audio) applySinkId(tile.audio, settings).catch(() => {});
   }
 
+  // On the media server, the person speaking gets the big tile (first, twice the size)
+  // in a room of three or more.
+  setSpeaker(id) {
+    const speaker = this.tiles.size > 2 && this.tiles.has(id) ? id : null;
+    if (speaker === this.speakerId) return;
+    if (this.speakerId !== null) this.tiles.get(this.speakerId)?.root.removeAttribute("data-speaker");
+    this.speakerId = speaker;
+    if (speaker !== null) this.tiles.get(speaker).root.dataset.speaker = "true";
+  }
+
   setSpeaking(id, speaking) {
     const tile = this.tiles.get(id);
     if (tile) tile.root.dataset.speaking = speaking ? "true" : "false";
@@ -204,6 +215,7 @@ export class Tiles {
   remove(id) {
     const tile = this.tiles.get(id);
     if (!tile) return;
+    if (this.speakerId === id) this.speakerId = null;
     clearTimeout(tile.reactionTimer);
     tile.video.srcObject = null;
     if (tile.audio) {
@@ -222,13 +234,15 @@ export class Tiles {
   // Picks the number of columns that gives the largest 16:9 tiles in the space.
   layout() {
     const count = this.tiles.size;
+    // The speaker's tile takes the room of four.
+    const slots = count + (this.speakerId !== null && this.tiles.has(this.speakerId) ? 3 : 0);
     const width = this.container.clientWidth;
     const height = this.container.clientHeight;
     this.container.dataset.count = String(count);
     if (!count || !width || !height) return;
     let best = { cols: 1, size: 0 };
-    for (let cols = 1; cols <= count; cols += 1) {
-      const rows = Math.ceil(count / cols);
+    for (let cols = 1; cols <= slots; cols += 1) {
+      const rows = Math.ceil(slots / cols);
       const tileWidth = Math.min((width - GAP * (cols - 1)) / cols, ((height - GAP * (rows - 1)) / rows) * ASPECT);
       if (tileWidth > best.size) best = { cols, size: tileWidth };
     }

@@ -65,7 +65,7 @@ AUDIO_TIME_BASE = fractions.Fraction(1, 48_000)
 AUDIO_PTIME = 0.020
 CONNECT_TIMEOUT = 30.0
 
-logging.getLogger("aioice").setLevel(logging.WARNING if "-v" not in sys.argv else logging.DEBUG)
+logging.getLogger("aioice").setLevel(logging.WARNING)
 logger = logging.getLogger("sfu_bots")
 
 
@@ -938,20 +938,6 @@ def main() -> None:
     if args.encode_bitrate:
         fixed_bitrate_encoders(args.encode_bitrate)
     clip = Clip.load(args.clip) if args.clip else None
-    import os
-
-    if os.environ.get("SFU_BOTS_PROFILE"):
-        import cProfile
-        import pstats
-
-        profiler = cProfile.Profile()
-        profiler.enable()
-        try:
-            asyncio.run(serve(BotServer(clip, args.encode_fps)))
-        finally:
-            profiler.disable()
-            pstats.Stats(profiler, stream=sys.stderr).sort_stats("tottime").print_stats(35)
-        return
     asyncio.run(serve(BotServer(clip, args.encode_fps)))
 
 

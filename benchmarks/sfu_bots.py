@@ -520,14 +520,29 @@ async def janus_publish(url: str, creds: dict[str, Any], clip: Clip, *, offset: 
         raise
 
 
-async def janus_subscribe(url: str, creds: dict[str, Any], feeds: list[int], *, marks: Marks | None = None) -> JanusBot:
-    """One multistream subscription to ``feeds`` (video and audio of each)."""
+async def janus_subscribe(
+    url: str, creds: dict[str, Any], feeds: list[int], *, listen: bool = False, marks: Marks | None = None
+) -> JanusBot:
+    """One multistream subscription to ``feeds`` (video and audio of each). ``listen``:
+    first join the room as a publisher that publishes nothing, as the product's page does
+    for everyone (it brings the room's events: who publishes, who talks)."""
     from media_server.sfu.client import JanusClient
 
     client = await JanusClient(url, token=creds["core_token"]).connect()
     if marks:
         marks.mark("session")
     try:
+        if listen:
+            room = await client.attach(opaque_id=f"bench-{creds['publisher_id']}")
+            body = {
+                "request": "join",
+                "ptype": "publisher",
+                "room": creds["room"],
+                "id": creds["publisher_id"],
+                "display": f"bench {creds['publisher_id']}",
+                "token": creds["room_token"],
+            }
+            await room.message(body)
         handle = await client.attach(opaque_id=f"bench-sub-{creds['publisher_id']}")
         if marks:
             marks.mark("attached")
@@ -630,7 +645,7 @@ class BotServer:
     async def cmd_subscribe(self, url: str, subscriptions: list[dict[str, Any]]) -> dict[str, Any]:
         async def one(item: dict[str, Any]) -> JanusBot:
             async with self.gate:
-                return await janus_subscribe(url, item["creds"], item["feeds"])
+                return await janus_subscribe(url, item["creds"], item["feeds"], listen=item.get("listen", False))
 
         bots = await asyncio.gather(*(one(s) for s in subscriptions))
         self.janus += bots

@@ -271,21 +271,35 @@ class StaticServer(ThreadingHTTPServer):
 
 
 class Janus:
-    """One Janus process in the product's configuration, gathering on the veth address."""
+    """One Janus process in the product's configuration, gathering on the veth address;
+    started afresh for each load (same ports and secrets), so that each one's memory and
+    CPU are its own."""
 
     def __init__(self, directory: Path, ports: Any, secret: Any, events_url: str):
-        from core import processes
         from media_server.sfu import embedded, janus
 
-        config = embedded.write_config(
+        self.config = embedded.write_config(
             directory, ports=ports, secret=secret, events_url=events_url, name="bench-janus", ice_enforce_list=JANUS_ADDRESS
         )
         self.log_path = common.log_dir() / "janus.log"
         self._log = self.log_path.open("w")
-        self.process = processes.spawn(embedded.command(config), env={"PATH": "/usr/bin:/bin"}, stdout=self._log, stderr=subprocess.STDOUT)
         self.admin_url = f"http://127.0.0.1:{ports.admin}/admin"
         self.public_url = f"ws://127.0.0.1:{ports.websocket}/"
         self.api = janus.AdminApi(self.admin_url, timeout=2.0)
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+        self.start()
+
+    def start(self) -> None:
+        from core import processes
+        from media_server.sfu import embedded, janus
+
+        self._log.write(f"--- start {self.starts + 1}\n")
+        self._log.flush()
+        self.process = processes.spawn(
+            embedded.command(self.config), env={"PATH": "/usr/bin:/bin"}, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        self.starts += 1
 
         def answers() -> bool:
             try:
@@ -294,20 +308,30 @@ class Janus:
                 return False
             return True
 
+        process = self.process
         try:
-            processes.wait_until(answers, timeout=30, what="Janus", alive=lambda: self.process.poll() is None)
+            processes.wait_until(answers, timeout=30, what="Janus", alive=lambda: process.poll() is None)
         except (TimeoutError, RuntimeError) as error:
             self.stop()
             raise SystemExit(f"{error}\n{self.log_path.read_text(errors='replace')[-3000:]}") from None
 
+    def restart(self) -> None:
+        from core import processes
+
+        if self.process is not None:
+            processes.stop(self.process, timeout=10)
+        self.start()
+
     @property
     def pid(self) -> int:
+        assert self.process is not None
         return self.process.pid
 
     def stop(self) -> None:
         from core import processes
 
-        processes.stop(self.process, timeout=10)
+        if self.process is not None:
+            processes.stop(self.process, timeout=10)
         self._log.close()
 
     def media_stats(self) -> Counter:
@@ -453,6 +477,7 @@ def run_load(
     window with cameras only, then one with everyone."""
     load = Load(people, cameras, fps=fps, receiver=receiver)
     started = time.monotonic()
+    janus.restart()
     meeting = sfu_meeting(title, people)
     publishers = BotProcess("publishers", clip_path)
     subscribers = [BotProcess(f"subscribers{index + 1}", clip_path, "--receiver", receiver) for index in range(bot_processes)]
@@ -464,7 +489,15 @@ def run_load(
         feeds = publishers.call("publish", url=janus.public_url, creds=meeting.creds[:cameras], timeout=180)["feeds"]
         time.sleep(settle)
         load.publishing = measure_window(pids, window)
-        subscriptions = [{"creds": creds, "feeds": [feed for feed in feeds if feed != creds["publisher_id"]]} for creds in meeting.creds]
+        # Those on camera subscribe to the others; the rest also join as (silent) publishers.
+        subscriptions: list[dict[str, Any]] = [
+            {
+                "creds": creds,
+                "feeds": [feed for feed in feeds if feed != creds["publisher_id"]],
+                "listen": creds["publisher_id"] not in feeds,
+            }
+            for creds in meeting.creds
+        ]
         subscriptions = [s for s in subscriptions if s["feeds"]]
         load.forwarded = sum(len(s["feeds"]) for s in subscriptions)
         call_all(
@@ -560,8 +593,9 @@ def print_load_rows(loads: list[Load]) -> None:
 
 def part_cost(janus: Janus, clip_path: Path, args: argparse.Namespace) -> list[Load]:
     print("\n== cost: Janus's CPU and memory per received publisher and per forwarded stream", flush=True)
+    janus.restart()
     idle = measure_window({"janus": janus.pid}, 3.0)
-    print(f"  baseline, Janus with no room: {idle.mc('janus'):.1f} mc, RSS {mib(idle.rss['janus'])} MiB", flush=True)
+    print(f"  baseline, a fresh Janus with no room: {idle.mc('janus'):.1f} mc, RSS {mib(idle.rss['janus'])} MiB", flush=True)
     loads = []
     for people in args.sizes:
         cameras = min(people, args.cameras or people, max(1, args.max_streams // (people - 1)))
@@ -766,7 +800,9 @@ def part_django(args: argparse.Namespace) -> list[dict[str, Any]]:
         flush=True,
     )
     server = common.start_daphne(channel_layer="redis")
-    meeting = common.create_meeting_with_guests("SFU django", sizes[-1])
+    # One more guest than the largest size: its socket warms daphne up (first requests
+    # load code and fill caches) before the figures at rest are taken, and stays.
+    meeting = common.create_meeting_with_guests("SFU django", sizes[-1] + 1)
     sfu_room = SfuRoom.objects.get(meeting__public_id=meeting.public_id)
     services.open_room(sfu_room.pk, sfu_room.generation)
     cookie = common.session_cookie_name()
@@ -775,7 +811,14 @@ def part_django(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     async def measure() -> None:
         bench = CredentialBench()
+        warm_clients: list[Any] = []
         try:
+            warm = meeting.guests[-1]
+            await fanout.connect_all(bench.bench, [fanout.Target(ws_url, server.url, [f"{cookie}={warm.session_key}"])])
+            await bench.burst("sfu.credentials", "w", server, rounds=2)
+            await bench.burst("ping", "wp", server, rounds=2)
+            warm_clients += bench.bench.clients
+            bench.bench.clients.clear()  # kept open, out of the measured sockets
             idle = measure_window({"daphne": server.process.pid}, 3.0)
             results.append({"sockets": 0, "idle_mc": idle.mc("daphne"), "rss": idle.rss["daphne"]})
             connected = 0
@@ -810,6 +853,7 @@ def part_django(args: argparse.Namespace) -> list[dict[str, Any]]:
             if bench.errors:
                 print(f"  errors: {dict(bench.errors)}")
         finally:
+            bench.bench.clients += warm_clients
             await bench.bench.close()
 
     try:
@@ -826,16 +870,19 @@ def part_django(args: argparse.Namespace) -> list[dict[str, Any]]:
 def report_django(results: list[dict[str, Any]]) -> None:
     base = results[0]
     rows = []
+    previous = base
     for result in results[1:]:
         if "credentials" not in result:
             continue
         n, creds, ping = result["sockets"], result["credentials"], result["ping"]
+        added = n - previous["sockets"]
         rows.append(
             [
                 n,
                 f"{result['connect']['cpu_ms']:.1f}",
                 mib(result["rss"]),
                 f"{(result['rss'] - base['rss']) / n / 1024:.0f}",
+                f"{(result['rss'] - previous['rss']) / added / 1024:.0f}",
                 f"{result['idle_mc']:.1f}",
                 f"{creds['p50']:.1f}",
                 f"{creds['p95']:.1f}",
@@ -846,6 +893,7 @@ def report_django(results: list[dict[str, Any]]) -> None:
                 common.ratio(creds["cpu_ms"], ping["cpu_ms"]),
             ]
         )
+        previous = result
     print()
     print(f"daphne (one process, channels-redis); at rest: {base['idle_mc']:.1f} mc, RSS {mib(base['rss'])} MiB")
     headers = [
@@ -853,6 +901,7 @@ def report_django(results: list[dict[str, Any]]) -> None:
         "join CPU ms/socket",
         "RSS MiB",
         "ΔRSS KiB/socket",
+        "marginal KiB/socket",
         "idle mc",
         "creds p50 ms",
         "p95",
@@ -897,6 +946,7 @@ def part_join(janus: Janus, clip_path: Path, args: argparse.Namespace) -> dict[s
     publishers = BotProcess("join-publishers", clip_path)
     joiner = BotProcess("joiner", clip_path, "--decode")
     counter = BotProcess("join-counter", clip_path)
+    janus.restart()
     server = common.start_daphne(channel_layer="redis")
     meeting = sfu_meeting("SFU join", max(args.join_publishers) + args.joins + 2)
     mesh = common.create_meeting_with_guests("Mesh join", 2)
@@ -1040,9 +1090,10 @@ def part_mesh(clip_path: Path, args: argparse.Namespace) -> list[dict[str, Any]]
                 answer = others.call("mesh_answer", key=key, sdp=offer, send="replay")["sdp"]
                 measured.call("mesh_accept", key=key, sdp=answer)
             time.sleep(args.settle)
-            before = measured.call("stats")
+            before, others_before = measured.call("stats"), others.call("stats")
             window = measure_window({"peer": measured.pid, "others": others.pid}, args.window)
-            after = measured.call("stats")
+            after, others_after = measured.call("stats"), others.call("stats")
+            frames = subtract(others_after["counted"], others_before["counted"])["video frames"]
             # The same peer with nothing coming in: its encodes and uploads alone.
             others.call("mesh_sending", enabled=False)
             time.sleep(1)
@@ -1061,6 +1112,7 @@ def part_mesh(clip_path: Path, args: argparse.Namespace) -> list[dict[str, Any]]
                     "rss": window.rss["peer"],
                     "busy": window.machine_busy,
                     "received_video": received["video received"] / window.seconds,
+                    "fps": frames / window.seconds / (n - 1),
                     "states": after["states"],
                 }
             )
@@ -1070,11 +1122,11 @@ def part_mesh(clip_path: Path, args: argparse.Namespace) -> list[dict[str, Any]]
         finally:
             for bot in (measured, others):
                 bot.stop()
-    report_mesh(rows)
+    report_mesh(rows, args.fps)
     return rows
 
 
-def report_mesh(rows: list[dict[str, Any]]) -> None:
+def report_mesh(rows: list[dict[str, Any]], fps: int) -> None:
     if not rows:
         return
     base = next((r for r in rows if r["n"] == 2), rows[0])
@@ -1089,6 +1141,7 @@ def report_mesh(rows: list[dict[str, Any]]) -> None:
             f"{r['peer_mc'] - r['sending_mc']:.0f}",
             f"{r['upload_kbps']:.0f}",
             f"{r['video_kbps'] / (r['n'] - 1):.0f}",
+            f"{r['fps']:.1f}",
             mib(r["rss"]),
             f"{r['others_mc']:.0f}",
             f"{r['busy'] * 100:.0f}",
@@ -1107,6 +1160,7 @@ def report_mesh(rows: list[dict[str, Any]]) -> None:
         "decoding mc",
         "upload kb/s",
         "video kb/s/conn",
+        "fps/conn",
         "peer RSS MiB",
         "other peers mc",
         "machine busy %",
@@ -1114,7 +1168,8 @@ def report_mesh(rows: list[dict[str, Any]]) -> None:
     print(common.table(headers, table_rows))
     print(
         "  sending only = the same peer while the others pause what they send (its N−1 encodes and uploads, the camera's\n"
-        "  frames drawn once); decoding = the difference."
+        "  frames drawn once); decoding = the difference; fps/conn = frames the others received from it per connection\n"
+        f"  (the camera makes {fps}): below that, the peer's encoders did not keep up."
     )
     print("  other peers = the N−1 replaying peers (pre-encoded, counting), in one process: their cost is the test's, not a browser's.")
 

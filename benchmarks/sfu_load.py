@@ -957,6 +957,11 @@ def part_join(janus: Janus, clip_path: Path, args: argparse.Namespace) -> dict[s
         ws_url = f"{server.url.replace('http://', 'ws://')}/ws/meetings/{mesh.public_id}/"
         publishers.call("room_host", url=ws_url, origin=server.url, cookie=f"{cookie}={mesh.guests[0].session_key}")
         time.sleep(2)
+        # One join of each kind first, not counted: the first session, connection and
+        # decoder of each process and of Janus set things up that later joins reuse.
+        joiner.call("join", url=janus.public_url, creds=creds[-2], feeds=feeds[:1])
+        joiner.call("room_join", url=ws_url, origin=server.url, cookie=f"{cookie}={mesh.guests[1].session_key}")
+        joiner.call("direct_join")
         for index in range(args.joins):
             joining = creds[max(args.join_publishers) + index]
             for k in args.join_publishers:
@@ -1200,7 +1205,7 @@ def main() -> None:
     parser.add_argument("--fps", type=int, default=24, help="camera frame rate (default 24, the product's 360p preset)")
     parser.add_argument("--bitrate", type=int, default=500_000, help="camera bitrate, b/s (default 500000, the 360p preset's cap)")
     parser.add_argument("--django-window", type=float, default=5.0, help="daphne's idle and renewal windows, s (default 5)")
-    parser.add_argument("--joins", type=int, default=5, help="timed joins of each kind (default 5)")
+    parser.add_argument("--joins", type=int, default=8, help="timed joins of each kind (default 8)")
     parser.add_argument("--join-publishers", type=int_list, default=[1, 3], help="K publishers in the SFU joins (default 1,3)")
     parser.add_argument("--chromium-joins", type=int, default=3, help="Chromium joins (default 3)")
     parser.add_argument("--no-chromium", action="store_true", help="skip the Chromium page")

@@ -2,7 +2,7 @@
 clip encoded once, subscribers that count frames instead of decoding them, Janus
 VideoRoom publishers and subscribers, and mesh peers.
 
-How a bot stays cheaper than the Janus it loads:
+How the bots stay cheap (their CPU is printed beside Janus's):
 
 - **Publishers never encode.** :func:`make_clip` encodes a few seconds of a 640×360
   moving pattern once, with the options aiortc's own VP8 encoder uses (libvpx realtime,
@@ -19,17 +19,19 @@ How a bot stays cheaper than the Janus it loads:
   :func:`count_instead_of_decoding` replaces it with one that returns a
   :class:`CountingDecoder`: it counts the reassembled frames and their bytes and returns
   no picture. SRTP, the jitter buffer, NACK, REMB and receiver reports still run: Janus
-  sees a complete receiver. Measured here, that path still costs aiortc some 60–100 µs
-  of Python per packet, several times what Janus spends forwarding it.
+  sees a complete receiver. Measured here, that path still costs aiortc 120–150 µs per
+  packet (13–16 millicores per forwarded stream), several times what Janus spends
+  forwarding it.
 
   ``rtp`` (the default of the load parts) — :func:`count_rtp_headers` goes further: the
   ICE socket's ``datagram_received`` (aioice) counts each RTP packet from its clear
   header (payload type, sequence number, marker bit, SSRC, size) and drops it before
   SRTP; STUN, DTLS and RTCP take the usual path. Loss is the gaps in each SSRC's
   sequence numbers, a video frame is a packet with the marker bit. The subscriber sends
-  no NACK, REMB or receiver report (Janus forwards all the same); a few µs per packet.
+  no NACK, REMB or receiver report (Janus forwards all the same); 15–20 µs per packet,
+  most of it the socket's receive.
 
-A bot process (``python -m benchmarks.sfu_bots serve``) holds many bots on one asyncio
+A bot process (``python -m benchmarks.sfu_bots --clip …``) holds many bots on one asyncio
 loop and takes commands as JSON lines on stdin (answers on stdout), so that
 ``sfu_load`` (synchronous, with Django) can spread bots over a few processes and read
 each one's CPU from ``/proc``.

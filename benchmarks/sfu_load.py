@@ -115,7 +115,7 @@ def measure_window(pids: dict[str, int], seconds: float) -> Window:
 
 
 class BotProcess:
-    """A process of aiortc bots (``python -m benchmarks.sfu_bots serve``): commands as
+    """A process of aiortc bots (``python -m benchmarks.sfu_bots``): commands as
     JSON lines on its stdin, answers on its stdout, its log in the benchmark's logs."""
 
     def __init__(self, name: str, clip: Path | None, *extra: str):

@@ -522,9 +522,8 @@ def run_load(
         load.problem = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
         print(f"    failed: {error}", flush=True)
     finally:
-        call_all([(bot, "close_janus", {}) for bot in bots if bot.process.poll() is None], timeout=60) if all(
-            b.process.poll() is None for b in bots
-        ) else None
+        with contextlib.suppress(Exception):  # hang up everywhere at once; quitting would too, one by one
+            call_all([(bot, "close_janus", {}) for bot in bots if bot.process.poll() is None], timeout=60)
         for bot in bots:
             bot.stop()
         close_meeting(janus, meeting)
@@ -638,7 +637,7 @@ def part_cost(janus: Janus, clip_path: Path, args: argparse.Namespace) -> list[L
 # --- Part 2: the webinar --------------------------------------------------------------------
 
 
-def part_webinar(janus: Janus, clip_path: Path, args: argparse.Namespace, cost: list[Load]) -> Load:
+def part_webinar(janus: Janus, clip_path: Path, args: argparse.Namespace) -> Load:
     print(f"\n== webinar: {WEBINAR_PEOPLE} people, {WEBINAR_CAMERAS} on camera, held {args.hold:.0f} s", flush=True)
     load = run_load(
         janus,
@@ -962,15 +961,20 @@ def part_join(janus: Janus, clip_path: Path, args: argparse.Namespace) -> dict[s
         joiner.call("join", url=janus.public_url, creds=creds[-2], feeds=feeds[:1])
         joiner.call("room_join", url=ws_url, origin=server.url, cookie=f"{cookie}={mesh.guests[1].session_key}")
         joiner.call("direct_join")
+
+        def timed(kind: str, cmd: str, **call_args: Any) -> None:
+            results.setdefault(kind, [])
+            try:
+                results[kind].append(joiner.call(cmd, timeout=60, **call_args)["marks"])
+            except RuntimeError as error:  # one failed join must not hide the others
+                print(f"    {kind}: join failed: {str(error).splitlines()[0][:200]}", flush=True)
+
         for index in range(args.joins):
             joining = creds[max(args.join_publishers) + index]
             for k in args.join_publishers:
-                marks = joiner.call("join", url=janus.public_url, creds=joining, feeds=feeds[:k])["marks"]
-                results.setdefault(f"sfu, {k} publisher{'s' if k > 1 else ''}", []).append(marks)
-            marks = joiner.call("room_join", url=ws_url, origin=server.url, cookie=f"{cookie}={mesh.guests[1].session_key}")["marks"]
-            results.setdefault("mesh over the room socket", []).append(marks)
-            marks = joiner.call("direct_join")["marks"]
-            results.setdefault("direct (baseline)", []).append(marks)
+                timed(f"sfu, {k} publisher{'s' if k > 1 else ''}", "join", url=janus.public_url, creds=joining, feeds=feeds[:k])
+            timed("mesh over the room socket", "room_join", url=ws_url, origin=server.url, cookie=f"{cookie}={mesh.guests[1].session_key}")
+            timed("direct (baseline)", "direct_join")
             print(f"  join {index + 1}/{args.joins} done", flush=True)
         if not args.no_chromium:
             chromium = chromium_joins(janus, meeting, feeds[: max(args.join_publishers)], counter, args)
@@ -1250,11 +1254,10 @@ def main() -> None:
     janus_server = Janus(common.log_dir() / "janus", ports, secret, sink.url)
     started = time.monotonic()
     try:
-        cost: list[Load] = []
         if "cost" in parts:
-            cost = part_cost(janus_server, clip_path, args)
+            part_cost(janus_server, clip_path, args)
         if "webinar" in parts:
-            part_webinar(janus_server, clip_path, args, cost)
+            part_webinar(janus_server, clip_path, args)
         if "django" in parts:
             part_django(args)
         if "join" in parts:

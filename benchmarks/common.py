@@ -35,6 +35,27 @@ def require_loopback_only() -> None:
         sys.exit(f"benchmarks run in a loopback-only network namespace; this process sees {', '.join(others)}. Use benchmarks/run.sh.")
 
 
+TEST_NETWORK = ("parley-va", "parley-vb")
+
+
+def require_test_network() -> None:
+    """Loopback and the benchmark's own veth pair only (``add_test_network`` in
+    run-inner.sh: both ends inside this namespace, 10.203.0.1 and .2), and no route
+    that leaves it. Janus gathers no ICE candidate on loopback: it needs such an address."""
+    names = {name for _index, name in socket.if_nameindex()}
+    others = sorted(names - {"lo", *TEST_NETWORK})
+    if others or not set(TEST_NETWORK) <= names:
+        sys.exit(
+            f"this benchmark runs in a namespace with loopback and the veth pair {'/'.join(TEST_NETWORK)} only; "
+            f"this process sees {', '.join(sorted(names))}. Use benchmarks/run.sh."
+        )
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/route").read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 2 and fields[1] == "00000000":
+                sys.exit(f"a default route exists (via {fields[0]}): traffic could leave the namespace. Use benchmarks/run.sh.")
+
+
 def setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     if str(REPO_DIR) not in sys.path:

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Run the benchmarks: benchmarks/run.sh [fanout|join_time|page_weight|poll_pdf|poll_votes|annotation_fanout|document_render|recording_cpu|recording_capacity|all] [options of that benchmark]
+# Run the benchmarks: benchmarks/run.sh [fanout|join_time|page_weight|poll_pdf|poll_votes|annotation_fanout|document_render|recording_cpu|recording_capacity|sfu_load|all] [options of that benchmark]
 #
 # Everything runs inside a network namespace that has only loopback, with a private
 # Redis there and a fresh PostgreSQL database (parley_bench, reached through the
-# Unix socket, which no network namespace hides). PARLEY_BENCH_DB=sqlite uses a
-# SQLite file in a temporary PARLEY_DATA_DIR instead. Figures are printed; see
-# benchmarks/README.md for how to read them.
+# Unix socket, which no network namespace hides). sfu_load also gets a veth pair with
+# both ends inside the namespace (Janus gathers no ICE candidate on loopback).
+# PARLEY_BENCH_DB=sqlite uses a SQLite file in a temporary PARLEY_DATA_DIR instead.
+# Figures are printed; see benchmarks/README.md for how to read them.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/_common.sh"
 cd "$REPO_DIR"
@@ -13,14 +14,14 @@ cd "$REPO_DIR"
 name="${1:-all}"
 [ $# -gt 0 ] && shift
 case "$name" in
-    fanout | join_time | page_weight | poll_pdf | poll_votes | annotation_fanout | document_render | recording_cpu | recording_capacity | all) ;;
-    -h | --help) sed -n '2,8p' "$0"; exit 0 ;;
-    *) die "unknown benchmark '$name' (fanout, join_time, page_weight, poll_pdf, poll_votes, annotation_fanout, document_render, recording_cpu, recording_capacity or all)" ;;
+    fanout | join_time | page_weight | poll_pdf | poll_votes | annotation_fanout | document_render | recording_cpu | recording_capacity | sfu_load | all) ;;
+    -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) die "unknown benchmark '$name' (fanout, join_time, page_weight, poll_pdf, poll_votes, annotation_fanout, document_render, recording_cpu, recording_capacity, sfu_load or all)" ;;
 esac
 [ "$name" = all ] && [ $# -gt 0 ] && die "options go with one benchmark: benchmarks/run.sh NAME [options]"
 
 ensure_venv requirements-dev.txt
-ensure_debs chromium iproute2 util-linux
+ensure_debs chromium iproute2 util-linux janus
 
 workdir="$(mktemp -d "${TMPDIR:-/tmp}/parley-bench.XXXXXX")"
 # PARLEY_BENCH_KEEP=1 keeps the servers' logs (and the SQLite file) for a look afterwards.

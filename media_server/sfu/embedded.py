@@ -10,6 +10,7 @@ to the web tier's ``/sfu/events/`` with the shared secret.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 from dataclasses import asdict, dataclass
@@ -101,6 +102,9 @@ general: {{
     token_auth_secret = "{secret.token}"
     admin_secret = "{secret.admin}"
     session_timeout = 60
+    # A fixed pool of event loops rather than a thread per handle (a thousand threads
+    # at a few hundred people, benchmarks/README.md "sfu_load").
+    event_loops = {max(2, os.cpu_count() or 2)}
 }}
 media: {{
     rtp_port_range = "{ports.rtp_first}-{ports.rtp_last}"

@@ -22,8 +22,8 @@ from playwright.sync_api import Page, expect
 
 from media_server.models import Recording
 from meetings.models import Participant
-from tests import test_media_worker
-from tests.test_e2e_room import MEDIA_TIMEOUT_MS, forced_send, in_room, join_room, shared_room, submit_join_form
+from tests.e2e.test_room import MEDIA_TIMEOUT_MS, forced_send, in_room, join_room, shared_room, submit_join_form
+from tests.media_server import test_worker as test_media_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

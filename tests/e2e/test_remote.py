@@ -18,9 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from Xlib import XK, X
 
-from tests import test_remote_helper_x11 as helper_tests
-from tests.fixtures_live import REPO_DIR
-from tests.test_e2e_room import (
+from tests.e2e.test_room import (
     MEDIA_TIMEOUT_MS,
     WS_RECORDER,
     forced_send,
@@ -28,7 +26,9 @@ from tests.test_e2e_room import (
     shared_room,
     wait_video_playing,
 )
-from tests.test_remote_helper_x11 import HelperProgram, RecordingWindow
+from tests.fixtures_live import REPO_DIR
+from tests.remote import test_helper_x11 as helper_tests
+from tests.remote.test_helper_x11 import HelperProgram, RecordingWindow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 xvfb = helper_tests.xvfb  # the fixture: a virtual X server, ":N"
@@ -119,7 +119,7 @@ def press_blocked_button(page: Page) -> None:
 
 
 # --- Xvfb, a window that records what X delivers, the helper program ---------------------
-# (shared with the helper's own tests: tests/test_remote_helper_x11.py)
+# (shared with the helper's own tests: tests/remote/test_helper_x11.py)
 
 
 @pytest.fixture

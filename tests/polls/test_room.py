@@ -3,7 +3,7 @@
 Every poll message type accepted and refused (types, unknown and missing fields, a
 forged voter, huge answers, a lobby socket, the rate limit), who hears which event
 (``poll.summary`` to organizers and presenters only), and a late joiner's snapshot.
-The socket helpers are those of tests/test_room_consumer.py.
+The socket helpers are those of tests/meetings/test_consumers.py.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from meetings import consumers, room_features
 from meetings.models import Role, RoomType
 from polls import services, tasks
 from polls.models import Ballot, Poll, PollRun
-from tests import test_room_consumer
 from tests.factories import make_extension, make_meeting, make_participant
-from tests.test_polls_services import QUESTIONS, make_poll
-from tests.test_room_consumer import Room, Seat, _all_quiet, _everyone, _guest_seat, _join_lobby, _login_cookie, db
+from tests.meetings import test_consumers as test_room_consumer
+from tests.meetings.test_consumers import Room, Seat, _all_quiet, _everyone, _guest_seat, _join_lobby, _login_cookie, db
+from tests.polls.test_services import QUESTIONS, make_poll
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
-# The room socket fixtures of tests/test_room_consumer.py (the pool of sockets closed at
+# The room socket fixtures of tests/meetings/test_consumers.py (the pool of sockets closed at
 # the end).
 sockets = test_room_consumer.sockets
 

@@ -22,8 +22,8 @@ from meetings.remote.access import RemoteError
 from meetings.remote.models import HelperPairing, RemoteSession
 from meetings.remote.services import helper_group
 from meetings.roomkit import PRESENTERS, participant_group
-from tests import test_room_services as room_services_tests
 from tests.factories import make_extension, make_meeting, make_participant, make_user
+from tests.meetings import test_room_services as room_services_tests
 
 pytestmark = pytest.mark.django_db
 

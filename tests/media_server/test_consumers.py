@@ -1,7 +1,7 @@
 """Recording through the real ASGI app: ``recording.start/stop`` on the room socket
 (accepted and refused), who hears ``recording.state`` (the lobby too), and the media
 worker's recorder socket (/ws/recorder/<id>/): its token, roster, events, signals.
-The socket helpers are those of tests/test_room_consumer.py."""
+The socket helpers are those of tests/meetings/test_consumers.py."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from django.core import signing
 from media_server import services
 from media_server.models import Recording
 from meetings.models import Participant
-from tests import test_room_consumer
 from tests.factories import make_extension, make_meeting, make_participant
-from tests.test_room_consumer import CANDIDATE, SDP, Room, RoomSocket, _everyone, _join_lobby, db
+from tests.meetings import test_consumers as test_room_consumer
+from tests.meetings.test_consumers import CANDIDATE, SDP, Room, RoomSocket, _everyone, _join_lobby, db
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 

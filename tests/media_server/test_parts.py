@@ -16,13 +16,13 @@ from media_server import services, tasks
 from media_server.models import Recording
 from media_server.presets import get_preset
 from meetings import services as meeting_services
-from tests import test_media_services
-from tests.test_media_encoding import read_back, record
-from tests.test_media_services import WORKER, _claimed, _expire, _spool_file
+from tests.media_server import test_services as test_media_services
+from tests.media_server.test_encoding import read_back, record
+from tests.media_server.test_services import WORKER, _claimed, _expire, _spool_file
 
 pytestmark = pytest.mark.django_db
 
-# The fixtures of tests/test_media_services.py: a meeting with its people, on-commit.
+# The fixtures of tests/media_server/test_services.py: a meeting with its people, on-commit.
 room = test_media_services.room
 commit = test_media_services.commit
 

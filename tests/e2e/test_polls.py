@@ -15,8 +15,8 @@ from playwright.sync_api import Locator, Page, expect
 
 from polls.models import Ballot
 from polls.services import save_poll
+from tests.e2e.test_room import Person, forced_send, join_room, shared_room
 from tests.fixtures_live import LiveEnv, _live_env
-from tests.test_e2e_room import Person, forced_send, join_room, shared_room
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

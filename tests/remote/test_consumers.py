@@ -21,7 +21,7 @@ from meetings.consumers import TokenBucket
 from meetings.models import Meeting, Participant, SharePolicy
 from meetings.remote import services
 from meetings.remote.models import HelperPairing, RemoteSession
-from tests.test_room_consumer import GOOD_ORIGIN, TIMEOUT, Room, RoomSocket, Seat, _make_room, db
+from tests.meetings.test_consumers import GOOD_ORIGIN, TIMEOUT, Room, RoomSocket, Seat, _make_room, db
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_e2e_room import WS_RECORDER, join_room, shared_room, sockets, wait_media_both_ways
+from tests.e2e.test_room import WS_RECORDER, join_room, shared_room, sockets, wait_media_both_ways
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -11,8 +11,7 @@ from playwright.sync_api import expect
 
 from meetings import services
 from meetings.models import Participant
-from tests.fixtures_live import _start_daphne
-from tests.test_e2e_room import (
+from tests.e2e.test_room import (
     IN_ROOM_JS,
     MEDIA_TIMEOUT_MS,
     WS_RECORDER,
@@ -22,6 +21,7 @@ from tests.test_e2e_room import (
     wait_media_both_ways,
     wait_video_playing,
 )
+from tests.fixtures_live import _start_daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from meetings.models import ChatMessage, Participant
-from tests.test_e2e_room import (
+from tests.e2e.test_room import (
     WS_RECORDER,
     Person,
     forced_send,

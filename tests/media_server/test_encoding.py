@@ -23,7 +23,7 @@ from media_server import presets
 from media_server.encoding import Recorder
 from media_server.mixing import AudioMixer, MediaClock, Mixdown, VideoCompositor, VideoOut
 
-REPO_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = Path(__file__).resolve().parents[2]
 SMALL = (160, 96)
 CODECS = {"webm_720p": ("vp8", "opus"), "mp4_1080p": ("h264", "aac"), "audio_opus": (None, "opus")}
 
@@ -242,7 +242,7 @@ RECORDING_PROCESS = textwrap.dedent(
     sys.path.insert(0, {repo!r})
     from media_server import presets
     from media_server.encoding import Recorder
-    from tests.test_media_encoding import synthetic_audio, synthetic_video
+    from tests.media_server.test_encoding import synthetic_audio, synthetic_video
 
     preset = presets.get_preset({key!r})
     recorder = Recorder({path!r}, preset, size=(160, 96) if preset.has_video else None)

@@ -444,7 +444,7 @@ def test_it_marks_a_mail_failed_and_retries_when_the_backend_fails(settings, dja
     meeting = make_meeting(owner)
     meeting_services.invite_people(meeting, owner.user, [("Ian", "ian@example.org")])  # not committed: not sent yet
     row = OutboundEmail.objects.get(kind="invitation")
-    settings.EMAIL_BACKEND = "tests.test_emails.BrokenBackend"
+    settings.EMAIL_BACKEND = "tests.core.test_mail.BrokenBackend"
 
     # What the worker runs raises, so that Celery's autoretry schedules another try.
     with pytest.raises(SMTPServerDisconnected):

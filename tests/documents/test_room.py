@@ -3,7 +3,7 @@ real ASGI app: every message type accepted and seen by the room, every kind of b
 input refused to its sender only (others receive nothing, nothing is stored), rights
 taken away, the lobby, another meeting's presentation, the share slot shared with the
 screen share, Stop Sharing, a late joiner's snapshot and an export rendered in-process.
-The socket helpers are those of tests/test_room_consumer.py.
+The socket helpers are those of tests/meetings/test_consumers.py.
 """
 
 from __future__ import annotations
@@ -16,16 +16,16 @@ import pytest
 from documents.models import Annotation, Export, Presentation
 from meetings import room_features
 from meetings.models import Meeting, Role, RoomType
-from tests import test_room_consumer
+from tests.documents.test_presenting import make_document, make_room, whiteboard
 from tests.factories import make_extension, make_meeting, make_participant
-from tests.test_documents_presenting import make_document, make_room, whiteboard
-from tests.test_room_consumer import Room, Seat, _all_quiet, _everyone, _guest_seat, _join_lobby, _login_cookie, db
+from tests.meetings import test_consumers as test_room_consumer
+from tests.meetings.test_consumers import Room, Seat, _all_quiet, _everyone, _guest_seat, _join_lobby, _login_cookie, db
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
 RED = "#e11d48"
 
-# The room socket fixtures of tests/test_room_consumer.py (the pool of sockets closed at
+# The room socket fixtures of tests/meetings/test_consumers.py (the pool of sockets closed at
 # the end, a meeting with a lobby).
 sockets = test_room_consumer.sockets
 lobby_room = test_room_consumer.lobby_room

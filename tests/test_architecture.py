@@ -62,9 +62,7 @@ def imported_modules(path: Path, root: Path = REPO) -> list[tuple[int, str]]:
             found.append((node.lineno, base))
             # ``from meetings import remote`` imports a subpackage of another component.
             found += [
-                (node.lineno, f"{base}.{alias.name}")
-                for alias in node.names
-                if component_of(f"{base}.{alias.name}") != component_of(base)
+                (node.lineno, f"{base}.{alias.name}") for alias in node.names if component_of(f"{base}.{alias.name}") != component_of(base)
             ]
     return found
 

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from config.celery import app as celery_app
 from polls import live_summary
 
-pytest_plugins = ["tests.fixtures_live"]
+pytest_plugins = ["tests.fixtures_live", "tests.sockets"]
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ real ASGI app: every message type accepted and seen by the room, every kind of b
 input refused to its sender only (others receive nothing, nothing is stored), rights
 taken away, the lobby, another meeting's presentation, the share slot shared with the
 screen share, Stop Sharing, a late joiner's snapshot and an export rendered in-process.
-The socket helpers are those of tests/meetings/test_consumers.py.
+The socket helpers are those of tests/sockets.py.
 """
 
 from __future__ import annotations
@@ -18,17 +18,11 @@ from meetings import room_features
 from meetings.models import Meeting, Role, RoomType
 from tests.documents.test_presenting import make_document, make_room, whiteboard
 from tests.factories import make_extension, make_meeting, make_participant
-from tests.meetings import test_consumers as test_room_consumer
-from tests.meetings.test_consumers import Room, Seat, _all_quiet, _everyone, _guest_seat, _join_lobby, _login_cookie, db
+from tests.sockets import Room, Seat, all_quiet, db, join_lobby, login_cookie, new_guest_seat, open_everyone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
 RED = "#e11d48"
-
-# The room socket fixtures of tests/meetings/test_consumers.py (the pool of sockets closed at
-# the end, a meeting with a lobby).
-sockets = test_room_consumer.sockets
-lobby_room = test_room_consumer.lobby_room
 
 
 def _make_room() -> Room:
@@ -39,13 +33,13 @@ def _make_room() -> Room:
     presenter = make_extension().user
     room = Room(meeting)
     room.seats["creator"] = Seat(
-        make_participant(meeting, user=owner.user, role=Role.ORGANIZER, name="Cora Creator"), _login_cookie(owner.user)
+        make_participant(meeting, user=owner.user, role=Role.ORGANIZER, name="Cora Creator"), login_cookie(owner.user)
     )
     room.seats["presenter"] = Seat(
-        make_participant(meeting, user=presenter, role=Role.PRESENTER, name="Pia Presenter"), _login_cookie(presenter)
+        make_participant(meeting, user=presenter, role=Role.PRESENTER, name="Pia Presenter"), login_cookie(presenter)
     )
-    room.seats["participant"] = _guest_seat(meeting, "Paul Participant")
-    room.seats["guest"] = _guest_seat(meeting, "Gus Guest")
+    room.seats["participant"] = new_guest_seat(meeting, "Paul Participant")
+    room.seats["guest"] = new_guest_seat(meeting, "Gus Guest")
     room.document = make_document(presenter, pages=3, name="Slides.pdf")  # type: ignore[attr-defined]
     return room
 
@@ -95,7 +89,7 @@ async def _start_whiteboard(s: dict, who: str = "presenter", template: str = "bl
 
 
 async def test_it_runs_a_whiteboard_session_over_the_room_socket(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant")
     reply = await s["presenter"].ok("presentation.start", {"kind": "whiteboard", "template": "dotted"})
     board = reply["presentation"]
     assert (board["kind"], board["template"], board["sharer_id"], board["page_count"]) == ("whiteboard", "dotted", room.presenter.id, 1)
@@ -170,7 +164,7 @@ async def test_it_runs_a_whiteboard_session_over_the_room_socket(sockets, room):
 
 
 async def test_a_late_joiner_sees_the_document_and_every_stroke(sockets, room):
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     reply = await s["presenter"].ok("presentation.start", {"kind": "pdf", "document_id": room.document.id})
     shown = reply["presentation"]
     assert [page["url"] for page in shown["pages"]] == [
@@ -182,7 +176,7 @@ async def test_a_late_joiner_sees_the_document_and_every_stroke(sockets, room):
     await s["participant"].ok("annotation.stroke", _stroke(shown["id"], "a", page=2, points=[[0.2, 0.2]]))
     await s["presenter"].ok("annotation.stroke", _stroke(shown["id"], "b", page=3, final=True))
 
-    late = await db(_guest_seat, room.meeting, "Lena Late")
+    late = await db(new_guest_seat, room.meeting, "Lena Late")
     snapshot = (await sockets.open(room, late)).first["body"]
     section = snapshot["presentation"]
     assert section["presentation"]["id"] == shown["id"]
@@ -193,7 +187,7 @@ async def test_a_late_joiner_sees_the_document_and_every_stroke(sockets, room):
 
 
 async def test_it_renders_an_export_and_tells_the_requester_only(sockets, room):
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     board = await _start_whiteboard(s)
     await s["participant"].ok("annotation.stroke", _stroke(board, final=True))
     await s["presenter"].until("annotation.stroke")
@@ -212,7 +206,7 @@ async def test_it_renders_an_export_and_tells_the_requester_only(sockets, room):
 
 
 async def test_it_lists_the_sharers_documents_in_the_room(sockets, room):
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     listed = await s["presenter"].ok("document.list")
     assert [(d["id"], d["name"], d["status"]) for d in listed["documents"]] == [(room.document.id, "Slides.pdf", "ready")]
     assert await s["participant"].refused("document.list") == "forbidden"
@@ -268,7 +262,7 @@ def _bad_messages(board: int, foreign: int) -> list[tuple[str, str, dict, str]]:
 
 
 async def test_it_refuses_bad_messages_to_their_sender_only_and_changes_nothing(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter", "participant", "guest")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant", "guest")
     board = await _start_whiteboard(s)
     await s["guest"].ok("annotation.stroke", _stroke(board, "kept", final=True))
     for socket in s.values():
@@ -287,14 +281,14 @@ async def test_it_refuses_bad_messages_to_their_sender_only_and_changes_nothing(
     assert (reply["type"], reply["body"]["code"]) == ("error", "invalid")
     assert (await db(_stored, room.meeting.pk), await db(_presentation_state, room.meeting.pk)) == before
     assert await db(Annotation.objects.filter(presentation_id=foreign).count) == 0
-    assert await _all_quiet(s) == {}
+    assert await all_quiet(s) == {}
     # The room carries on.
     await s["participant"].ok("annotation.stroke", _stroke(board, "after"))
     assert (await s["guest"].until("annotation.stroke"))["body"]["stroke_id"] == "after"
 
 
 async def test_someone_whose_annotating_right_is_removed_is_refused_and_nothing_is_relayed(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant")
     board = await _start_whiteboard(s)
     await s["creator"].ok("moderate.annotate", {"participant_id": room.participant.id, "allowed": False})
     for socket in s.values():
@@ -306,7 +300,7 @@ async def test_someone_whose_annotating_right_is_removed_is_refused_and_nothing_
         ("annotation.cursor", {"presentation_id": board, "x": 0.5, "y": 0.5}),
     ):
         assert await s["participant"].refused(kind, body) == "forbidden", kind
-    assert await _all_quiet(s) == {}
+    assert await all_quiet(s) == {}
     assert await db(_stored, room.meeting.pk) == []
     await s["creator"].ok("moderate.annotate", {"participant_id": room.participant.id, "allowed": True})
     await s["participant"].ok("annotation.stroke", _stroke(board))
@@ -314,9 +308,9 @@ async def test_someone_whose_annotating_right_is_removed_is_refused_and_nothing_
 
 
 async def test_a_guest_in_the_lobby_may_not_annotate(sockets, lobby_room):
-    s = await _everyone(sockets, lobby_room, "creator", "organizer")
+    s = await open_everyone(sockets, lobby_room, "creator", "organizer")
     board = (await db(whiteboard, lobby_room.creator.participant)).pk
-    waiting = await db(_join_lobby, lobby_room, "Wanda Waiting")
+    waiting = await db(join_lobby, lobby_room, "Wanda Waiting")
     guest = await sockets.open(lobby_room, waiting, first="lobby.status")
     for kind, body in (
         ("annotation.stroke", _stroke(board)),
@@ -331,7 +325,7 @@ async def test_a_guest_in_the_lobby_may_not_annotate(sockets, lobby_room):
 
 
 async def test_a_screen_share_and_a_presentation_are_busy_for_each_other(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter")
+    s = await open_everyone(sockets, room, "creator", "presenter")
     await s["creator"].ok("share.start", {"kind": "screen", "stream_id": "screen-1"})
     assert await s["presenter"].refused("presentation.start", {"kind": "pdf", "document_id": room.document.id}) == "share_busy"
     await s["creator"].ok("share.stop")
@@ -347,7 +341,7 @@ async def test_a_screen_share_and_a_presentation_are_busy_for_each_other(sockets
 
 async def test_it_rate_limits_cursors_apart_from_strokes(sockets, room, monkeypatch):
     monkeypatch.setitem(room_features.rates, "cursor", (3, 60))
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     board = await _start_whiteboard(s)
     for n in range(3):
         await s["participant"].ok("annotation.cursor", {"presentation_id": board, "x": n / 10, "y": 0.5})

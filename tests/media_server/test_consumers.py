@@ -1,7 +1,7 @@
 """Recording through the real ASGI app: ``recording.start/stop`` on the room socket
 (accepted and refused), who hears ``recording.state`` (the lobby too), and the media
 worker's recorder socket (/ws/recorder/<id>/): its token, roster, events, signals.
-The socket helpers are those of tests/meetings/test_consumers.py."""
+The socket helpers are those of tests/sockets.py."""
 
 from __future__ import annotations
 
@@ -14,14 +14,10 @@ from media_server import services
 from media_server.models import Recording
 from meetings.models import Participant
 from tests.factories import make_extension, make_meeting, make_participant
-from tests.meetings import test_consumers as test_room_consumer
-from tests.meetings.test_consumers import CANDIDATE, SDP, Room, RoomSocket, _everyone, _join_lobby, db
+from tests.sockets import CANDIDATE, SDP, TIMEOUT, Room, RoomSocket, db, join_lobby, open_everyone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
-sockets = test_room_consumer.sockets
-room = test_room_consumer.room
-lobby_room = test_room_consumer.lobby_room
 WORKER = "host-a:101"
 
 
@@ -38,8 +34,8 @@ def _claim(room: Room) -> services.ClaimedJob:
 
 async def _recorder_socket(sockets, recording_id: int, token: str | None) -> RoomSocket:
     path = f"/ws/recorder/{recording_id}/" + (f"?token={token}" if token is not None else "")
-    communicator = sockets._communicator(path, None)
-    connected, _code = await communicator.connect(timeout=test_room_consumer.TIMEOUT)
+    communicator = sockets.communicator(path, None)
+    connected, _code = await communicator.connect(timeout=TIMEOUT)
     assert connected
     return RoomSocket(communicator)
 
@@ -48,8 +44,8 @@ async def _recorder_socket(sockets, recording_id: int, token: str | None) -> Roo
 
 
 async def test_it_starts_and_stops_a_recording_and_everyone_lobby_included_hears_it(sockets, lobby_room):
-    s = await _everyone(sockets, lobby_room, "creator", "participant")
-    guest_seat = await db(_join_lobby, lobby_room, "Gus Guest")
+    s = await open_everyone(sockets, lobby_room, "creator", "participant")
+    guest_seat = await db(join_lobby, lobby_room, "Gus Guest")
     guest = await sockets.open(lobby_room, guest_seat, first="lobby.status")
     assert guest.first["body"]["recording"] is False
 
@@ -80,8 +76,8 @@ async def test_it_records_in_the_meetings_default_format_when_none_is_given(sock
 
 
 async def test_it_refuses_recording_commands_it_must_and_changes_nothing(sockets, lobby_room):
-    s = await _everyone(sockets, lobby_room, "creator", "organizer", "presenter", "participant")
-    guest = await sockets.open(lobby_room, await db(_join_lobby, lobby_room, "Gus Guest"), first="lobby.status")
+    s = await open_everyone(sockets, lobby_room, "creator", "organizer", "presenter", "participant")
+    guest = await sockets.open(lobby_room, await db(join_lobby, lobby_room, "Gus Guest"), first="lobby.status")
     for name in ("presenter", "participant"):
         assert await s[name].refused("recording.start") == "forbidden", name
     assert await guest.refused("recording.start") == "forbidden"
@@ -140,7 +136,7 @@ async def test_it_refuses_a_recorder_socket_without_the_right_token(sockets, roo
 
 
 async def test_it_lets_the_worker_in_as_a_hidden_peer_that_only_signals(sockets, room):
-    s = await _everyone(sockets, room, "creator", "participant")
+    s = await open_everyone(sockets, room, "creator", "participant")
     job = await db(_claim, room)
     recorder = await _recorder_socket(sockets, job.recording_id, job.token)
     roster = (await recorder.until("room.roster"))["body"]
@@ -183,7 +179,7 @@ async def test_it_lets_the_worker_in_as_a_hidden_peer_that_only_signals(sockets,
 
 async def test_it_refuses_the_recorders_signals_to_anyone_not_in_its_room(sockets, lobby_room):
     creator = await sockets.open(lobby_room, lobby_room.creator)
-    waiting = await db(_join_lobby, lobby_room, "Gus Guest")
+    waiting = await db(join_lobby, lobby_room, "Gus Guest")
     guest = await sockets.open(lobby_room, waiting, first="lobby.status")
     outsider = await db(make_participant, await db(make_meeting, await db(make_extension)))
     await db(Participant.objects.filter(pk=outsider.pk).update, connected=True)

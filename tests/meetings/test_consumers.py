@@ -7,285 +7,23 @@ Works with the in-memory channel layer and, when REDIS_URL is set, channels-redi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
-from channels.db import database_sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.contrib.sessions.backends.db import SessionStore
-from django.test import Client
 from django.utils import timezone
 
-from config.asgi import application
 from core.protocol import load_json, nesting_exceeds
 from core.ratelimit import TokenBucket
 from core.webrtc import valid_sdp
 from meetings import room_features, services
-from meetings.models import Meeting, Participant, Role, RoomType
-from tests.factories import make_extension, make_meeting, make_participant, make_user
+from meetings.models import Meeting, Participant, RoomType
+from tests.factories import make_meeting
+from tests.sockets import CANDIDATE, SDP, Room, all_quiet, db, guest_session, join_lobby, open_everyone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
-
-GOOD_ORIGIN = b"http://127.0.0.1:8000"
-TIMEOUT = 5
-QUIET = 0.3  # how long "receives nothing" waits
-
-SDP = "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
-CANDIDATE = {"candidate": "candidate:1 1 udp 2113937151 127.0.0.1 50000 typ host", "sdpMid": "0", "sdpMLineIndex": 0}
-
-
-# --- Set-up -------------------------------------------------------------------------------------
-
-
-def _login_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies[settings.SESSION_COOKIE_NAME].value
-
-
-def _guest_session() -> str:
-    store = SessionStore()
-    store["guest"] = True
-    store.create()
-    return store.session_key
-
-
-@dataclass
-class Seat:
-    participant: Participant
-    cookie: str
-
-    @property
-    def id(self) -> int:
-        return self.participant.pk
-
-
-@dataclass
-class Room:
-    meeting: Meeting
-    seats: dict[str, Seat] = field(default_factory=dict)
-
-    @property
-    def path(self) -> str:
-        return f"/ws/meetings/{self.meeting.public_id}/"
-
-    def __getattr__(self, name: str) -> Seat:
-        try:
-            return self.__dict__["seats"][name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-def _guest_seat(meeting, name: str, role: str = Role.PARTICIPANT, state: str = Participant.State.JOINED) -> Seat:
-    key = _guest_session()
-    return Seat(make_participant(meeting, session_key=key, name=name, role=role, state=state), key)
-
-
-def _make_room(*, lobby: bool = False, moderate: bool = False) -> Room:
-    """The creator (an extension user), another organizer (a user), a presenter and a
-    participant (guests)."""
-    owner = make_extension(display_name="Cora Creator", room_type=RoomType.SHARED)
-    meeting = make_meeting(owner, room_type=RoomType.SHARED, lobby_enabled=lobby, moderate_participants=moderate)
-    other = make_user()
-    room = Room(meeting)
-    room.seats["creator"] = Seat(
-        make_participant(meeting, user=owner.user, role=Role.ORGANIZER, name="Cora Creator"), _login_cookie(owner.user)
-    )
-    room.seats["organizer"] = Seat(make_participant(meeting, user=other, role=Role.ORGANIZER, name="Olaf Organizer"), _login_cookie(other))
-    room.seats["presenter"] = _guest_seat(meeting, "Pia Presenter", Role.PRESENTER)
-    room.seats["participant"] = _guest_seat(meeting, "Paul Participant")
-    return room
-
-
-def _join_lobby(room: Room, name: str) -> Seat:
-    """A guest asks to come in through the join service, as the join page does."""
-    key = _guest_session()
-    participant = services.join_meeting(room.meeting, session_key=key, name=name)
-    assert participant.state == Participant.State.LOBBY
-    return Seat(participant, key)
-
-
-@pytest.fixture
-async def room() -> Room:
-    return await database_sync_to_async(_make_room)()
-
-
-@pytest.fixture
-async def lobby_room() -> Room:
-    return await database_sync_to_async(_make_room)(lobby=True, moderate=True)
-
-
-def db(function, *args, **kwargs):
-    return database_sync_to_async(function)(*args, **kwargs)
-
-
-# --- A test client of the room socket ---------------------------------------------------------------
-
-
-class Closed(Exception):
-    def __init__(self, code):
-        super().__init__(f"closed with {code}")
-        self.code = code
-
-
-class RoomSocket:
-    """Reads replies and events in order; keeps what a test skipped for later reads."""
-
-    def __init__(self, communicator: WebsocketCommunicator):
-        self.communicator = communicator
-        self.inbox: list[dict] = []
-        self.counter = 0
-        self.close_code: int | None = None
-
-    async def _read(self, timeout: float = TIMEOUT) -> dict:
-        if self.close_code is not None:
-            raise Closed(self.close_code)
-        output = await self.communicator.receive_output(timeout)
-        if output["type"] == "websocket.close":
-            self.close_code = output.get("code")
-            raise Closed(self.close_code)
-        assert output["type"] == "websocket.send", output
-        return json.loads(output["text"])
-
-    async def until(self, kind: str, **match) -> dict:
-        """The next message of type ``kind`` whose body has the given items."""
-
-        def fits(message):
-            body = message["body"] if isinstance(message["body"], dict) else {}
-            return message["type"] == kind and all(body.get(k) == v for k, v in match.items())
-
-        for message in self.inbox:
-            if fits(message):
-                self.inbox.remove(message)
-                return message
-        for _ in range(100):
-            message = await self._read()
-            if fits(message):
-                return message
-            self.inbox.append(message)
-        raise AssertionError(f"no {kind} {match} among {self.inbox}")
-
-    async def send(self, kind: str, body=None, **envelope) -> str:
-        self.counter += 1
-        request_id = envelope.pop("id", f"r{self.counter}")
-        await self.communicator.send_json_to({"type": kind, "id": request_id, "body": {} if body is None else body, **envelope})
-        return request_id
-
-    async def reply_to(self, request_id: str | None) -> dict:
-        for message in self.inbox:
-            if message["type"] in ("ack", "error") and message["id"] == request_id:
-                self.inbox.remove(message)
-                return message
-        for _ in range(100):
-            message = await self._read()
-            if message["type"] in ("ack", "error") and message["id"] == request_id:
-                return message
-            self.inbox.append(message)
-        raise AssertionError(f"no reply to {request_id}")
-
-    async def request(self, kind: str, body=None) -> dict:
-        return await self.reply_to(await self.send(kind, body))
-
-    async def ok(self, kind: str, body=None) -> dict:
-        reply = await self.request(kind, body)
-        assert reply["type"] == "ack", reply
-        return reply["body"]
-
-    async def refused(self, kind: str, body=None) -> str:
-        reply = await self.request(kind, body)
-        assert reply["type"] == "error", reply
-        assert reply["body"]["message"]
-        return reply["body"]["code"]
-
-    async def ping_works(self) -> None:
-        assert await self.ok("ping") == {}
-
-    async def drain(self) -> list[dict]:
-        """Everything that arrives within QUIET seconds (inbox included)."""
-        seen, self.inbox = self.inbox, []
-        # receive_nothing, not a timed-out receive_output: that one cancels the app.
-        while self.close_code is None and not await self.communicator.receive_nothing(QUIET):
-            seen.append(await self._read())
-        return seen
-
-    async def nothing(self) -> None:
-        assert await self.drain() == []
-
-    async def closed(self) -> int:
-        """Read until the server closes; returns the close code."""
-        try:
-            for _ in range(100):
-                self.inbox.append(await self._read())
-        except Closed as closed:
-            return closed.code
-        raise AssertionError("the socket stayed open")
-
-
-@pytest.fixture
-async def sockets():
-    class Pool:
-        def __init__(self):
-            self.opened: list[WebsocketCommunicator] = []
-
-        def _communicator(self, path: str, cookie: str | None, origin: bytes | None = GOOD_ORIGIN):
-            headers = [(b"host", b"127.0.0.1")]
-            if origin:
-                headers.append((b"origin", origin))
-            if cookie:
-                headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
-            communicator = WebsocketCommunicator(application, path, headers=headers)
-            self.opened.append(communicator)
-            return communicator
-
-        async def open(self, room: Room, seat: Seat, first: str = "room.snapshot") -> RoomSocket:
-            """A socket of ``seat`` with its first message (``room.snapshot`` or ``lobby.status``) read."""
-            communicator = self._communicator(room.path, seat.cookie)
-            connected, _code = await communicator.connect(timeout=TIMEOUT)
-            assert connected
-            socket = RoomSocket(communicator)
-            socket.first = await socket.until(first)
-            return socket
-
-        async def refused(self, path: str, cookie: str | None) -> int:
-            """The close code of a socket the room does not let in."""
-            communicator = self._communicator(path, cookie)
-            connected, code = await communicator.connect(timeout=TIMEOUT)
-            if not connected:
-                return code
-            return await RoomSocket(communicator).closed()
-
-        async def handshake(self, path: str, cookie: str | None, origin: bytes | None) -> bool:
-            connected, _code = await self._communicator(path, cookie, origin).connect(timeout=TIMEOUT)
-            return connected
-
-    pool = Pool()
-    yield pool
-    # Side by side: the consumer of a socket the server closed lets go only after a
-    # second cancellation (the first is lost in channels-redis's read under way), i.e.
-    # when ``disconnect`` gives up waiting — once per test, not once per socket.
-    await asyncio.gather(*(communicator.disconnect(timeout=TIMEOUT) for communicator in pool.opened))
-
-
-async def _everyone(sockets, room: Room, *names: str) -> dict[str, RoomSocket]:
-    """Sockets of these seats, each having seen the later ones come online."""
-    opened: dict[str, RoomSocket] = {}
-    for name in names:
-        socket = await sockets.open(room, room.seats[name])
-        for earlier in opened.values():
-            await earlier.until("participant.updated", id=room.seats[name].id, connection="online")
-        opened[name] = socket
-    return opened
-
-
-async def _all_quiet(sockets: dict[str, RoomSocket]) -> dict[str, list[str]]:
-    """What each socket received within QUIET seconds (read side by side)."""
-    drained = await asyncio.gather(*(socket.drain() for socket in sockets.values()))
-    return {name: [m["type"] for m in messages] for name, messages in zip(sockets, drained, strict=True) if messages}
 
 
 def _states(meeting_id: int) -> tuple:
@@ -303,7 +41,7 @@ def _states(meeting_id: int) -> tuple:
 
 
 async def test_it_refuses_sockets_of_people_who_are_not_in_the_room(sockets, room):
-    stranger = await db(_guest_session)
+    stranger = await db(guest_session)
     assert await sockets.refused("/ws/meetings/no-such-meeting/", room.creator.cookie) == 4404
     assert await sockets.refused(room.path, None) == 4403
     assert await sockets.refused(room.path, stranger) == 4403
@@ -335,7 +73,7 @@ async def test_it_sends_the_snapshot_and_shows_the_newcomer_online(sockets, room
 
 
 async def test_it_relays_signals_to_the_target_only_with_the_senders_id(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant")
     assert await s["creator"].ok("signal", {"to": room.participant.id, "description": {"type": "offer", "sdp": SDP}}) == {}
     offer = await s["participant"].until("signal")
     assert offer == {"type": "signal", "id": None, "body": {"from": room.creator.id, "description": {"type": "offer", "sdp": SDP}}}
@@ -385,7 +123,7 @@ def _bad_signals(room: Room) -> list[tuple[dict, str]]:
 
 
 async def test_it_refuses_garbage_signals_to_their_sender_only(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant")
     for number, (body, code) in enumerate(_bad_signals(room)):
         assert await s["presenter"].refused("signal", body) == code, number
     await s["presenter"].ping_works()
@@ -394,7 +132,7 @@ async def test_it_refuses_garbage_signals_to_their_sender_only(sockets, room):
 
 
 async def test_it_relays_an_sdp_close_to_the_frame_limit_and_refuses_bigger_frames(sockets, room):
-    s = await _everyone(sockets, room, "creator", "participant")
+    s = await open_everyone(sockets, room, "creator", "participant")
     lines = "".join(f"a=candidate:{n} 1 udp 2113937151 127.0.0.1 {50000 + n % 10000} typ host\r\n" for n in range(1200))
     big_sdp = (SDP + lines)[: 60 * 1024 - 200]
     big_sdp = big_sdp[: big_sdp.rindex("\r\n") + 2]
@@ -412,7 +150,7 @@ async def test_it_relays_an_sdp_close_to_the_frame_limit_and_refuses_bigger_fram
 
 
 async def test_it_accepts_media_state_chat_and_reactions_from_anyone_in_the_room(sockets, room):
-    s = await _everyone(sockets, room, "creator", "participant")
+    s = await open_everyone(sockets, room, "creator", "participant")
     await s["participant"].ok("media.state", {"mic": True, "camera": False})
     updated = await s["creator"].until("participant.updated", id=room.participant.id)
     assert (updated["body"]["mic"], updated["body"]["camera"]) == (True, False)
@@ -431,7 +169,7 @@ async def test_it_accepts_media_state_chat_and_reactions_from_anyone_in_the_room
 
 
 async def test_it_shares_one_screen_at_a_time_and_says_who_shares(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant")
     share = await s["presenter"].ok("share.start", {"kind": "screen", "stream_id": "{stream-1}"})
     assert share == {"participant_id": room.presenter.id, "kind": "screen", "stream_id": "{stream-1}", "name": "Pia Presenter"}
     for socket in s.values():
@@ -451,7 +189,7 @@ async def test_it_shares_one_screen_at_a_time_and_says_who_shares(sockets, room)
 
 
 async def test_it_refuses_a_share_until_the_participant_is_promoted(sockets, room):
-    s = await _everyone(sockets, room, "creator", "participant")
+    s = await open_everyone(sockets, room, "creator", "participant")
     assert await s["participant"].refused("share.start", {"kind": "screen", "stream_id": "s"}) == "forbidden"
     await s["creator"].ok("role.change", {"participant_id": room.participant.id, "role": "presenter"})
     promoted = await s["participant"].until("participant.updated", id=room.participant.id)
@@ -463,7 +201,7 @@ async def test_it_refuses_a_share_until_the_participant_is_promoted(sockets, roo
 
 
 async def test_it_lets_an_organizer_turn_off_a_mic_and_a_chat_and_the_server_holds_it(sockets, room, caplog):
-    s = await _everyone(sockets, room, "organizer", "participant")
+    s = await open_everyone(sockets, room, "organizer", "participant")
     await s["participant"].ok("media.state", {"mic": True, "camera": True})
     await s["organizer"].ok("moderate.media", {"participant_id": room.participant.id, "kind": "mic", "allowed": False})
     told = await s["participant"].until("participant.updated", id=room.participant.id, mic_allowed=False)
@@ -481,7 +219,7 @@ async def test_it_lets_an_organizer_turn_off_a_mic_and_a_chat_and_the_server_hol
 
 
 async def test_it_kicks_someone_out_at_once_and_lets_them_back_in_a_normal_room(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant")
     await s["creator"].ok("moderate.kick", {"participant_id": room.participant.id})
     kicked = await s["participant"].until("you.kicked")
     assert kicked["body"] == {"by": "Cora Creator", "banned": False}
@@ -497,7 +235,7 @@ async def test_it_kicks_someone_out_at_once_and_lets_them_back_in_a_normal_room(
 
 
 async def test_it_bars_a_kicked_person_from_a_room_that_moderates_participants(sockets, lobby_room):
-    s = await _everyone(sockets, lobby_room, "creator", "participant")
+    s = await open_everyone(sockets, lobby_room, "creator", "participant")
     await s["creator"].ok("moderate.kick", {"participant_id": lobby_room.participant.id})
     assert (await s["participant"].until("you.kicked"))["body"]["banned"] is True
     assert await s["participant"].closed() == 4403
@@ -507,8 +245,8 @@ async def test_it_bars_a_kicked_person_from_a_room_that_moderates_participants(s
 
 
 async def test_it_ends_the_meeting_for_everyone_and_closes_every_socket(sockets, lobby_room):
-    s = await _everyone(sockets, lobby_room, "creator", "presenter", "participant")
-    guest_seat = await db(_join_lobby, lobby_room, "Gus Guest")
+    s = await open_everyone(sockets, lobby_room, "creator", "presenter", "participant")
+    guest_seat = await db(join_lobby, lobby_room, "Gus Guest")
     guest = await sockets.open(lobby_room, guest_seat, first="lobby.status")
     assert await s["participant"].refused("meeting.end") == "forbidden"
     assert await s["creator"].ok("meeting.end") == {}
@@ -578,7 +316,7 @@ REFUSALS = [
 
 
 async def test_it_refuses_each_command_it_must_changes_nothing_and_logs_forbidden_ones(sockets, room, caplog):
-    s = await _everyone(sockets, room, "creator", "organizer", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "organizer", "presenter", "participant")
     before = await db(_states, room.meeting.pk)
     caplog.set_level(logging.WARNING, logger="meetings.consumers")
     for who, kind, body, code in REFUSALS:
@@ -593,7 +331,7 @@ async def test_it_refuses_each_command_it_must_changes_nothing_and_logs_forbidde
         if code == "forbidden":
             assert any(kind in text and str(room.seats[who].id) in text for text in logged), row
     # Nobody was told anything.
-    assert await _all_quiet(s) == {}
+    assert await all_quiet(s) == {}
 
 
 # --- Fuzzing ------------------------------------------------------------------------------------
@@ -636,7 +374,7 @@ def _fuzz_frames() -> list[tuple[str | bytes, str, str | None]]:
 
 
 async def test_it_answers_fuzzed_frames_with_errors_and_the_room_keeps_working(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant")
     before = await db(_states, room.meeting.pk)
     fuzzer = s["participant"]
     for frame, code, reply_id in _fuzz_frames():
@@ -646,7 +384,7 @@ async def test_it_answers_fuzzed_frames_with_errors_and_the_room_keeps_working(s
         assert (reply["type"], reply["body"]["code"]) == ("error", code), frame[:60]
         await fuzzer.ping_works()
     assert await db(_states, room.meeting.pk) == before
-    assert await _all_quiet(s) == {}
+    assert await all_quiet(s) == {}
     # Everyone, the fuzzer included, still chats.
     await s["presenter"].ok("chat.send", {"text": "still here?"})
     for socket in s.values():
@@ -656,7 +394,7 @@ async def test_it_answers_fuzzed_frames_with_errors_and_the_room_keeps_working(s
 
 
 async def test_it_rate_limits_chat_and_reactions_per_socket(sockets, room):
-    s = await _everyone(sockets, room, "creator", "participant")
+    s = await open_everyone(sockets, room, "creator", "participant")
     chat_limit, reaction_limit = room_features.rates["chat"][0], room_features.rates["reaction"][0]
     for n in range(chat_limit):
         await s["participant"].ok("chat.send", {"text": f"message {n}"})
@@ -703,8 +441,8 @@ def test_it_refills_a_token_bucket_over_time():
 
 
 async def test_it_tells_a_waiting_guest_nothing_of_the_meeting(sockets, lobby_room):
-    s = await _everyone(sockets, lobby_room, "creator", "participant")
-    guest_seat = await db(_join_lobby, lobby_room, "Gus Guest")
+    s = await open_everyone(sockets, lobby_room, "creator", "participant")
+    guest_seat = await db(join_lobby, lobby_room, "Gus Guest")
     guest = await sockets.open(lobby_room, guest_seat, first="lobby.status")
     assert guest.first["body"] == {"status": "waiting", "recording": False}
     request = await s["creator"].until("lobby.request", id=guest_seat.id)
@@ -734,8 +472,8 @@ async def test_it_tells_a_waiting_guest_nothing_of_the_meeting(sockets, lobby_ro
 
 
 async def test_it_shows_the_lobby_to_organizers_only(sockets, lobby_room):
-    s = await _everyone(sockets, lobby_room, "creator", "participant")
-    guest_seat = await db(_join_lobby, lobby_room, "Gus Guest")
+    s = await open_everyone(sockets, lobby_room, "creator", "participant")
+    guest_seat = await db(join_lobby, lobby_room, "Gus Guest")
     await s["creator"].until("lobby.request", id=guest_seat.id)
     assert await s["participant"].drain() == []
     assert (await sockets.open(lobby_room, lobby_room.participant)).first["body"]["lobby"] == []
@@ -744,18 +482,18 @@ async def test_it_shows_the_lobby_to_organizers_only(sockets, lobby_room):
 
 
 async def test_it_shows_a_promoted_organizer_who_is_waiting(sockets, lobby_room):
-    s = await _everyone(sockets, lobby_room, "creator", "participant")
-    first = await db(_join_lobby, lobby_room, "First Guest")
+    s = await open_everyone(sockets, lobby_room, "creator", "participant")
+    first = await db(join_lobby, lobby_room, "First Guest")
     await s["creator"].ok("role.change", {"participant_id": lobby_room.participant.id, "role": "organizer"})
     assert (await s["participant"].until("lobby.request", id=first.id))["body"]["name"] == "First Guest"
-    second = await db(_join_lobby, lobby_room, "Second Guest")
+    second = await db(join_lobby, lobby_room, "Second Guest")
     await s["participant"].until("lobby.request", id=second.id)
     await s["participant"].ok("lobby.accept", {"participant_id": second.id})
 
 
 async def test_it_lets_an_accepted_guest_into_the_room_on_the_same_socket(sockets, lobby_room):
-    s = await _everyone(sockets, lobby_room, "creator", "participant")
-    guest_seat = await db(_join_lobby, lobby_room, "Gus Guest")
+    s = await open_everyone(sockets, lobby_room, "creator", "participant")
+    guest_seat = await db(join_lobby, lobby_room, "Gus Guest")
     guest = await sockets.open(lobby_room, guest_seat, first="lobby.status")
     await s["creator"].ok("lobby.accept", {"participant_id": guest_seat.id})
     assert (await guest.until("lobby.status"))["body"] == {"status": "accepted"}
@@ -773,8 +511,8 @@ async def test_it_lets_an_accepted_guest_into_the_room_on_the_same_socket(socket
 
 
 async def test_it_closes_the_socket_of_a_rejected_guest(sockets, lobby_room):
-    s = await _everyone(sockets, lobby_room, "creator")
-    guest_seat = await db(_join_lobby, lobby_room, "Gus Guest")
+    s = await open_everyone(sockets, lobby_room, "creator")
+    guest_seat = await db(join_lobby, lobby_room, "Gus Guest")
     guest = await sockets.open(lobby_room, guest_seat, first="lobby.status")
     await s["creator"].ok("lobby.reject", {"participant_id": guest_seat.id})
     assert (await guest.until("lobby.status"))["body"] == {"status": "rejected"}
@@ -784,20 +522,20 @@ async def test_it_closes_the_socket_of_a_rejected_guest(sockets, lobby_room):
 
 
 async def test_it_accepts_and_rejects_everyone_waiting(sockets, lobby_room):
-    s = await _everyone(sockets, lobby_room, "creator")
-    seats = [await db(_join_lobby, lobby_room, f"Guest {n}") for n in range(2)]
+    s = await open_everyone(sockets, lobby_room, "creator")
+    seats = [await db(join_lobby, lobby_room, f"Guest {n}") for n in range(2)]
     guests = [await sockets.open(lobby_room, seat, first="lobby.status") for seat in seats]
     assert await s["creator"].ok("lobby.accept_all") == {"count": 2}
     for guest in guests:
         await guest.until("room.snapshot")
-    late_seat = await db(_join_lobby, lobby_room, "Late Guest")
+    late_seat = await db(join_lobby, lobby_room, "Late Guest")
     late = await sockets.open(lobby_room, late_seat, first="lobby.status")
     assert await s["creator"].ok("lobby.reject_all") == {"count": 1}
     assert await late.closed() == 4403
 
 
 async def test_it_tells_the_lobby_whether_an_organizer_is_there(sockets, lobby_room):
-    guest_seat = await db(_join_lobby, lobby_room, "Gus Guest")
+    guest_seat = await db(join_lobby, lobby_room, "Gus Guest")
     guest = await sockets.open(lobby_room, guest_seat, first="lobby.status")
     assert guest.first["body"] == {"status": "no_organizer", "recording": False}
     creator = await sockets.open(lobby_room, lobby_room.creator)
@@ -810,7 +548,7 @@ async def test_it_tells_the_lobby_whether_an_organizer_is_there(sockets, lobby_r
 
 
 async def test_it_replaces_the_older_socket_of_the_same_participant(sockets, room):
-    s = await _everyone(sockets, room, "creator", "participant")
+    s = await open_everyone(sockets, room, "creator", "participant")
     second = await sockets.open(room, room.participant)
     assert await s["participant"].until("session.replaced") == {"type": "session.replaced", "id": None, "body": {}}
     assert await s["participant"].closed() == 4409
@@ -825,7 +563,7 @@ async def test_it_replaces_the_older_socket_of_the_same_participant(sockets, roo
 
 
 async def test_it_keeps_the_same_participant_through_a_reconnect_within_the_grace(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter")
+    s = await open_everyone(sockets, room, "creator", "presenter")
     await s["presenter"].communicator.disconnect()
     dropped = await s["creator"].until("participant.updated", id=room.presenter.id)
     assert (dropped["body"]["connection"], dropped["body"]["role"]) == ("reconnecting", "presenter")
@@ -838,7 +576,7 @@ async def test_it_keeps_the_same_participant_through_a_reconnect_within_the_grac
 
 
 async def test_it_lets_go_of_someone_away_past_the_grace(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter")
+    s = await open_everyone(sockets, room, "creator", "presenter")
     await s["presenter"].ok("share.start", {"kind": "screen", "stream_id": "s"})
     await s["presenter"].communicator.disconnect()
     await s["creator"].until("participant.updated", id=room.presenter.id, connection="reconnecting")
@@ -851,7 +589,7 @@ async def test_it_lets_go_of_someone_away_past_the_grace(sockets, room):
 
 
 async def test_it_closes_the_room_socket_of_someone_who_moved_to_another_meeting(sockets, room):
-    s = await _everyone(sockets, room, "creator", "organizer")
+    s = await open_everyone(sockets, room, "creator", "organizer")
     elsewhere = await db(make_meeting, room.meeting.owner, room_type=RoomType.SHARED)
     organizer_user = await db(lambda: room.organizer.participant.user)
     await db(services.join_meeting, elsewhere, user=organizer_user)

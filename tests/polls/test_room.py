@@ -3,7 +3,7 @@
 Every poll message type accepted and refused (types, unknown and missing fields, a
 forged voter, huge answers, a lobby socket, the rate limit), who hears which event
 (``poll.summary`` to organizers and presenters only), and a late joiner's snapshot.
-The socket helpers are those of tests/meetings/test_consumers.py.
+The socket helpers are those of tests/sockets.py.
 """
 
 from __future__ import annotations
@@ -17,15 +17,10 @@ from meetings.models import Role, RoomType
 from polls import services, tasks
 from polls.models import Ballot, Poll, PollRun
 from tests.factories import make_extension, make_meeting, make_participant
-from tests.meetings import test_consumers as test_room_consumer
-from tests.meetings.test_consumers import Room, Seat, _all_quiet, _everyone, _guest_seat, _join_lobby, _login_cookie, db
 from tests.polls.test_services import QUESTIONS, make_poll
+from tests.sockets import Room, Seat, all_quiet, db, join_lobby, login_cookie, new_guest_seat, open_everyone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
-
-# The room socket fixtures of tests/meetings/test_consumers.py (the pool of sockets closed at
-# the end).
-sockets = test_room_consumer.sockets
 
 
 def _make_poll_room() -> Room:
@@ -38,10 +33,10 @@ def _make_poll_room() -> Room:
     roles = {"creator": Role.ORGANIZER, "organizer": Role.ORGANIZER, "presenter": Role.PRESENTER}
     for who, user in users.items():
         participant = make_participant(meeting, user=user, role=roles[who], name=f"{who.title()} Person")
-        room.seats[who] = Seat(participant, _login_cookie(user))
+        room.seats[who] = Seat(participant, login_cookie(user))
         make_poll(user, title=f"Poll of {who}")
-    room.seats["participant"] = _guest_seat(meeting, "Paul Participant")
-    room.seats["guest"] = _guest_seat(meeting, "Gus Guest")
+    room.seats["participant"] = new_guest_seat(meeting, "Paul Participant")
+    room.seats["guest"] = new_guest_seat(meeting, "Gus Guest")
     return room
 
 
@@ -81,14 +76,14 @@ def _poll_events(messages: list[dict]) -> list[str]:
 
 
 async def _quiet_poll_events(s) -> dict[str, list[str]]:
-    return {name: kinds for name, kinds in (await _all_quiet(s)).items() if any(k.startswith("poll.") for k in kinds)}
+    return {name: kinds for name, kinds in (await all_quiet(s)).items() if any(k.startswith("poll.") for k in kinds)}
 
 
 # --- The whole run through the sockets -----------------------------------------------------
 
 
 async def test_it_runs_a_poll_from_start_to_stop_sharing_and_tells_each_socket_what_it_may_know(sockets, room, pdf_tasks):
-    s = await _everyone(sockets, room, "creator", "presenter", "participant", "guest")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant", "guest")
     everyone, managers = set(s), {"creator", "presenter"}
 
     listed = await s["creator"].ok("poll.list")
@@ -142,7 +137,7 @@ async def test_it_runs_a_poll_from_start_to_stop_sharing_and_tells_each_socket_w
 
 
 async def test_it_sends_summaries_to_a_participant_once_promoted_to_presenter(sockets, room):
-    s = await _everyone(sockets, room, "creator", "participant", "guest")
+    s = await open_everyone(sockets, room, "creator", "participant", "guest")
     run_id = (await s["creator"].ok("poll.start", {"poll_id": await db(_poll_id, room, "creator")}))["run_id"]
     await s["creator"].ok("role.change", {"participant_id": room.participant.id, "role": "presenter"})
     await s["participant"].until("participant.updated", id=room.participant.id, role="presenter")
@@ -156,7 +151,7 @@ async def test_it_sends_summaries_to_a_participant_once_promoted_to_presenter(so
 
 
 async def test_it_shows_a_late_joiner_the_poll_on_screen_with_whether_they_answered(sockets, room):
-    s = await _everyone(sockets, room, "creator", "participant")
+    s = await open_everyone(sockets, room, "creator", "participant")
     assert s["participant"].first["body"]["poll"] is None
     run_id = (await s["creator"].ok("poll.start", {"poll_id": await db(_poll_id, room, "creator")}))["run_id"]
     await s["participant"].ok("poll.vote", {"run_id": run_id, "answers": await db(_answers, run_id, "Monday", "Cake")})
@@ -245,9 +240,9 @@ def _refusals(room: Room, run_id: int, valid: list[dict]) -> list[tuple[str, str
 
 async def test_it_refuses_each_poll_message_it_must_changes_nothing_and_tells_nobody(sockets, room, pdf_tasks, monkeypatch, caplog):
     monkeypatch.setitem(room_features.rates, "poll", (1000, 10))  # this test is not about the rate
-    s = await _everyone(sockets, room, "creator", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant")
     run_id = (await s["creator"].ok("poll.start", {"poll_id": await db(_poll_id, room, "creator")}))["run_id"]
-    await _all_quiet(s)
+    await all_quiet(s)
     before = await db(_run_state, run_id)
     valid = await db(_answers, run_id, "Monday", "Cake")
     caplog.set_level(logging.WARNING, logger="meetings.consumers")
@@ -260,7 +255,7 @@ async def test_it_refuses_each_poll_message_it_must_changes_nothing_and_tells_no
             assert any(kind in r.getMessage() and str(room.seats[who].id) in r.getMessage() for r in caplog.records), row
     assert await db(PollRun.objects.count) == 1
     assert pdf_tasks == []
-    assert await _all_quiet(s) == {}
+    assert await all_quiet(s) == {}
     # The same sockets still do it right.
     await s["participant"].ok("poll.vote", {"run_id": run_id, "answers": valid})
     assert await s["participant"].refused("poll.vote", {"run_id": run_id, "answers": valid}) == "already_voted"
@@ -270,8 +265,8 @@ async def test_it_refuses_each_poll_message_it_must_changes_nothing_and_tells_no
 
 
 async def test_it_refuses_every_poll_message_from_the_lobby_and_keeps_polls_from_it(sockets, room):
-    s = await _everyone(sockets, room, "creator", "participant")
-    seat = await db(_join_lobby, room, "Walt Waiting")
+    s = await open_everyone(sockets, room, "creator", "participant")
+    seat = await db(join_lobby, room, "Walt Waiting")
     waiting = await sockets.open(room, seat, first="lobby.status")
     run_id = (await s["creator"].ok("poll.start", {"poll_id": await db(_poll_id, room, "creator")}))["run_id"]
     await s["participant"].until("poll.started", id=run_id)
@@ -303,7 +298,7 @@ async def test_it_rate_limits_poll_messages_per_socket(sockets, room, monkeypatc
     monkeypatch.setattr(consumers, "TokenBucket", FrozenBucket)
     limit, seconds = room_features.rates["poll"]
     assert (limit, seconds) == (20, 10)
-    s = await _everyone(sockets, room, "creator", "participant", "guest")
+    s = await open_everyone(sockets, room, "creator", "participant", "guest")
     run_id = (await s["creator"].ok("poll.start", {"poll_id": await db(_poll_id, room, "creator")}))["run_id"]
     valid = await db(_answers, run_id, "Monday", "Cake")
     for _ in range(limit):

@@ -21,7 +21,7 @@ from meetings.consumers import TokenBucket
 from meetings.models import Meeting, Participant, SharePolicy
 from meetings.remote import services
 from meetings.remote.models import HelperPairing, RemoteSession
-from tests.meetings.test_consumers import GOOD_ORIGIN, TIMEOUT, Room, RoomSocket, Seat, _make_room, db
+from tests.sockets import GOOD_ORIGIN, TIMEOUT, Room, RoomSocket, Seat, db, make_room, open_everyone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
@@ -32,7 +32,7 @@ CLICK = {"kind": "click", "x": 0.25, "y": 0.75, "button": "left", "count": 1}
 
 @pytest.fixture
 async def room() -> Room:
-    return await db(_make_room)
+    return await db(make_room)
 
 
 @pytest.fixture
@@ -76,16 +76,6 @@ async def sockets():
     await asyncio.gather(*(communicator.disconnect(timeout=TIMEOUT) for communicator in pool.opened))
 
 
-async def _everyone(sockets, room: Room, *names: str) -> dict[str, RoomSocket]:
-    opened: dict[str, RoomSocket] = {}
-    for name in names:
-        socket = await sockets.open(room, room.seats[name])
-        for earlier in opened.values():
-            await earlier.until("participant.updated", id=room.seats[name].id, connection="online")
-        opened[name] = socket
-    return opened
-
-
 async def _paired_helper(sockets, requester: RoomSocket) -> RoomSocket:
     """The requester's page asks for a code; a helper pairs with it."""
     code = (await requester.ok("remote.pair"))["code"]
@@ -116,7 +106,7 @@ async def _state(session_id: int) -> tuple[str, str]:
 
 
 async def test_it_runs_a_session_from_request_to_stop_and_relays_the_controllers_input(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant")
     snapshot = s["participant"].first["body"]
     assert snapshot["remote"] == {"session": None, "helper_paired": False}
     helper = await _paired_helper(sockets, s["participant"])
@@ -164,7 +154,7 @@ async def test_it_runs_a_session_from_request_to_stop_and_relays_the_controllers
 
 
 async def test_it_relays_nothing_from_anyone_but_the_controller_nor_anything_invalid(sockets, room):
-    s = await _everyone(sockets, room, "creator", "organizer", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "organizer", "presenter", "participant")
     session_id, helper = await _active_session(sockets, room, s)
     for name in ("creator", "organizer", "participant"):
         assert await s[name].refused("remote.input", {"session_id": session_id, "event": CLICK}) == "forbidden", name
@@ -207,7 +197,7 @@ async def test_it_relays_nothing_from_anyone_but_the_controller_nor_anything_inv
 async def test_it_refuses_a_flood_of_input(sockets, room, monkeypatch):
     # A clock that stands still: the buckets do not refill while the test sends.
     monkeypatch.setattr(TokenBucket.__init__, "__defaults__", (lambda: 0.0,))
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     session_id, helper = await _active_session(sockets, room, s)
     limit = 400  # per 10 s (docs/remote-control.md)
     move = {"session_id": session_id, "event": {"kind": "move", "x": 0.5, "y": 0.5}}
@@ -222,7 +212,7 @@ async def test_it_refuses_a_flood_of_input(sockets, room, monkeypatch):
 
 
 async def test_it_refuses_input_and_answers_before_their_time(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant")
     assert await s["presenter"].refused("remote.input", {"session_id": 1, "event": CLICK}) == "forbidden"
     session_id = (await s["participant"].ok("remote.request"))["session_id"]
     assert await s["presenter"].refused("remote.input", {"session_id": session_id, "event": CLICK}) == "forbidden"
@@ -237,14 +227,14 @@ async def test_it_refuses_input_and_answers_before_their_time(sockets, room):
 
 
 async def test_it_says_when_nobody_can_answer(sockets, room):
-    s = await _everyone(sockets, room, "participant")
+    s = await open_everyone(sockets, room, "participant")
     reply = await s["participant"].request("remote.request")
     assert (reply["type"], reply["body"]["code"]) == ("error", "no_controller")
     assert await db(RemoteSession.objects.count) == 0
 
 
 async def test_it_refuses_remote_messages_from_the_lobby(sockets, room):
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     await db(Participant.objects.filter(pk=room.participant.id).update, state=Participant.State.LOBBY)
     # A socket opened before still thinks it is in the room: the services check the row.
     assert await s["participant"].refused("remote.request") == "forbidden"
@@ -270,7 +260,7 @@ async def _refused_pairing(sockets, body: dict, code: str = "invalid_code") -> N
 
 
 async def test_it_refuses_wrong_reused_expired_and_foreign_codes_and_closes(sockets, room):
-    s = await _everyone(sockets, room, "presenter", "participant", "creator")
+    s = await open_everyone(sockets, room, "presenter", "participant", "creator")
     code = (await s["participant"].ok("remote.pair"))["code"]
     assert (await s["participant"].ok("remote.pair"))["code"] != code
     await _refused_pairing(sockets, {"code": code, "platform": "x11", "screens": SCREENS})  # replaced
@@ -298,7 +288,7 @@ async def test_it_refuses_wrong_reused_expired_and_foreign_codes_and_closes(sock
 
 
 async def test_it_refuses_a_helper_that_has_not_paired_and_foreign_origins(sockets, room):
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     session_id = (await s["participant"].ok("remote.request"))["session_id"]
     await s["presenter"].ok("remote.answer", {"session_id": session_id, "allow": True})
     helper = await sockets.helper()
@@ -322,7 +312,7 @@ async def test_it_limits_pairing_attempts(sockets, room, monkeypatch):
 
 
 async def test_it_asks_a_helper_that_pairs_after_the_approval(sockets, room):
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     session_id = (await s["participant"].ok("remote.request"))["session_id"]
     await s["presenter"].ok("remote.answer", {"session_id": session_id, "allow": True})
     helper = await _paired_helper(sockets, s["participant"])
@@ -331,7 +321,7 @@ async def test_it_asks_a_helper_that_pairs_after_the_approval(sockets, room):
 
 
 async def test_it_ends_the_session_when_the_person_at_the_computer_refuses_or_stops(sockets, room):
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     helper = await _paired_helper(sockets, s["participant"])
     session_id = (await s["participant"].ok("remote.request"))["session_id"]
     await s["presenter"].ok("remote.answer", {"session_id": session_id, "allow": True})
@@ -352,7 +342,7 @@ async def test_it_ends_the_session_when_the_person_at_the_computer_refuses_or_st
 
 
 async def test_it_ends_the_session_when_the_helper_or_the_controllers_socket_goes(sockets, room):
-    s = await _everyone(sockets, room, "creator", "presenter", "participant")
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant")
     session_id, helper = await _active_session(sockets, room, s)
     await helper.communicator.disconnect()
     await s["creator"].until("remote.session", id=session_id, state="ended", reason="helper_gone")
@@ -369,7 +359,7 @@ async def test_it_ends_the_session_when_the_helper_or_the_controllers_socket_goe
 
 
 async def test_it_replaces_an_older_helper_of_the_same_participant(sockets, room):
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     first = await _paired_helper(sockets, s["participant"])
     second = await _paired_helper(sockets, s["participant"])
     assert await first.closed() == 4409
@@ -378,7 +368,7 @@ async def test_it_replaces_an_older_helper_of_the_same_participant(sockets, room
 
 
 async def test_it_closes_the_helper_when_its_participant_leaves(sockets, room):
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     helper = await _paired_helper(sockets, s["participant"])
     await db(room_services.leave_meeting, room.participant.participant)
     assert (await helper.until("helper.closed"))["body"] == {"reason": "left"}
@@ -386,7 +376,7 @@ async def test_it_closes_the_helper_when_its_participant_leaves(sockets, room):
 
 
 async def test_it_lets_the_requester_share_the_screen_and_ends_the_session_with_the_share(sockets, room):
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     await db(Meeting.objects.filter(pk=room.meeting.pk).update, share_policy=SharePolicy.ORGANIZERS)
     assert await s["participant"].refused("share.start", {"kind": "remote", "stream_id": "s1"}) == "forbidden"
     session_id, helper = await _active_session(sockets, room, s)
@@ -398,7 +388,7 @@ async def test_it_lets_the_requester_share_the_screen_and_ends_the_session_with_
 
 
 async def test_it_shows_the_session_under_way_in_the_snapshot(sockets, room):
-    s = await _everyone(sockets, room, "presenter", "participant")
+    s = await open_everyone(sockets, room, "presenter", "participant")
     session_id = (await s["participant"].ok("remote.request"))["session_id"]
     late = await sockets.open(room, room.creator)
     remote = late.first["body"]["remote"]

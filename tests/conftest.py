@@ -39,6 +39,13 @@ def _celery_in_process(request):
 
 
 @pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """``with committed():`` runs the after-commit work (broadcasts, mail, tasks) as a
+    real commit would, inside a test's transaction."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
 async def fresh_channel_layer():
     """A channel layer made in this test's event loop, for the Channels tests.
 

@@ -1,4 +1,5 @@
-"""Fixtures that start real processes: Redis, a Celery worker, daphne, Chromium.
+"""Fixtures that start real processes: Redis, a Celery worker, daphne, a media worker,
+Xvfb, Chromium.
 
 Each waits for a condition (a port that answers, a "ready" line) with a timeout and
 stops what it started, process group and all. The live processes share the test
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -114,7 +116,7 @@ class LiveEnv:
         return {**self.variables, **extra}
 
 
-def _live_env(redis_url: str, workdir: Path) -> LiveEnv:
+def make_live_env(redis_url: str, workdir: Path) -> LiveEnv:
     outbox = workdir / "outbox"
     outbox.mkdir(parents=True, exist_ok=True)
     variables = {k: v for k, v in os.environ.items() if not k.startswith(("EMAIL_", "PYTEST_")) and k != ASYNC_UNSAFE}
@@ -188,7 +190,7 @@ def _set_celery_broker(url: str, *, eager: bool) -> None:
 
 @pytest.fixture
 def live_env(transactional_db, live_redis, tmp_path) -> LiveEnv:
-    return _live_env(live_redis, tmp_path)
+    return make_live_env(live_redis, tmp_path)
 
 
 @pytest.fixture
@@ -232,12 +234,12 @@ class LiveServer:
         return self.url
 
 
-def _start_daphne(redis_url: str, workdir: Path, name: str = "daphne", port: int | None = None) -> LiveServer:
+def start_daphne(redis_url: str, workdir: Path, name: str = "daphne", port: int | None = None) -> LiveServer:
     """A daphne process on ``port`` (default: a free loopback port), on the test
     database and ``redis_url``."""
     port = port or processes.free_port()
     url = f"http://127.0.0.1:{port}"
-    env = _live_env(redis_url, workdir)
+    env = make_live_env(redis_url, workdir)
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
     server = LiveProcess(name, command, env.with_(PARLEY_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1,localhost"))
     try:
@@ -250,7 +252,7 @@ def _start_daphne(redis_url: str, workdir: Path, name: str = "daphne", port: int
 
 @pytest.fixture(scope="session")
 def _asgi_server(django_db_setup, redis_url, tmp_path_factory):
-    server = _start_daphne(redis_url, tmp_path_factory.mktemp("asgi"))
+    server = start_daphne(redis_url, tmp_path_factory.mktemp("asgi"))
     yield server
     # Stopped before pytest-django drops the test database it is connected to.
     server.process.stop()
@@ -305,10 +307,75 @@ def wait_until_database_settles(timeout: float = 15.0, steady: float = 1.0) -> N
 def second_asgi_server(asgi_server, live_redis, tmp_path):
     """Another daphne process beside ``asgi_server``: same test database, same Redis,
     another port (a web tier scaled out to two processes). Stopped after the test."""
-    server = _start_daphne(live_redis, tmp_path / "asgi-b", name="daphne B")
+    server = start_daphne(live_redis, tmp_path / "asgi-b", name="daphne B")
     yield server
     server.process.stop()
     print(f"--- {server.process.name} output ---\n{server.process.output()}")
+
+
+# --- Media worker ----------------------------------------------------------------------
+
+SETTLE_TIMEOUT = 30.0
+
+
+@pytest.fixture
+def start_media_worker(live_env, asgi_server, tmp_path):
+    """``start_media_worker(worker_id)``: a worker process on the live database, Redis
+    and web server, with its spool in this test's directory (the same spool for the
+    same id, as on one machine)."""
+    from meetings.models import Participant
+
+    workers: list[LiveProcess] = []
+
+    def start(worker_id: str = "worker-a", **settings: str) -> LiveProcess:
+        spool = tmp_path / "spool" / worker_id
+        command = [sys.executable, "manage.py", "media_worker", "--id", worker_id, "--spool", str(spool)]
+        env = live_env.with_(PARLEY_BASE_URL=asgi_server.url, ALLOWED_HOSTS="127.0.0.1,localhost", **settings)
+        worker = LiveProcess(f"media worker {worker_id}", command, env)
+        workers.append(worker)
+        worker.wait_for_line(f"media worker {worker_id} ready")
+        return worker
+
+    yield start
+    for worker in workers:
+        if worker.alive():
+            worker.stop()
+        print(f"--- {worker.name} {worker.pid} output ---\n{worker.output(150)}")
+    # The server notes the recorder sockets' end before the tables are emptied (its
+    # writes racing the TRUNCATE could deadlock it; in an ended meeting it closed them
+    # itself, long before).
+    recorders = Participant.objects.filter(is_recorder=True, connected=True, meeting__ended_at__isnull=True)
+    processes.wait_until(lambda: not recorders.exists(), timeout=SETTLE_TIMEOUT, what="the recorder to leave")
+
+
+# --- A virtual X server (Xvfb) -------------------------------------------------------
+
+XVFB_SCREEN = (1280, 720)  # its one screen, in pixels
+
+
+@pytest.fixture
+def xvfb():
+    """A virtual X server on a free display (``-displayfd`` picks it); yields ":N"."""
+    read_end, write_end = os.pipe()
+    try:
+        server = processes.spawn(
+            ["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{XVFB_SCREEN[0]}x{XVFB_SCREEN[1]}x24", "-nolisten", "tcp"],
+            pass_fds=(write_end,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        pytest.fail("Xvfb is missing: apt-get install xvfb (scripts/test.sh installs it).")
+    os.close(write_end)
+    try:
+        ready, _w, _x = select.select([read_end], [], [], START_TIMEOUT)
+        number = os.read(read_end, 16).decode().strip() if ready else ""
+        if not number.isdigit():
+            pytest.fail("Xvfb did not start.")
+        yield f":{number}"
+    finally:
+        os.close(read_end)
+        processes.stop(server, timeout=10)
 
 
 # --- Chromium --------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from documents import services as document_services
 from documents.models import Document, Export, Presentation
 from meetings.roomkit import participant_group
 from tests import pdf_samples
-from tests.documents.test_presenting import (
+from tests.documents.helpers import (
     RoomEvents,
     draw,
     make_room,
@@ -33,7 +33,7 @@ from tests.documents.test_presenting import (
     write,
 )
 
-RED = (225, 29, 72)  # #e11d48, the colour tests/documents/test_presenting.py draws with
+RED = (225, 29, 72)  # #e11d48, the colour of the strokes of tests/documents/helpers.py
 BLUE = (37, 99, 235)  # #2563eb, its text colour
 WHITE = (255, 255, 255)
 RENDER_TIMEOUT = 60.0

@@ -16,7 +16,7 @@ import pytest
 from documents.models import Annotation, Export, Presentation
 from meetings import room_features
 from meetings.models import Meeting, Role, RoomType
-from tests.documents.test_presenting import make_document, make_room, whiteboard
+from tests.documents.helpers import make_document, make_room, whiteboard
 from tests.factories import make_extension, make_meeting, make_participant
 from tests.sockets import Room, Seat, all_quiet, db, join_lobby, login_cookie, new_guest_seat, open_everyone
 

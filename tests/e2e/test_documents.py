@@ -23,7 +23,8 @@ from playwright.sync_api import Page, expect
 from core import processes
 from documents.models import Annotation, Document, Presentation
 from tests.e2e.test_room import IN_ROOM_JS, WS_RECORDER, Person, forced_send, join_room, shared_room
-from tests.fixtures_live import LiveEnv, _live_env
+from tests.fixtures_live import LiveEnv
+from tests.fixtures_live import make_live_env as _live_env
 from tests.pdf_samples import multi_page_pdf, png_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

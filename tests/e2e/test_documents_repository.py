@@ -11,7 +11,8 @@ from playwright.sync_api import expect
 from documents.models import Document
 from tests import pdf_samples
 from tests.factories import make_extension
-from tests.fixtures_live import LiveEnv, _live_env
+from tests.fixtures_live import LiveEnv
+from tests.fixtures_live import make_live_env as _live_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

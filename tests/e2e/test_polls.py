@@ -16,7 +16,8 @@ from playwright.sync_api import Locator, Page, expect
 from polls.models import Ballot
 from polls.services import save_poll
 from tests.e2e.test_room import Person, forced_send, join_room, shared_room
-from tests.fixtures_live import LiveEnv, _live_env
+from tests.fixtures_live import LiveEnv
+from tests.fixtures_live import make_live_env as _live_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,8 @@ from meetings.models import Role, RoomType
 from polls import services
 from polls.models import Poll, PollRun
 from tests.factories import make_extension, make_meeting, make_participant
-from tests.fixtures_live import LiveEnv, _live_env
+from tests.fixtures_live import LiveEnv
+from tests.fixtures_live import make_live_env as _live_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

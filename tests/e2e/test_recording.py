@@ -23,12 +23,8 @@ from playwright.sync_api import Page, expect
 from media_server.models import Recording
 from meetings.models import Participant
 from tests.e2e.test_room import MEDIA_TIMEOUT_MS, forced_send, in_room, join_room, shared_room, submit_join_form
-from tests.media_server import test_worker as test_media_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-# The worker process as the worker's own tests start it (its spool in this test's directory).
-start_media_worker = test_media_worker.start_media_worker
 
 RECORDED_SECONDS = 4  # long enough to see the picture move, short for the shared CPU
 STORED_TIMEOUT = 90.0

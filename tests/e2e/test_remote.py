@@ -27,11 +27,9 @@ from tests.e2e.test_room import (
     wait_video_playing,
 )
 from tests.fixtures_live import REPO_DIR
-from tests.remote import test_helper_x11 as helper_tests
-from tests.remote.test_helper_x11 import HelperProgram, RecordingWindow
+from tests.remote.helpers import HelperProgram, RecordingWindow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-xvfb = helper_tests.xvfb  # the fixture: a virtual X server, ":N"
 
 SCREEN = (1280, 720)  # xvfb's screen; Chromium's fake shared screen is 1280×720 too
 HELPER = REPO_DIR / "meetings" / "remote" / "helper" / "parley_helper.py"

@@ -21,7 +21,7 @@ from tests.e2e.test_room import (
     wait_media_both_ways,
     wait_video_playing,
 )
-from tests.fixtures_live import _start_daphne
+from tests.fixtures_live import start_daphne as _start_daphne
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -16,18 +16,18 @@ from media_server import services, tasks
 from media_server.models import Recording
 from media_server.presets import get_preset
 from meetings import services as meeting_services
-from tests.media_server import test_services as test_media_services
-from tests.media_server.test_encoding import read_back, record
-from tests.media_server.test_services import WORKER, _claimed, _expire, _spool_file
+from tests.media_server.helpers import WORKER, Room, claimed, expire, spool_file
+from tests.media_server.media import read_back, record
 
 pytestmark = pytest.mark.django_db
 
-# The fixtures of tests/media_server/test_services.py: a meeting with its people, on-commit.
-room = test_media_services.room
-commit = test_media_services.commit
-
 State = Recording.State
 FIRST, SECOND, THIRD = b"\x1a\x45\xdf\xa3 header and cluster 1 ", b"cluster 2 ", b"cluster 3"
+
+
+@pytest.fixture
+def room() -> Room:
+    return Room()
 
 
 class Spool:
@@ -50,7 +50,7 @@ def checkpoint(recording: Recording, spool: Spool, data: bytes, duration: float,
 
 @pytest.fixture
 def recording_with_parts(room, tmp_path) -> tuple[Recording, Spool]:
-    recording = _claimed(room)
+    recording = claimed(room)
     spool = Spool(tmp_path)
     for data, duration in ((FIRST, 10.0), (SECOND, 20.0), (THIRD, 30.0)):
         assert checkpoint(recording, spool, data, duration) is True
@@ -91,7 +91,7 @@ def test_it_stores_nothing_when_the_file_gained_nothing(recording_with_parts):
 
 
 def test_it_carries_on_where_the_stored_parts_end_after_a_failed_checkpoint(room, tmp_path, monkeypatch):
-    recording = _claimed(room)
+    recording = claimed(room)
     spool = Spool(tmp_path)
     assert checkpoint(recording, spool, FIRST, 1.0) is True
 
@@ -112,11 +112,11 @@ def test_it_carries_on_where_the_stored_parts_end_after_a_failed_checkpoint(room
 
 
 def test_it_refuses_parts_of_another_worker_or_after_the_recording(room, tmp_path, assemblies):
-    recording = _claimed(room)
+    recording = claimed(room)
     spool = Spool(tmp_path)
     with pytest.raises(services.RecordingLost):
         checkpoint(recording, spool, FIRST, 1.0, worker="host-b:9")
-    _expire(recording)
+    expire(recording)
     services.sweep_expired_leases()
     with pytest.raises(services.RecordingLost):
         services.store_part(recording.pk, WORKER, str(spool.path), spool.path.stat().st_size, 1.0)
@@ -128,16 +128,16 @@ def test_it_refuses_parts_of_another_worker_or_after_the_recording(room, tmp_pat
 # --- Rebuilding -------------------------------------------------------------------------
 
 
-def test_it_rebuilds_an_interrupted_recording_from_its_parts_and_mails_once_it_is_stored(recording_with_parts, room, assemblies, commit):
+def test_it_rebuilds_an_interrupted_recording_from_its_parts_and_mails_once_it_is_stored(recording_with_parts, room, assemblies, committed):
     recording, _spool = recording_with_parts
     meeting_services.end_meeting(room.meeting, room.owner)  # the worker is asked to finish
-    _expire(recording)  # ... but it died
-    with commit():
+    expire(recording)  # ... but it died
+    with committed():
         services.sweep_expired_leases()
     assert assemblies == [recording.pk]
     assert not OutboundEmail.objects.filter(kind="recording_ready").exists()  # the file is on its way
 
-    with commit():
+    with committed():
         assert services.assemble_parts(recording.pk) is True
     recording.refresh_from_db()
     assert (recording.state, recording.size, recording.parts) == (State.INTERRUPTED, len(FIRST + SECOND + THIRD), 0)
@@ -151,12 +151,12 @@ def test_it_rebuilds_an_interrupted_recording_from_its_parts_and_mails_once_it_i
     assert services.assemble_parts(recording.pk) is False  # a second run changes nothing
 
 
-def test_it_ends_a_rebuilt_file_where_a_part_is_missing(recording_with_parts, assemblies, commit):
+def test_it_ends_a_rebuilt_file_where_a_part_is_missing(recording_with_parts, assemblies, committed):
     recording, _spool = recording_with_parts
     default_storage.delete(services.part_name(recording.pk, 1))
-    _expire(recording)
+    expire(recording)
     services.sweep_expired_leases()
-    with commit():
+    with committed():
         assert services.assemble_parts(recording.pk) is True
     recording.refresh_from_db()
     with default_storage.open(recording.file.name, "rb") as stored:
@@ -164,18 +164,18 @@ def test_it_ends_a_rebuilt_file_where_a_part_is_missing(recording_with_parts, as
     assert recording.size == len(FIRST)
 
 
-def test_it_prefers_the_longer_spool_file_of_a_restarted_worker(recording_with_parts, tmp_path, assemblies, commit):
+def test_it_prefers_the_longer_spool_file_of_a_restarted_worker(recording_with_parts, tmp_path, assemblies, committed):
     recording, spool = recording_with_parts
-    _expire(recording)
+    expire(recording)
     services.sweep_expired_leases()
-    with commit():
+    with committed():
         services.assemble_parts(recording.pk)
     recording.refresh_from_db()
     rebuilt = recording.file.name
     spool.grow(b" cluster 4")
     whole = spool.path.read_bytes()
-    assert services.store_orphan(recording.pk, _spool_file(tmp_path, "short.webm", FIRST), 10.0, len(FIRST)) is False
-    with commit():
+    assert services.store_orphan(recording.pk, spool_file(tmp_path, "short.webm", FIRST), 10.0, len(FIRST)) is False
+    with committed():
         assert services.store_orphan(recording.pk, str(spool.path), 40.0, len(whole)) is True
     recording.refresh_from_db()
     assert (recording.size, recording.duration) == (len(whole), 40.0)
@@ -184,27 +184,27 @@ def test_it_prefers_the_longer_spool_file_of_a_restarted_worker(recording_with_p
     assert not default_storage.exists(rebuilt)
 
 
-def test_it_does_not_rebuild_what_a_restarted_worker_stored_first(recording_with_parts, assemblies, commit):
+def test_it_does_not_rebuild_what_a_restarted_worker_stored_first(recording_with_parts, assemblies, committed):
     recording, spool = recording_with_parts
-    with commit():
+    with committed():
         assert services.store_orphan(recording.pk, str(spool.path), 30.0, spool.path.stat().st_size) is True
     assert stored_parts(recording) == [None, None, None]
     assert services.assemble_parts(recording.pk) is False
 
 
-def test_it_drops_the_parts_once_the_worker_stores_the_whole_file(recording_with_parts, commit):
+def test_it_drops_the_parts_once_the_worker_stores_the_whole_file(recording_with_parts, committed):
     recording, spool = recording_with_parts
-    with commit():
+    with committed():
         services.finalize(recording.pk, WORKER, str(spool.path), 31.0, spool.path.stat().st_size)
     recording.refresh_from_db()
     assert (recording.state, recording.parts, recording.parts_size) == (State.DONE, 0, 0)
     assert stored_parts(recording) == [None, None, None]
 
 
-def test_it_settles_a_recording_whose_parts_cannot_be_read_after_every_retry(recording_with_parts, room, monkeypatch, commit):
+def test_it_settles_a_recording_whose_parts_cannot_be_read_after_every_retry(recording_with_parts, room, monkeypatch, committed):
     recording, _spool = recording_with_parts
     meeting_services.end_meeting(room.meeting, room.owner)
-    _expire(recording)
+    expire(recording)
     monkeypatch.setattr(tasks.assemble_parts, "delay", lambda _id: None)
     services.sweep_expired_leases()
 
@@ -212,7 +212,7 @@ def test_it_settles_a_recording_whose_parts_cannot_be_read_after_every_retry(rec
         raise OSError("the storage is unreachable")
 
     monkeypatch.setattr(services, "assemble_parts", storage_away)
-    with commit():
+    with committed():
         assert tasks.assemble_parts.apply(args=[recording.pk], retries=tasks.assemble_parts.max_retries).get() is False
     recording.refresh_from_db()
     assert (recording.parts, bool(recording.file)) == (0, False)
@@ -221,8 +221,8 @@ def test_it_settles_a_recording_whose_parts_cannot_be_read_after_every_retry(rec
     assert OutboundEmail.objects.filter(kind="recording_ready").count() == 1
 
 
-def test_it_rebuilds_a_real_recording_that_plays_up_to_the_last_checkpoint(room, tmp_path, assemblies, commit):
-    recording = _claimed(room)
+def test_it_rebuilds_a_real_recording_that_plays_up_to_the_last_checkpoint(room, tmp_path, assemblies, committed):
+    recording = claimed(room)
     preset = get_preset(recording.preset)
     path = tmp_path / f"spool.{preset.extension}"
     checkpoints: list[tuple[int, float]] = []  # (bytes on disk, seconds encoded) at each part
@@ -235,9 +235,9 @@ def test_it_rebuilds_a_real_recording_that_plays_up_to_the_last_checkpoint(room,
 
     record(path, preset, seconds=3.5, on_progress=checkpoint_each_second)  # killed: never closed
     assert len(checkpoints) == 3
-    _expire(recording)
+    expire(recording)
     services.sweep_expired_leases()
-    with commit():
+    with committed():
         assert services.assemble_parts(recording.pk) is True
     recording.refresh_from_db()
     last_size, last_duration = checkpoints[-1]
@@ -249,14 +249,14 @@ def test_it_rebuilds_a_real_recording_that_plays_up_to_the_last_checkpoint(room,
     assert recording.duration == pytest.approx(played.duration, abs=0.05)
 
 
-def test_it_asks_again_for_a_rebuild_whose_task_was_lost_but_not_every_sweep(recording_with_parts, assemblies, commit):
+def test_it_asks_again_for_a_rebuild_whose_task_was_lost_but_not_every_sweep(recording_with_parts, assemblies, committed):
     recording, _spool = recording_with_parts
-    _expire(recording)
-    with commit():
+    expire(recording)
+    with committed():
         services.sweep_expired_leases()
         services.sweep_expired_leases()  # beat, every 5 s
     assert assemblies == [recording.pk]
     cache.clear()  # half an hour later, the task never ran
-    with commit():
+    with committed():
         services.sweep_expired_leases()
     assert assemblies == [recording.pk, recording.pk]

@@ -18,17 +18,17 @@ from core.models import OutboundEmail
 from media_server import services, tasks
 from media_server.models import Recording
 from meetings import services as meeting_services
-from meetings.models import Participant, Role, RoomType
+from meetings.models import Participant
 from meetings.permissions import RULES, can
 from meetings.roomkit import RoomError, meeting_group, participant_group
 from polls import services as poll_services
 from polls.models import PollRun
-from tests.factories import make_extension, make_meeting, make_participant, make_user
+from tests.factories import make_meeting, make_participant, make_user
+from tests.media_server.helpers import WORKER, Room, claimed, expire, spool_file
 
 pytestmark = pytest.mark.django_db
 
 State = Recording.State
-WORKER = "host-a:101"
 
 
 class Sent:
@@ -51,45 +51,8 @@ def sent(monkeypatch):
 
 
 @pytest.fixture
-def commit(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-class Room:
-    def __init__(self):
-        owner = make_extension(display_name="Cora Creator", room_type=RoomType.SHARED, email="cora@example.com")
-        owner.user.email = "cora@example.com"
-        owner.user.save()
-        self.meeting = make_meeting(owner, room_type=RoomType.SHARED, lobby_enabled=True, recording_preset="audio_opus")
-        self.owner = owner.user
-        self.creator = make_participant(self.meeting, user=owner.user, role=Role.ORGANIZER, name="Cora Creator")
-        self.other_user = make_user(email="olaf@example.com")
-        self.organizer = make_participant(self.meeting, user=self.other_user, role=Role.ORGANIZER, name="Olaf Organizer")
-        self.presenter = make_participant(self.meeting, name="Pia Presenter", role=Role.PRESENTER)
-        self.participant = make_participant(self.meeting, name="Paul Participant")
-        self.guest = make_participant(self.meeting, name="Gus Guest", state=Participant.State.LOBBY)
-
-
-@pytest.fixture
 def room() -> Room:
     return Room()
-
-
-def _spool_file(tmp_path, name: str = "part.webm", data: bytes = b"\x1a\x45\xdf\xa3 webm bytes") -> str:
-    path = tmp_path / name
-    path.write_bytes(data)
-    return str(path)
-
-
-def _claimed(room: Room, worker: str = WORKER) -> Recording:
-    services.start_recording(room.creator)
-    job = services.claim_job(worker)
-    assert job is not None
-    return Recording.objects.get(pk=job.recording_id)
-
-
-def _expire(recording: Recording) -> None:
-    Recording.objects.filter(pk=recording.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
 
 def _states(meeting) -> list[tuple]:
@@ -99,8 +62,8 @@ def _states(meeting) -> list[tuple]:
 # --- Start and stop -------------------------------------------------------------------
 
 
-def test_it_starts_a_recording_for_an_organizer_and_tells_the_room_and_the_lobby(room, sent, commit):
-    with commit():
+def test_it_starts_a_recording_for_an_organizer_and_tells_the_room_and_the_lobby(room, sent, committed):
+    with committed():
         recording = services.start_recording(room.organizer)
     assert (recording.state, recording.segment, recording.preset, recording.started_by_name) == (
         State.PENDING,
@@ -136,9 +99,9 @@ def test_it_refuses_an_unknown_preset_and_records_nothing(room, preset):
     assert not Recording.objects.exists()
 
 
-def test_it_refuses_a_second_recording_while_one_is_active(room, sent, commit):
+def test_it_refuses_a_second_recording_while_one_is_active(room, sent, committed):
     services.start_recording(room.creator)
-    with commit(), pytest.raises(services.RecordingBusy) as busy:
+    with committed(), pytest.raises(services.RecordingBusy) as busy:
         services.start_recording(room.organizer)
     assert busy.value.code == "recording_busy"
     assert _states(room.meeting) == [(1, State.PENDING, False)]
@@ -163,10 +126,10 @@ def test_it_fails_a_pending_recording_that_is_stopped(room):
     assert services.start_recording(room.creator).segment == 2
 
 
-def test_it_finalizes_a_running_recording_that_is_stopped_and_the_worker_learns_it(room, sent, commit):
-    recording = _claimed(room)
+def test_it_finalizes_a_running_recording_that_is_stopped_and_the_worker_learns_it(room, sent, committed):
+    recording = claimed(room)
     assert services.heartbeat(recording.pk, WORKER) == services.GO_ON
-    with commit():
+    with committed():
         services.stop_recording(room.creator)
     assert _states(room.meeting) == [(1, State.FINALIZING, True)]
     assert sent.of(meeting_group(room.meeting.public_id), "recording.state")[-1][1]["active"] is False
@@ -242,8 +205,8 @@ def test_it_gives_a_job_to_exactly_one_of_two_workers_claiming_at_once():
 
 
 def test_it_renews_the_lease_only_for_the_worker_that_holds_it(room):
-    recording = _claimed(room)
-    _expire(recording)
+    recording = claimed(room)
+    expire(recording)
     assert services.heartbeat(recording.pk, "host-b:7") == services.LOST
     recording.refresh_from_db()
     assert recording.lease_expires_at < timezone.now()
@@ -254,9 +217,9 @@ def test_it_renews_the_lease_only_for_the_worker_that_holds_it(room):
 
 
 def test_it_stores_the_finished_file_and_marks_it_done(room, tmp_path):
-    recording = _claimed(room)
+    recording = claimed(room)
     services.stop_recording(room.creator)
-    path = _spool_file(tmp_path, data=b"x" * 1234)
+    path = spool_file(tmp_path, data=b"x" * 1234)
     done = services.finalize(recording.pk, WORKER, path, 12.4, 1234)
     assert (done.state, done.duration, done.size, done.lease_expires_at) == (State.DONE, 12.4, 1234, None)
     assert done.file.name.startswith(f"recordings/{room.meeting.public_id}/01-") and done.file.name.endswith(".webm")
@@ -270,9 +233,9 @@ def test_it_stores_the_finished_file_and_marks_it_done(room, tmp_path):
 
 
 def test_it_refuses_to_finalize_for_a_worker_that_does_not_hold_the_job(room, tmp_path):
-    recording = _claimed(room)
+    recording = claimed(room)
     with pytest.raises(services.RecordingLost):
-        services.finalize(recording.pk, "host-b:7", _spool_file(tmp_path), 1, 1)
+        services.finalize(recording.pk, "host-b:7", spool_file(tmp_path), 1, 1)
     assert _states(room.meeting) == [(1, State.RECORDING, False)]
     assert not Recording.objects.get(pk=recording.pk).file
 
@@ -280,12 +243,12 @@ def test_it_refuses_to_finalize_for_a_worker_that_does_not_hold_the_job(room, tm
 # --- Expired leases -------------------------------------------------------------------
 
 
-def test_it_interrupts_an_expired_recording_and_goes_on_in_a_new_segment(room, sent, commit):
-    recording = _claimed(room)
+def test_it_interrupts_an_expired_recording_and_goes_on_in_a_new_segment(room, sent, committed):
+    recording = claimed(room)
     untouched = services.sweep_expired_leases()
     assert untouched == 0
-    _expire(recording)
-    with commit():
+    expire(recording)
+    with committed():
         assert tasks.sweep_expired_leases() == 1
     assert _states(room.meeting) == [(1, State.INTERRUPTED, False), (2, State.PENDING, False)]
     follower = Recording.objects.get(segment=2)
@@ -298,27 +261,27 @@ def test_it_interrupts_an_expired_recording_and_goes_on_in_a_new_segment(room, s
 
 
 def test_it_does_not_continue_a_stopped_recording_or_one_of_an_ended_meeting(room):
-    first = _claimed(room)
+    first = claimed(room)
     services.stop_recording(room.creator)
-    _expire(first)
+    expire(first)
     assert services.sweep_expired_leases() == 1
-    second = _claimed(room)
+    second = claimed(room)
     meeting_services.end_meeting(room.meeting, room.owner)
-    _expire(second)
+    expire(second)
     assert services.sweep_expired_leases() == 1
     assert _states(room.meeting) == [(1, State.INTERRUPTED, True), (2, State.INTERRUPTED, True)]
 
 
 def test_it_stores_an_orphan_file_found_after_a_restart(room, tmp_path):
-    recording = _claimed(room)
-    assert services.store_orphan(recording.pk, _spool_file(tmp_path, data=b"partial"), 3.0, 7) is True
+    recording = claimed(room)
+    assert services.store_orphan(recording.pk, spool_file(tmp_path, data=b"partial"), 3.0, 7) is True
     recording.refresh_from_db()
     assert (recording.state, recording.size, recording.duration) == (State.INTERRUPTED, 7, 3.0)
     with default_storage.open(recording.file.name, "rb") as stored:
         assert stored.read() == b"partial"
     assert _states(room.meeting) == [(1, State.INTERRUPTED, False), (2, State.PENDING, False)]
     # Once stored, a second report of the same file is ignored.
-    assert services.store_orphan(recording.pk, _spool_file(tmp_path, data=b"other"), 1.0, 5) is False
+    assert services.store_orphan(recording.pk, spool_file(tmp_path, data=b"other"), 1.0, 5) is False
 
 
 # --- Meeting end and the e-mail -------------------------------------------------------
@@ -335,16 +298,16 @@ def test_it_fails_a_job_no_worker_took_when_the_meeting_ends_and_mails_that(room
 
 
 def test_it_mails_every_segment_once_after_the_last_one_is_finalized(room, tmp_path):
-    first = _claimed(room)
-    _expire(first)
+    first = claimed(room)
+    expire(first)
     services.sweep_expired_leases()  # segment 1 interrupted, segment 2 pending
     second = Recording.objects.get(pk=services.claim_job("host-b:7").recording_id)
-    services.store_orphan(first.pk, _spool_file(tmp_path, "a.webm"), 4.0, 10)
+    services.store_orphan(first.pk, spool_file(tmp_path, "a.webm"), 4.0, 10)
     meeting_services.end_meeting(room.meeting, room.owner)
     assert _states(room.meeting) == [(1, State.INTERRUPTED, False), (2, State.FINALIZING, True)]
     assert not OutboundEmail.objects.filter(kind="recording_ready").exists()  # segment 2 may still bring a file
 
-    services.finalize(second.pk, "host-b:7", _spool_file(tmp_path, "b.webm"), 65.0, 20)
+    services.finalize(second.pk, "host-b:7", spool_file(tmp_path, "b.webm"), 65.0, 20)
     mail = OutboundEmail.objects.get(kind="recording_ready")
     assert mail.to == "cora@example.com"
     for recording in (first, second):
@@ -353,18 +316,18 @@ def test_it_mails_every_segment_once_after_the_last_one_is_finalized(room, tmp_p
     assert "1:05" in mail.body_text and "is ready" in mail.body_text
     # Nothing later sends it again.
     services.sweep_expired_leases()
-    services.finalize(second.pk, "host-b:7", _spool_file(tmp_path, "b.webm"), 65.0, 20)
+    services.finalize(second.pk, "host-b:7", spool_file(tmp_path, "b.webm"), 65.0, 20)
     assert OutboundEmail.objects.filter(kind="recording_ready").count() == 1
 
 
 def test_it_mails_each_organizer_who_started_a_recording(room, tmp_path):
-    first = _claimed(room)
+    first = claimed(room)
     services.stop_recording(room.creator)
-    services.finalize(first.pk, WORKER, _spool_file(tmp_path), 2, 2)
+    services.finalize(first.pk, WORKER, spool_file(tmp_path), 2, 2)
     services.start_recording(room.organizer)
     second = Recording.objects.get(pk=services.claim_job(WORKER).recording_id)
     meeting_services.end_meeting(room.meeting, room.owner)
-    services.finalize(second.pk, WORKER, _spool_file(tmp_path), 2, 2)
+    services.finalize(second.pk, WORKER, spool_file(tmp_path), 2, 2)
     assert sorted(OutboundEmail.objects.filter(kind="recording_ready").values_list("to", flat=True)) == [
         "cora@example.com",
         "olaf@example.com",
@@ -382,8 +345,8 @@ def _connected_recorder(room: Room) -> tuple[Recording, services.RecorderSession
     return Recording.objects.get(pk=job.recording_id), session
 
 
-def test_it_keeps_the_recorder_out_of_the_roster_counts_polls_and_rights(room, sent, commit):
-    with commit():
+def test_it_keeps_the_recorder_out_of_the_roster_counts_polls_and_rights(room, sent, committed):
+    with committed():
         recording, session = _connected_recorder(room)
     recorder = Participant.objects.get(pk=session.participant_id)
     assert (recorder.is_recorder, recorder.state, recorder.connected) == (True, Participant.State.JOINED, True)
@@ -430,20 +393,20 @@ def test_it_lets_the_recorder_signal_only_joined_people_of_its_meeting(room):
             services.check_recorder_signal(session, target)
 
 
-def test_it_lets_the_recorder_go_when_its_socket_closes_or_its_lease_expires(room, sent, commit):
+def test_it_lets_the_recorder_go_when_its_socket_closes_or_its_lease_expires(room, sent, committed):
     recording, session = _connected_recorder(room)
-    with commit():
+    with committed():
         services.recorder_left(session, "some-other-channel")  # a replaced socket: nothing
     assert Participant.objects.get(pk=session.participant_id).state == Participant.State.JOINED
-    with commit():
+    with committed():
         services.recorder_left(session, "chan-1")
     assert Participant.objects.get(pk=session.participant_id).state == Participant.State.LEFT
     assert sent.of(meeting_group(room.meeting.public_id), "recorder.left") == [("recorder.left", {"id": session.participant_id})]
     assert meeting_services.room_snapshot(room.participant)["recorder"] is None
 
     services.recorder_connected(session, "chan-2")
-    _expire(recording)
-    with commit():
+    expire(recording)
+    with committed():
         services.sweep_expired_leases()
     assert Participant.objects.get(pk=session.participant_id).state == Participant.State.LEFT
     assert len(sent.of(meeting_group(room.meeting.public_id), "recorder.left")) == 2

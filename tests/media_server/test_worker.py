@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import shutil
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,33 +76,6 @@ def participants():
     processes.wait_until(
         lambda: not Participant.objects.filter(pk__in=ids, connected=True).exists(), timeout=STATE_TIMEOUT, what="the sockets to close"
     )
-
-
-@pytest.fixture
-def start_media_worker(live_env, asgi_server, tmp_path):
-    """``start_media_worker(worker_id)``: a worker process on the live database, Redis
-    and web server, with its spool in this test's directory (the same spool for the
-    same id, as on one machine)."""
-    workers: list[LiveProcess] = []
-
-    def start(worker_id: str = "worker-a", **settings: str) -> LiveProcess:
-        spool = tmp_path / "spool" / worker_id
-        command = [sys.executable, "manage.py", "media_worker", "--id", worker_id, "--spool", str(spool)]
-        env = live_env.with_(PARLEY_BASE_URL=asgi_server.url, ALLOWED_HOSTS="127.0.0.1,localhost", **settings)
-        worker = LiveProcess(f"media worker {worker_id}", command, env)
-        workers.append(worker)
-        worker.wait_for_line(f"media worker {worker_id} ready")
-        return worker
-
-    yield start
-    for worker in workers:
-        if worker.alive():
-            worker.stop()
-        print(f"--- {worker.name} {worker.pid} output ---\n{worker.output(150)}")
-    # As above: the server notes the recorder sockets' end before the tables are emptied
-    # (in an ended meeting it closed them itself, long before).
-    recorders = Participant.objects.filter(is_recorder=True, connected=True, meeting__ended_at__isnull=True)
-    processes.wait_until(lambda: not recorders.exists(), timeout=STATE_TIMEOUT, what="the recorder to leave")
 
 
 def shared_meeting():

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from meetings import chat, services, tasks
 from meetings.models import ChatMessage, Meeting, Participant, Role, RoomType, SharePolicy
-from meetings.roomkit import RoomError, meeting_group, participant_group
+from meetings.roomkit import RoomError
 from meetings.services import JoinRefused, ShareBusy
-from tests.factories import make_extension, make_invitation, make_meeting, make_participant, make_user
+from tests.factories import Sent, make_extension, make_invitation, make_meeting, make_participant, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -25,40 +25,11 @@ JOINED, LOBBY, LEFT = Participant.State.JOINED, Participant.State.LOBBY, Partici
 KICKED, REJECTED = Participant.State.KICKED, Participant.State.REJECTED
 
 
-class Sent:
-    """Every message published after commit, with its audience."""
-
-    def __init__(self):
-        self.messages: list[tuple[str, dict]] = []
-
-    def __call__(self, group: str, message: dict) -> bool:
-        self.messages.append((group, message))
-        return True
-
-    def of(self, group: str) -> list[tuple[str, dict]]:
-        return [(m["event"], m["body"]) for g, m in self.messages if g == group]
-
-    def room(self, meeting, *, audience: str | None = None) -> list[tuple[str, dict]]:
-        group = meeting_group(meeting.public_id)
-        return [(m["event"], m["body"]) for g, m in self.messages if g == group and m.get("audience") == audience]
-
-    def to(self, participant) -> list[tuple[str, dict]]:
-        return self.of(participant_group(participant.pk))
-
-    def clear(self) -> None:
-        self.messages.clear()
-
-
 @pytest.fixture
 def sent(monkeypatch):
     recorder = Sent()
     monkeypatch.setattr("core.realtime.send_now", recorder)
     return recorder
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @dataclass

@@ -36,11 +36,6 @@ def events(monkeypatch):
 
 
 @pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def owner():
     return make_extension(display_name="Olga Owner", room_type=RoomType.SHARED)
 

@@ -15,7 +15,7 @@ from core import processes
 from polls import pdf, services
 from polls.models import PollRun
 from tests.fixtures_live import LiveProcess
-from tests.polls.test_results import Setup, closed_run, make_setup, pdf_text
+from tests.polls.helpers import Setup, closed_run, make_setup, pdf_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -6,50 +6,24 @@ from __future__ import annotations
 import csv
 import io
 import zoneinfo
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import pypdfium2 as pdfium
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from meetings.models import Meeting, Participant, Role, RoomType
+from meetings.models import Meeting, Role, RoomType
 from meetings.report import report_context
 from meetings.roomkit import PRESENTERS, meeting_group
 from polls import export, pdf, report, services
-from polls.models import Poll, PollRun
+from polls.models import PollRun
 from tests.factories import make_extension, make_meeting, make_participant
+from tests.polls.helpers import RESULTS_QUESTIONS, Setup, closed_run, make_setup, pdf_text
 
 pytestmark = pytest.mark.django_db
 
-QUESTIONS = [
-    {"text": "Where do we eat?", "multiple": False, "choices": ["Pizza", "Sushi", "Salad"]},
-    {"text": "Which days suit you?", "multiple": True, "choices": ["Monday", "Tuesday"]},
-]
-# What the three voters below pick, question by question.
-PICKS = [(["Pizza"], ["Monday", "Tuesday"]), (["Pizza"], ["Monday"]), (["Sushi"], ["Monday"])]
 HTML_TITLE = '<h1>Boom</h1> & <img src="x.png"> "quoted"'
-
-
-@dataclass
-class Setup:
-    meeting: Meeting
-    owner_user: object
-    organizer: Participant
-    voters: list[Participant]
-    poll: Poll
-
-
-def make_setup(questions=QUESTIONS) -> Setup:
-    """A meeting with its organizer (who runs the poll), three voters and a poll."""
-    owner = make_extension(display_name="Olga Owner", room_type=RoomType.SHARED)
-    meeting = make_meeting(owner, title="Team sync")
-    organizer = make_participant(meeting, user=owner.user, role=Role.ORGANIZER, name="Olga Owner")
-    voters = [make_participant(meeting, name=name) for name in ("Ann", "Bob", "Cy")]
-    poll = services.save_poll(owner.user, title="Team lunch", duration_seconds=60, anonymous=False, questions=questions)
-    return Setup(meeting, owner.user, organizer, voters, poll)
 
 
 @pytest.fixture
@@ -57,34 +31,10 @@ def setup() -> Setup:
     return make_setup()
 
 
-def answers(run: PollRun, *picks: list[str]) -> list[dict]:
-    result = []
-    for question, texts in zip(run.questions, picks, strict=True):
-        ids = [next(c["id"] for c in question["choices"] if c["text"] == text) for text in texts]
-        result.append({"question_id": question["id"], "choice_ids": ids})
-    return result
-
-
-def closed_run(setup: Setup, picks=PICKS, *, shared: bool = False) -> PollRun:
-    run = services.start_poll(setup.organizer, setup.poll.pk)
-    for voter, voter_picks in zip(setup.voters, picks, strict=False):
-        services.vote(voter, run.pk, answers(run, *voter_picks))
-    services.close_poll(setup.organizer, run.pk)
-    if shared:
-        services.share_results(setup.organizer, run.pk)
-    return PollRun.objects.get(pk=run.pk)
-
-
 def asking(run: PollRun) -> PollRun:
     """The state ``request_pdf`` leaves: rendering, the worker asked."""
     PollRun.objects.filter(pk=run.pk).update(pdf_status=PollRun.PdfStatus.RENDERING)
     return PollRun.objects.get(pk=run.pk)
-
-
-def pdf_text(content: bytes) -> str:
-    document = pdfium.PdfDocument(content)
-    text = "\n".join(document[i].get_textpage().get_text_range() for i in range(len(document)))
-    return " ".join(text.split())
 
 
 def stored_files() -> list[str]:
@@ -315,7 +265,7 @@ def closed_run_in_another_meeting() -> PollRun:
     owner = make_extension(room_type=RoomType.SHARED)
     meeting = make_meeting(owner)
     organizer = make_participant(meeting, user=owner.user, role=Role.ORGANIZER)
-    poll = services.save_poll(owner.user, title="Other", duration_seconds=60, anonymous=True, questions=QUESTIONS)
+    poll = services.save_poll(owner.user, title="Other", duration_seconds=60, anonymous=True, questions=RESULTS_QUESTIONS)
     run = services.start_poll(organizer, poll.pk)
     services.close_poll(organizer, run.pk)
     return PollRun.objects.get(pk=run.pk)

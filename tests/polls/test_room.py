@@ -17,7 +17,7 @@ from meetings.models import Role, RoomType
 from polls import services, tasks
 from polls.models import Ballot, Poll, PollRun
 from tests.factories import make_extension, make_meeting, make_participant
-from tests.polls.test_services import QUESTIONS, make_poll
+from tests.polls.helpers import QUESTIONS, make_poll
 from tests.sockets import Room, Seat, all_quiet, db, join_lobby, login_cookie, new_guest_seat, open_everyone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]

@@ -20,31 +20,11 @@ from polls import services, tasks
 from polls.models import DURATION_MIN, Ballot, Choice, Poll, PollRun, Question, Vote
 from polls.services import PollError
 from tests.factories import Events, make_extension, make_meeting, make_participant, make_user
+from tests.polls.helpers import QUESTIONS, answers, make_poll, poll_fields
 
 pytestmark = pytest.mark.django_db
 
-QUESTIONS = [
-    {"text": "Which day?", "multiple": False, "choices": ["Monday", "Friday"]},
-    {"text": "Which snacks?", "multiple": True, "choices": ["Fruit", "Cake", "Crisps"]},
-]
 TIMER_TIMEOUT = 30.0
-
-
-def poll_fields(**changes) -> dict:
-    return {"title": "Team lunch", "duration_seconds": 60, "anonymous": True, "questions": copy.deepcopy(QUESTIONS), **changes}
-
-
-def make_poll(user, **changes) -> Poll:
-    return services.save_poll(user, **poll_fields(**changes))
-
-
-def answers(run: PollRun, *picks: list[str]) -> list[dict]:
-    """One answer per question of ``run``, choices named by their text."""
-    result = []
-    for question, texts in zip(run.questions, picks, strict=True):
-        ids = [next(c["id"] for c in question["choices"] if c["text"] == text) for text in texts]
-        result.append({"question_id": question["id"], "choice_ids": ids})
-    return result
 
 
 def stored(run: PollRun) -> tuple[int, int]:
@@ -83,11 +63,6 @@ def events(monkeypatch) -> RoomEvents:
     recorder = RoomEvents()
     monkeypatch.setattr("core.realtime.send_now", recorder)
     return recorder
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture

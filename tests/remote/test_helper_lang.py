@@ -27,7 +27,7 @@ from meetings.remote.helper.parley_helper import (
     set_language,
     tr,
 )
-from tests.remote.test_helper_x11 import QuietUI, RecordingPerformer
+from tests.remote.helpers import QuietUI, RecordingPerformer
 
 SOURCE = Path(helper_module.__file__)
 TIMEOUT = 10.0

@@ -22,8 +22,7 @@ from meetings.remote.access import RemoteError
 from meetings.remote.models import HelperPairing, RemoteSession
 from meetings.remote.services import helper_group
 from meetings.roomkit import PRESENTERS, participant_group
-from tests.factories import make_extension, make_meeting, make_participant, make_user
-from tests.meetings import test_room_services as room_services_tests
+from tests.factories import Sent, make_extension, make_meeting, make_participant, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +30,7 @@ State, Reason = RemoteSession.State, RemoteSession.Reason
 SCREENS = [{"x": 0, "y": 0, "width": 1280, "height": 720}]
 
 
-class Sent(room_services_tests.Sent):
+class HelperSent(Sent):
     """Messages published after commit, and those for a participant's desktop helper."""
 
     def helper(self, participant) -> list[tuple[str, dict]]:
@@ -40,12 +39,9 @@ class Sent(room_services_tests.Sent):
 
 @pytest.fixture
 def sent(monkeypatch):
-    recorder = Sent()
+    recorder = HelperSent()
     monkeypatch.setattr("core.realtime.send_now", recorder)
     return recorder
-
-
-committed = room_services_tests.committed
 
 
 @dataclass

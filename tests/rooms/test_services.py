@@ -42,12 +42,6 @@ def events(monkeypatch):
     return record_events(monkeypatch)
 
 
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """Run after-commit work (broadcasts, mail, tasks) as a real commit would."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
 def _request(target, ip, *, name="Vera Visitor", email="vera@example.org", session_key="visitor-session"):
     return services.create_meeting_request(target=target, name=name, email=email, session_key=session_key, ip=ip)
 

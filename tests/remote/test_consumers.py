@@ -8,8 +8,6 @@ unknown kind, with a bad key, or a flood — refused, and nothing reaches the he
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -21,7 +19,7 @@ from meetings.consumers import TokenBucket
 from meetings.models import Meeting, Participant, SharePolicy
 from meetings.remote import services
 from meetings.remote.models import HelperPairing, RemoteSession
-from tests.sockets import GOOD_ORIGIN, TIMEOUT, Room, RoomSocket, Seat, db, make_room, open_everyone
+from tests.sockets import GOOD_ORIGIN, TIMEOUT, Room, RoomSocket, Seat, db, disconnect_all, make_room, open_everyone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
@@ -71,9 +69,7 @@ async def sockets():
 
     pool = Pool()
     yield pool
-    # Side by side: a closed socket's app may take a few seconds to let go of its
-    # channel-layer receive.
-    await asyncio.gather(*(communicator.disconnect(timeout=TIMEOUT) for communicator in pool.opened))
+    await disconnect_all(pool.opened)
 
 
 async def _paired_helper(sockets, requester: RoomSocket) -> RoomSocket:

@@ -20,6 +20,7 @@ from meetings.models import Meeting
 from rooms import services
 from rooms.models import MeetingRequest
 from tests.factories import make_extension, make_queue, make_request, make_user
+from tests.sockets import disconnect_all
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
@@ -68,8 +69,7 @@ async def sockets():
 
     pool = Sockets()
     yield pool
-    for communicator in pool.opened:
-        await communicator.disconnect()
+    await disconnect_all(pool.opened)
 
 
 @pytest.fixture

@@ -1,13 +1,17 @@
 """Shared test set-up: fast hashing, Celery run in-process unless a test starts a
-real worker, the tables emptied quickly after a transactional test, and the plugins
-with live-process fixtures and the room socket helpers."""
+real worker, a Redis database per xdist worker, the tables emptied quickly after a
+transactional test, and the plugins with live-process fixtures and the room socket
+helpers."""
 
 import contextlib
+import os
 import time
 from unittest import mock
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.management.commands import flush
 from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
@@ -16,6 +20,48 @@ from config.celery import app as celery_app
 from polls import live_summary
 
 pytest_plugins = ["tests.fixtures_live", "tests.sockets"]
+
+# --- xdist: a Redis database per worker ----------------------------------------------------
+#
+# Workers have a PostgreSQL test database each (pytest-django adds _gw0, _gw1…) but share
+# scripts/test.sh's Redis server: channel-layer groups (participant-1 exists in every
+# worker's database), rate-limit counters and Celery queues would meet there, and
+# cache.clear() (FLUSHDB) in one worker would wipe another's. Each worker gets a database
+# number of its own in REDIS_URL, set by the controller in the worker's environment
+# before the worker reads Django's settings (config/settings.py reads REDIS_URL once).
+REDIS_DATABASES = 16  # Redis's default "databases"; 0 stays for runs without xdist
+
+
+def redis_database(url: str, number: int) -> str:
+    """``url`` on database ``number`` (redis:// and rediss:// by path, unix:// by ?db=)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = urlencode({**dict(parse_qsl(parts.query)), "db": str(number)})
+        return f"unix://{parts.path}?{query}"
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
+def worker_number(worker_id: str) -> int:
+    return int(worker_id.removeprefix("gw"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_setupnodes(config, specs):
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        return  # each worker starts a Redis of its own (fixtures_live.redis_url)
+    if len(specs) >= REDIS_DATABASES:
+        raise pytest.UsageError(f"At most {REDIS_DATABASES - 1} xdist workers: each needs a Redis database of its own.")
+    for number, spec in enumerate(specs, start=1):
+        spec.env["REDIS_URL"] = redis_database(url, number)
+
+
+def pytest_configure(config):
+    """A worker whose REDIS_URL is not its own stops here, before a test shares state."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = django_settings.REDIS_URL
+    if worker and url and url != redis_database(url, worker_number(worker) + 1):
+        raise pytest.UsageError(f"xdist worker {worker} reads REDIS_URL={url}, not a Redis database of its own.")
 
 
 @pytest.fixture(autouse=True)

@@ -275,7 +275,7 @@ def wait_until_database_settles(timeout: float = 15.0, steady: float = 1.0) -> N
     """Wait until the live processes are done writing to the test database.
 
     Closed pages leave their rooms in daphne's disconnect transactions (row locks on
-    the meeting and its participants); a TRUNCATE of every table racing them can
+    the meeting and its participants); emptying every table while they run can
     deadlock, which fails the test's teardown. Settled: no other session of this
     database inside a statement or a transaction, and no socket still counted as
     connected — or the same number for ``steady`` seconds (the sockets of a web
@@ -342,8 +342,8 @@ def start_media_worker(live_env, asgi_server, tmp_path):
             worker.stop()
         print(f"--- {worker.name} {worker.pid} output ---\n{worker.output(150)}")
     # The server notes the recorder sockets' end before the tables are emptied (its
-    # writes racing the TRUNCATE could deadlock it; in an ended meeting it closed them
-    # itself, long before).
+    # writes racing that could deadlock it; in an ended meeting it closed them itself,
+    # long before).
     recorders = Participant.objects.filter(is_recorder=True, connected=True, meeting__ended_at__isnull=True)
     processes.wait_until(lambda: not recorders.exists(), timeout=SETTLE_TIMEOUT, what="the recorder to leave")
 

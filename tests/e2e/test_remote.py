@@ -117,7 +117,7 @@ def press_blocked_button(page: Page) -> None:
 
 
 # --- Xvfb, a window that records what X delivers, the helper program ---------------------
-# (shared with the helper's own tests: tests/remote/test_helper_x11.py)
+# (shared with the helper's own tests: tests/remote/helpers.py)
 
 
 @pytest.fixture

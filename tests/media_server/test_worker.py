@@ -71,7 +71,7 @@ def participants():
         if person.errors:
             print(f"--- {person.name}'s media errors ---", *person.errors, sep="\n")
     # The server is done with their sockets before the tables are emptied (its writes
-    # racing the TRUNCATE could deadlock it).
+    # racing that could deadlock it).
     ids = [person.id for person in joined if person.id]
     processes.wait_until(
         lambda: not Participant.objects.filter(pk__in=ids, connected=True).exists(), timeout=STATE_TIMEOUT, what="the sockets to close"

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from config.asgi import application
 from documents import services, tasks
 from documents.models import Document
 from tests import pdf_samples
+from tests.documents.helpers import make_document
 from tests.factories import make_extension, make_user
 
 pytestmark = pytest.mark.django_db
@@ -359,8 +361,15 @@ DOCUMENT_VIEWS = [
 
 
 @pytest.fixture
-def their_document(owner, django_capture_on_commit_callbacks):
-    return rendered_document(owner.user, django_capture_on_commit_callbacks, name="owners-secret-plan.pdf")
+def their_document(owner):
+    """The owner's document as its render leaves it (rows, page images, thumbnail), made
+    without rendering it: these tests are about who may see it, and the render has tests
+    of its own (two PDFium processes per test saved)."""
+    document = make_document(owner.user, pages=2, name="owners-secret-plan.pdf")
+    page = document.pages.get(number=1)
+    document.thumbnail = default_storage.save(f"{document.pages_prefix}/thumbnail.png", page.image.open("rb"))
+    document.save(update_fields=["thumbnail"])
+    return document
 
 
 @pytest.mark.parametrize(("view", "method", "args"), DOCUMENT_VIEWS, ids=[view for view, *_ in DOCUMENT_VIEWS])

@@ -121,15 +121,23 @@ async def fresh_channel_layer():
 # queries). Here the flush deletes the rows instead (~0.01 s for the few a test leaves;
 # Django's foreign keys are deferrable, so the order does not matter in the one
 # transaction) and keeps the content types and permissions the migrations made, the
-# same rows the other tests see; post_migrate then has nothing to make.
+# same rows the other tests see; post_migrate then has nothing to make. Not after a test
+# with live processes (daphne, workers): one may still be writing, and TRUNCATE waits
+# for it where deletes would miss its rows or trip on its foreign keys.
 MIGRATION_DATA = {"django_content_type", "auth_permission"}
+LIVE_PROCESSES = {"asgi_server", "live_env"}  # the fixtures every live process needs
 _truncate = PostgresOperations.sql_flush
 _post_migrate = flush.emit_post_migrate_signal
 _kept: set[str] = set()  # databases whose last flush kept the migrations' rows
+_live_test = [False]  # the test being run (and flushed after) started live processes
+
+
+def pytest_runtest_setup(item):
+    _live_test[0] = bool(LIVE_PROCESSES & set(getattr(item, "fixturenames", ())))
 
 
 def _flush_by_delete(self, style, tables, *, reset_sequences=False, allow_cascade=False):
-    if reset_sequences or not tables:
+    if reset_sequences or not tables or _live_test[0]:
         _kept.discard(self.connection.alias)
         return _truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
     _kept.add(self.connection.alias)

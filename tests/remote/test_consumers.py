@@ -19,18 +19,13 @@ from meetings.consumers import TokenBucket
 from meetings.models import Meeting, Participant, SharePolicy
 from meetings.remote import services
 from meetings.remote.models import HelperPairing, RemoteSession
-from tests.sockets import GOOD_ORIGIN, TIMEOUT, Room, RoomSocket, Seat, db, disconnect_all, make_room, open_everyone
+from tests.sockets import GOOD_ORIGIN, TIMEOUT, Room, RoomSocket, Seat, db, disconnect_all, open_everyone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
 HELPER_PATH = "/ws/helper/"
 SCREENS = [{"x": 0, "y": 0, "width": 1280, "height": 720}]
 CLICK = {"kind": "click", "x": 0.25, "y": 0.75, "button": "left", "count": 1}
-
-
-@pytest.fixture
-async def room() -> Room:
-    return await db(make_room)
 
 
 @pytest.fixture

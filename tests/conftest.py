@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pytest
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.conf import settings as django_settings
+from django.core import signing
 from django.core.cache import cache
 from django.core.management.commands import flush
 from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
@@ -93,6 +94,18 @@ def committed(django_capture_on_commit_callbacks):
     """``with committed():`` runs the after-commit work (broadcasts, mail, tasks) as a
     real commit would, inside a test's transaction."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def fixed_signing_time(monkeypatch):
+    """Every signed link of the test carries the second the test started in.
+
+    A test that finds a personal link in a mail or a page and makes the same link again
+    to compare would fail when a second boundary falls between the two (the signature
+    stamps the current second). Links are still checked against the real clock when
+    they come back (max_age), and a signer with a timestamp of its own keeps it."""
+    stamp = signing.TimestampSigner().timestamp()
+    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda self: stamp)
 
 
 @pytest.fixture

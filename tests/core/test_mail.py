@@ -263,6 +263,7 @@ def test_it_tells_a_shared_room_owner_that_a_visitor_went_in(visitor_ip, django_
 # --- invitation -----------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("fixed_signing_time")  # the link is made twice, compared
 def test_it_sends_each_invitee_a_personal_link_that_joins(client, django_capture_on_commit_callbacks):
     owner = make_extension(display_name="Ada Lovelace")
     meeting = make_meeting(owner, title="Quarterly review", scheduled_at=timezone.now() + timedelta(days=2))

@@ -248,6 +248,7 @@ def test_it_refuses_an_expired_invitation_link(meeting, settings):
         services.resolve_invitation(meeting, token)
 
 
+@pytest.mark.usefixtures("fixed_signing_time")  # the link is made twice, compared
 def test_it_invites_people_by_email_with_their_personal_link(meeting, owner, committed, mailoutbox):
     with committed():
         invitations = services.invite_people(meeting, owner.user, [("Ian", "ian@example.org"), ("Ina", "ina@example.org")])

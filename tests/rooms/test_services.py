@@ -118,6 +118,7 @@ def test_it_notifies_only_the_available_agents_of_a_queue(committed, ip, events,
     assert sorted(m.to[0] for m in mailoutbox) == sorted([ada.email, bob.email])
 
 
+@pytest.mark.usefixtures("fixed_signing_time")  # the link is made twice, compared
 def test_it_accepts_a_shared_room_request_at_once_into_the_personal_room(committed, ip, events):
     owner = make_extension(room_type=RoomType.SHARED, display_name="Sam Shared")
     with mock.patch("rooms.tasks.expire_meeting_request.apply_async") as apply_async, committed():
@@ -186,6 +187,7 @@ def test_it_allows_requests_again_after_the_rate_window(ip, settings):
 # --- Claiming ---------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("fixed_signing_time")  # the link is made twice, compared
 def test_it_gives_the_claiming_agent_a_private_meeting_with_an_invitation_for_the_visitor(committed, events):
     ada, bob = make_extension(display_name="Ada"), make_extension(display_name="Bob")
     queue = make_queue(agents=[ada, bob])

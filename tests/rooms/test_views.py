@@ -215,6 +215,7 @@ def test_it_answers_429_after_too_many_requests_from_one_address(client, agent, 
     assert _request(Client(), agent.slug, "203.0.113.99").status_code == 302  # other addresses still get through
 
 
+@pytest.mark.usefixtures("fixed_signing_time")  # the link is made twice, compared
 def test_it_sends_a_visitor_of_a_shared_room_straight_to_the_join_page(client, ip):
     host = make_extension("shared-sam", display_name="Sam Shared", room_type=RoomType.SHARED)
     response = client.get(_request(client, host.slug, ip)["Location"])

@@ -4,10 +4,8 @@
 #
 # With arguments: one pytest run with them. Without: the whole suite in two lanes on
 # the same Redis, the fast lane (neither browser nor integration) on one xdist worker
-# per core (work stealing: a worker that runs out takes tests queued for another, so
-# the slow modules do not leave one core idle at the end), then the browser and
-# integration tests one at a time (they start real processes and browsers, and time
-# their own waits).
+# per core (work stealing, see pyproject.toml), then the browser and integration tests
+# one at a time (they start real processes and browsers, and time their own waits).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 cd "$REPO_DIR"
@@ -22,7 +20,7 @@ fi
 
 workers="${PARLEY_TEST_WORKERS:-$(nproc)}"
 log "pytest: the fast lane, $workers workers"
-python -m pytest -m "not browser and not integration" -n "$workers" --dist worksteal
+python -m pytest -m "not browser and not integration" -n "$workers"
 fast=$?
 log "pytest: the browser and integration tests, one at a time"
 python -m pytest -m "browser or integration"

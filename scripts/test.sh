@@ -4,6 +4,9 @@
 # Installs what is missing (virtualenv, Debian packages, PostgreSQL), runs ruff and
 # the migrations check, then pytest inside a network namespace that has only
 # loopback, with a private Redis there and PostgreSQL through its Unix socket.
+# Without arguments, pytest runs in two lanes (scripts/test-inner.sh): the fast lane
+# on PARLEY_TEST_WORKERS xdist workers (default: one per core), then the browser and
+# integration tests one at a time. Arguments go to one pytest run instead.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 cd "$REPO_DIR"

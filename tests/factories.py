@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from meetings.models import Invitation, Meeting, Participant, Role, RoomType
+from meetings.roomkit import meeting_group, participant_group
 from rooms.models import Extension, MeetingRequest, Queue
 
 PASSWORD = "correct horse battery staple"
@@ -167,3 +168,28 @@ def record_events(monkeypatch) -> Events:
     events = Events()
     monkeypatch.setattr("core.realtime.send_now", events)
     return events
+
+
+class Sent:
+    """Every message published after commit, with its audience (the room's messages
+    to organizers or presenters only are told apart from those to everyone)."""
+
+    def __init__(self):
+        self.messages: list[tuple[str, dict]] = []
+
+    def __call__(self, group: str, message: dict) -> bool:
+        self.messages.append((group, message))
+        return True
+
+    def of(self, group: str) -> list[tuple[str, dict]]:
+        return [(m["event"], m["body"]) for g, m in self.messages if g == group]
+
+    def room(self, meeting, *, audience: str | None = None) -> list[tuple[str, dict]]:
+        group = meeting_group(meeting.public_id)
+        return [(m["event"], m["body"]) for g, m in self.messages if g == group and m.get("audience") == audience]
+
+    def to(self, participant) -> list[tuple[str, dict]]:
+        return self.of(participant_group(participant.pk))
+
+    def clear(self) -> None:
+        self.messages.clear()

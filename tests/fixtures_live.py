@@ -1,4 +1,5 @@
-"""Fixtures that start real processes: Redis, a Celery worker, daphne, Chromium.
+"""Fixtures that start real processes: Redis, a Celery worker, daphne, a media worker,
+Xvfb, Chromium.
 
 Each waits for a condition (a port that answers, a "ready" line) with a timeout and
 stops what it started, process group and all. The live processes share the test
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -114,7 +116,7 @@ class LiveEnv:
         return {**self.variables, **extra}
 
 
-def _live_env(redis_url: str, workdir: Path) -> LiveEnv:
+def make_live_env(redis_url: str, workdir: Path) -> LiveEnv:
     outbox = workdir / "outbox"
     outbox.mkdir(parents=True, exist_ok=True)
     variables = {k: v for k, v in os.environ.items() if not k.startswith(("EMAIL_", "PYTEST_")) and k != ASYNC_UNSAFE}
@@ -188,7 +190,7 @@ def _set_celery_broker(url: str, *, eager: bool) -> None:
 
 @pytest.fixture
 def live_env(transactional_db, live_redis, tmp_path) -> LiveEnv:
-    return _live_env(live_redis, tmp_path)
+    return make_live_env(live_redis, tmp_path)
 
 
 @pytest.fixture
@@ -232,14 +234,14 @@ class LiveServer:
         return self.url
 
 
-def _start_daphne(
+def start_daphne(
     redis_url: str, workdir: Path, name: str = "daphne", port: int | None = None, extra_env: dict[str, str] | None = None
 ) -> LiveServer:
     """A daphne process on ``port`` (default: a free loopback port), on the test
     database and ``redis_url``, with ``extra_env`` (e.g. a Janus's settings)."""
     port = port or processes.free_port()
     url = f"http://127.0.0.1:{port}"
-    env = _live_env(redis_url, workdir)
+    env = make_live_env(redis_url, workdir)
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
     server = LiveProcess(name, command, env.with_(PARLEY_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1,localhost", **(extra_env or {})))
     try:
@@ -252,7 +254,7 @@ def _start_daphne(
 
 @pytest.fixture(scope="session")
 def _asgi_server(django_db_setup, redis_url, tmp_path_factory):
-    server = _start_daphne(redis_url, tmp_path_factory.mktemp("asgi"))
+    server = start_daphne(redis_url, tmp_path_factory.mktemp("asgi"))
     yield server
     # Stopped before pytest-django drops the test database it is connected to.
     server.process.stop()
@@ -275,7 +277,7 @@ def wait_until_database_settles(timeout: float = 15.0, steady: float = 1.0) -> N
     """Wait until the live processes are done writing to the test database.
 
     Closed pages leave their rooms in daphne's disconnect transactions (row locks on
-    the meeting and its participants); a TRUNCATE of every table racing them can
+    the meeting and its participants); emptying every table while they run can
     deadlock, which fails the test's teardown. Settled: no other session of this
     database inside a statement or a transaction, and no socket still counted as
     connected — or the same number for ``steady`` seconds (the sockets of a web
@@ -307,10 +309,45 @@ def wait_until_database_settles(timeout: float = 15.0, steady: float = 1.0) -> N
 def second_asgi_server(asgi_server, live_redis, tmp_path):
     """Another daphne process beside ``asgi_server``: same test database, same Redis,
     another port (a web tier scaled out to two processes). Stopped after the test."""
-    server = _start_daphne(live_redis, tmp_path / "asgi-b", name="daphne B")
+    server = start_daphne(live_redis, tmp_path / "asgi-b", name="daphne B")
     yield server
     server.process.stop()
     print(f"--- {server.process.name} output ---\n{server.process.output()}")
+
+
+# --- Media worker ----------------------------------------------------------------------
+
+SETTLE_TIMEOUT = 30.0
+
+
+# --- A virtual X server (Xvfb) -------------------------------------------------------
+
+XVFB_SCREEN = (1280, 720)  # its one screen, in pixels
+
+
+@pytest.fixture
+def xvfb():
+    """A virtual X server on a free display (``-displayfd`` picks it); yields ":N"."""
+    read_end, write_end = os.pipe()
+    try:
+        server = processes.spawn(
+            ["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{XVFB_SCREEN[0]}x{XVFB_SCREEN[1]}x24", "-nolisten", "tcp"],
+            pass_fds=(write_end,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        pytest.fail("Xvfb is missing: apt-get install xvfb (scripts/test.sh installs it).")
+    os.close(write_end)
+    try:
+        ready, _w, _x = select.select([read_end], [], [], START_TIMEOUT)
+        number = os.read(read_end, 16).decode().strip() if ready else ""
+        if not number.isdigit():
+            pytest.fail("Xvfb did not start.")
+        yield f":{number}"
+    finally:
+        os.close(read_end)
+        processes.stop(server, timeout=10)
 
 
 # --- Chromium --------------------------------------------------------------------------

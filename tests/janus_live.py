@@ -19,7 +19,7 @@ import pytest
 
 from core import processes
 from media_server.sfu import embedded, janus
-from tests.fixtures_live import LiveProcess, LiveServer, _start_daphne, wait_until_database_settles
+from tests.fixtures_live import LiveProcess, LiveServer, start_daphne, wait_until_database_settles
 
 JANUS_ADDRESS = "10.203.0.1"
 START_TIMEOUT = 20.0
@@ -156,7 +156,7 @@ def start_sfu_stack(tmp_path, settings, live_redis, start_celery_worker):
         server = make_janus(tmp_path / "janus", name="janus-a", events_url="http://127.0.0.1:9/unused/")
         use_janus(settings, server)
         environment = {**server.environment(), **extra}
-        web = _start_daphne(live_redis, tmp_path / "web", name="daphne with Janus", extra_env=environment)
+        web = start_daphne(live_redis, tmp_path / "web", name="daphne with Janus", extra_env=environment)
         stack = SfuStack(server, web, start_celery_worker(**environment))
         stacks.append(stack)
         return stack

@@ -62,3 +62,13 @@ def test_a_steady_sender_at_the_documented_rate_is_never_refused():
     for message in range(3000):
         clock.now = message * 10_000 // 300 + (1 if message * 10_000 % 300 else 0)
         assert window.take()
+
+
+def test_it_lets_messages_through_again_once_the_window_moved_on():
+    now = [0.0]
+    window = RateWindow(5, 10, clock=lambda: now[0])
+    assert [window.take() for _ in range(6)] == [True] * 5 + [False]
+    now[0] = 9.9  # the five are still in the window
+    assert not window.take()
+    now[0] = 10.0
+    assert sum(window.take() for _ in range(10)) == 5

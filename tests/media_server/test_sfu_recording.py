@@ -27,7 +27,7 @@ from media_server.sfu.subscriber import CAMERA_STREAM, SCREEN_STREAM, JanusRecor
 from media_server.worker import MeetingMix, RecordingSession
 from tests.aiortc_participants import AiortcParticipant
 from tests.fixtures_live import LiveProcess
-from tests.media_files import decoded_audio, decoded_video, media_end, media_end_or_zero, share_of_color, tone_share
+from tests.media_server.recorded import decoded_audio, decoded_video, media_end, media_end_or_zero, share_of_color, tone_share
 from tests.recording_live import MEDIA_TIMEOUT, TONES, recording_in, shared_meeting, spool_file, stored_path, wait_for, wait_media_from
 
 PRESET = "webm_720p"

@@ -1,0 +1,211 @@
+"""Typed environment helpers, and settings that fail loudly in production."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_choice, env_int, env_list, env_str, env_url
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+# --- env_str --------------------------------------------------------------------------
+
+
+def test_it_reads_a_string():
+    assert env_str("NAME", environ={"NAME": "parley"}) == "parley"
+
+
+def test_it_uses_the_string_default_when_unset_or_empty():
+    assert env_str("NAME", "fallback", environ={}) == "fallback"
+    assert env_str("NAME", "fallback", environ={"NAME": ""}) == "fallback"
+    assert env_str("NAME", None, environ={}) is None
+
+
+def test_it_requires_a_string_without_default():
+    with pytest.raises(ImproperlyConfigured, match="NAME is required"):
+        env_str("NAME", environ={})
+    with pytest.raises(ImproperlyConfigured, match="NAME is required"):
+        env_str("NAME", environ={"NAME": ""})
+
+
+# --- env_bool -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["1", "true", "TRUE", "yes", "on", " On "])
+def test_it_parses_true_booleans(raw):
+    assert env_bool("FLAG", False, environ={"FLAG": raw}) is True
+
+
+@pytest.mark.parametrize("raw", ["0", "false", "False", "no", "off", ""])
+def test_it_parses_false_booleans(raw):
+    assert env_bool("FLAG", True, environ={"FLAG": raw}) is False
+
+
+def test_it_uses_the_boolean_default_when_unset():
+    assert env_bool("FLAG", True, environ={}) is True
+
+
+@pytest.mark.parametrize("raw", ["2", "yess", "enabled", "-"])
+def test_it_refuses_a_bad_boolean(raw):
+    with pytest.raises(ImproperlyConfigured, match="FLAG must be a boolean"):
+        env_bool("FLAG", False, environ={"FLAG": raw})
+
+
+# --- env_int --------------------------------------------------------------------------
+
+
+def test_it_parses_integers_within_bounds():
+    assert env_int("N", 5, environ={"N": " 42 "}, min_value=1, max_value=100) == 42
+    assert env_int("N", 5, environ={"N": "1"}, min_value=1) == 1
+    assert env_int("N", 5, environ={"N": "-3"}) == -3
+
+
+def test_it_uses_the_integer_default_when_unset_or_blank():
+    assert env_int("N", 5, environ={}) == 5
+    assert env_int("N", 5, environ={"N": "  "}) == 5
+
+
+@pytest.mark.parametrize("raw", ["ten", "1.5", "0x10", "1e3"])
+def test_it_refuses_a_non_integer(raw):
+    with pytest.raises(ImproperlyConfigured, match="N must be an integer"):
+        env_int("N", 5, environ={"N": raw})
+
+
+def test_it_refuses_an_integer_out_of_bounds():
+    with pytest.raises(ImproperlyConfigured, match="at least 10"):
+        env_int("N", 50, environ={"N": "9"}, min_value=10)
+    with pytest.raises(ImproperlyConfigured, match="at most 500"):
+        env_int("N", 50, environ={"N": "501"}, max_value=500)
+
+
+# --- env_list -------------------------------------------------------------------------
+
+
+def test_it_parses_a_comma_separated_list():
+    assert env_list("HOSTS", [], environ={"HOSTS": " a.example.com, b.example.com ,,"}) == ["a.example.com", "b.example.com"]
+
+
+def test_it_uses_a_copy_of_the_list_default():
+    default = ["localhost"]
+    value = env_list("HOSTS", default, environ={})
+    assert value == ["localhost"]
+    value.append("other")
+    assert default == ["localhost"]
+
+
+def test_it_reads_an_empty_list_as_empty():
+    assert env_list("HOSTS", ["localhost"], environ={"HOSTS": ""}) == []
+
+
+# --- env_choice -----------------------------------------------------------------------
+
+
+def test_it_parses_a_choice():
+    assert env_choice("MODE", "embedded", ("embedded", "production"), environ={"MODE": "production"}) == "production"
+    assert env_choice("MODE", "embedded", ("embedded", "production"), environ={}) == "embedded"
+
+
+@pytest.mark.parametrize("raw", ["prod", "PRODUCTION", "embedded "])
+def test_it_refuses_an_unknown_choice(raw):
+    with pytest.raises(ImproperlyConfigured, match="MODE must be one of embedded, production"):
+        env_choice("MODE", "embedded", ("embedded", "production"), environ={"MODE": raw})
+
+
+# --- env_url --------------------------------------------------------------------------
+
+
+def test_it_parses_urls_with_an_allowed_scheme():
+    environ = {"DATABASE_URL": "postgres://u:p@db.example.com:5432/parley"}
+    assert env_url("DATABASE_URL", schemes=("sqlite", "postgres"), environ=environ) == environ["DATABASE_URL"]
+    assert env_url("REDIS_URL", None, schemes=("redis",), environ={}) is None
+    assert env_url("BASE", "http://127.0.0.1:8000", schemes=("http", "https"), environ={}) == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize("raw", ["mysql://db/parley", "db.example.com", "://nothing", "postgres:/one-slash"])
+def test_it_refuses_a_url_with_a_bad_scheme(raw):
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL must be a URL starting with"):
+        env_url("DATABASE_URL", schemes=("sqlite", "postgres"), environ={"DATABASE_URL": raw})
+
+
+def test_it_requires_a_url_without_default():
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_URL is required"):
+        env_url("DATABASE_URL", schemes=("postgres",), environ={})
+
+
+# --- Settings as a whole, in a fresh process -------------------------------------------
+
+
+def _run(args, **variables) -> subprocess.CompletedProcess:
+    """Run with only the given variables, so the developer's environment cannot leak in."""
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        **variables,
+    }
+    return subprocess.run([sys.executable, *args], cwd=BASE_DIR, env=environ, capture_output=True, text=True, timeout=120)
+
+
+def test_it_refuses_to_start_in_production_without_secret_key():
+    result = _run(["-c", "import django; django.setup()"], PARLEY_MODE="production")
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY is required" in result.stderr
+
+
+def test_it_refuses_to_start_on_a_bad_value(tmp_path):
+    result = _run(["-c", "import django; django.setup()"], PARLEY_DATA_DIR=str(tmp_path), PARLEY_REQUEST_TIMEOUT="soon")
+    assert result.returncode != 0
+    assert "PARLEY_REQUEST_TIMEOUT must be an integer" in result.stderr
+
+
+def test_it_passes_check_deploy_with_production_settings():
+    result = _run(
+        ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        PARLEY_MODE="production",
+        SECRET_KEY=secrets.token_urlsafe(64)[:50],
+        ALLOWED_HOSTS="meet.example.com",
+        DATABASE_URL="postgres://parley:secret@127.0.0.1:5432/parley",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+        PARLEY_BASE_URL="https://meet.example.com",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+_PRINT_DB = "import django; django.setup(); from django.conf import settings; db = settings.DATABASES['default']; print(db['CONN_MAX_AGE'], db.get('OPTIONS', {}).get('pool'))"
+
+
+def test_it_pools_postgresql_connections_by_default(tmp_path):
+    result = _run(
+        ["-c", _PRINT_DB], PARLEY_DATA_DIR=str(tmp_path), DATABASE_URL="postgres://parley@127.0.0.1:5432/parley", DATABASE_POOL_MAX_SIZE="8"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0 {'min_size': 2, 'max_size': 8, 'timeout': 30}"
+
+
+def test_it_leaves_the_pool_out_when_turned_off_or_on_sqlite(tmp_path):
+    off = _run(
+        ["-c", _PRINT_DB],
+        PARLEY_DATA_DIR=str(tmp_path),
+        DATABASE_URL="postgres://parley@127.0.0.1:5432/parley",
+        DATABASE_POOL="false",
+        DATABASE_CONN_MAX_AGE="60",
+    )
+    assert off.stdout.strip() == "60 None", off.stderr
+    sqlite = _run(["-c", _PRINT_DB], PARLEY_DATA_DIR=str(tmp_path))
+    assert sqlite.stdout.strip() == "0 None", sqlite.stderr
+
+
+def test_it_refuses_persistent_connections_with_the_pool(tmp_path):
+    result = _run(
+        ["-c", _PRINT_DB], PARLEY_DATA_DIR=str(tmp_path), DATABASE_URL="postgres://parley@127.0.0.1:5432/parley", DATABASE_CONN_MAX_AGE="60"
+    )
+    assert result.returncode != 0
+    assert "DATABASE_CONN_MAX_AGE must be 0 with DATABASE_POOL" in result.stderr

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from config.celery import app as celery_app
 from core import processes
 from media_server.sfu import embedded, janus
 from tests.fixtures_live import LiveProcess, LiveServer, start_daphne, wait_until_database_settles
@@ -113,7 +114,18 @@ def use_janus(settings, *servers: LiveJanus) -> None:
 
 
 @pytest.fixture
-def janus_server(tmp_path, settings):
+def _tasks_in_process():
+    """Tests that use a Janus from this process run their tasks here, at once (they are
+    in the integration lane for the Janus process they start, not for a worker)."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def janus_server(tmp_path, settings, _tasks_in_process):
     """One Janus; its events go nowhere (tests of the event endpoint post them)."""
     server = make_janus(tmp_path / "janus", name="janus-a", events_url="http://127.0.0.1:9/unused/")
     use_janus(settings, server)
@@ -122,7 +134,7 @@ def janus_server(tmp_path, settings):
 
 
 @pytest.fixture
-def janus_pair(tmp_path, settings):
+def janus_pair(tmp_path, settings, _tasks_in_process):
     """Two Janus servers with the same secrets, in the order of JANUS_URLS."""
     first = make_janus(tmp_path / "janus-a", name="janus-a", events_url="http://127.0.0.1:9/unused/")
     second = make_janus(tmp_path / "janus-b", name="janus-b", events_url="http://127.0.0.1:9/unused/", secret=first.secret)
@@ -167,3 +179,13 @@ def start_sfu_stack(tmp_path, settings, live_redis, start_celery_worker):
         stack.server.process.stop()
         print(f"--- {stack.server.process.name} output ---\n{stack.server.process.output()}")
         stack.janus.stop()
+
+
+JANUS_FIXTURES = {"janus_server", "janus_pair", "start_sfu_stack"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that starts Janus starts a real process: it belongs to the integration lane."""
+    for item in items:
+        if JANUS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)

@@ -179,7 +179,7 @@ def start_daphne(*, channel_layer: str = "redis", extra_env: dict[str, str] | No
         raise SystemExit("REDIS_URL is not set: run through benchmarks/run.sh, which starts a private Redis.")
     env.update(extra_env or {})
     # -v 0: no access log (one line per socket would drown the warnings worth reading).
-    command = [sys.executable, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+    command = processes.daphne_command("127.0.0.1", port, verbosity=0)
     return Server(f"daphne-{channel_layer}", command, port, env, log_dir())
 
 

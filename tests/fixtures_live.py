@@ -195,15 +195,18 @@ def live_env(transactional_db, live_redis, tmp_path) -> LiveEnv:
 
 @pytest.fixture
 def start_celery_worker(live_env):
-    """Start a real worker process (``start_celery_worker()``), ready to take tasks;
-    every worker started is stopped at the end of the test."""
+    """Start a real worker process (``start_celery_worker(beat=False, **environment)``),
+    ready to take tasks (with Celery beat's periodic sweeps when ``beat``); every worker
+    started is stopped at the end of the test."""
     workers: list[LiveProcess] = []
     # Tasks left in the broker by earlier tests refer to rows that are gone.
     celery_app.control.purge()
 
-    def start(**extra_env: str) -> LiveProcess:
+    def start(*, beat: bool = False, **extra_env: str) -> LiveProcess:
         command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--without-mingle", "--without-gossip"]
         command += ["--loglevel", "INFO", "--hostname", f"test{len(workers)}-{os.getpid()}@%h"]
+        if beat:  # the periodic sweeps too, as manage.py parley runs them
+            command += ["-B", "-s", str(Path(live_env.variables["PARLEY_DATA_DIR"]) / f"beat-{len(workers)}")]
         worker = LiveProcess("celery worker", command, live_env.with_(**extra_env))
         workers.append(worker)
         worker.wait_for_line(" ready.")
@@ -242,7 +245,7 @@ def start_daphne(
     port = port or processes.free_port()
     url = f"http://127.0.0.1:{port}"
     env = make_live_env(redis_url, workdir)
-    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
+    command = processes.daphne_command("127.0.0.1", port)
     server = LiveProcess(name, command, env.with_(PARLEY_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1,localhost", **(extra_env or {})))
     try:
         processes.wait_until(lambda: processes.port_open("127.0.0.1", port), timeout=START_TIMEOUT, what=name, alive=server.alive)

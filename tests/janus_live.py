@@ -160,16 +160,18 @@ class SfuStack:
 @pytest.fixture
 def start_sfu_stack(tmp_path, settings, live_redis, start_celery_worker):
     """``start_sfu_stack(**settings)``: a Janus (this process's settings point at it),
-    a daphne with ``settings`` that moves rooms to it, and the Celery worker that opens
-    them there. Stopped after the test, once the database has settled."""
+    a daphne with ``settings`` that moves rooms to it, and the Celery worker (with beat:
+    the servers' health checks, the presence sweep) that opens them there. Stopped after the test, once the database has settled."""
     stacks: list[SfuStack] = []
 
     def start(**extra: str) -> SfuStack:
-        server = make_janus(tmp_path / "janus", name="janus-a", events_url="http://127.0.0.1:9/unused/")
+        # Janus's events go to the web server the stack starts (its port chosen first).
+        port = processes.free_port()
+        server = make_janus(tmp_path / "janus", name="janus-a", events_url=f"http://127.0.0.1:{port}/sfu/events/")
         use_janus(settings, server)
         environment = {**server.environment(), **extra}
-        web = start_daphne(live_redis, tmp_path / "web", name="daphne with Janus", extra_env=environment)
-        stack = SfuStack(server, web, start_celery_worker(**environment))
+        web = start_daphne(live_redis, tmp_path / "web", name="daphne with Janus", port=port, extra_env=environment)
+        stack = SfuStack(server, web, start_celery_worker(beat=True, **environment))
         stacks.append(stack)
         return stack
 

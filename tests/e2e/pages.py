@@ -61,13 +61,7 @@ VIDEO_SAMPLE_JS = """([selector, before]) => {
 # sample once samples arrive and, given a previous one, once more samples arrived and
 # the received level is above zero (the fake microphone beeps).
 AUDIO_SAMPLE_JS = """async ([peerId, before]) => {
-  const pc = window.parleyRoom.peerConnection(peerId);
-  if (!pc) return false;
-  const report = await pc.getStats();
-  let audio = null;
-  report.forEach((entry) => {
-    if (entry.type === "inbound-rtp" && entry.kind === "audio") audio = entry;
-  });
+  const audio = await window.parleyRoom.inboundAudio(peerId);
   if (!audio || !audio.totalSamplesReceived) return false;
   const now = { samples: audio.totalSamplesReceived, level: audio.audioLevel || 0, energy: audio.totalAudioEnergy || 0 };
   if (!before) return now;
@@ -148,12 +142,12 @@ def wait_video_playing(page: Page, selector: str) -> dict:
     return later
 
 
-def wait_for_js(page: Page, script: str, arg, *, what: str, interval_s: float = 0.1):
+def wait_for_js(page: Page, script: str, arg, *, what: str, interval_s: float = 0.1, timeout_s: float = MEDIA_TIMEOUT_MS / 1000):
     """Evaluate an (async) ``script`` until it returns something truthy, and return it.
 
     ``page.wait_for_function`` cannot be used for async scripts: it takes the promise
     itself for a truthy result and returns at once."""
-    deadline = time.monotonic() + MEDIA_TIMEOUT_MS / 1000
+    deadline = time.monotonic() + timeout_s
     while True:
         value = page.evaluate(script, arg)
         if value:

@@ -339,6 +339,7 @@ function removeParticipant(id, reason) {
 
 function dropPeer(id) {
   mesh.close(id);
+  if (sfu) sfu.forget(id);
   detector.unwatch(id);
   tiles.remove(id);
 }
@@ -1022,6 +1023,22 @@ async function inboundStats(id) {
   return out;
 }
 
+// The inbound audio report of one person (mesh or media server), for the tests.
+async function inboundAudio(id) {
+  let report = null;
+  if (sfu && sfu.has(id)) {
+    const track = sfu.cameraStream(id)?.getAudioTracks()[0];
+    if (track && sfu.subscriber) report = await sfu.subscriber.pc.getStats(track).catch(() => null);
+  } else if (mesh.get(id)) {
+    report = await mesh.get(id).pc.getStats();
+  }
+  let audio = null;
+  report?.forEach((entry) => {
+    if (entry.type === "inbound-rtp" && entry.kind === "audio") audio = entry;
+  });
+  return audio && { totalSamplesReceived: audio.totalSamplesReceived || 0, audioLevel: audio.audioLevel || 0, totalAudioEnergy: audio.totalAudioEnergy || 0 };
+}
+
 // What the media server brings of one person: the camera's tracks' own reports.
 async function sfuInboundStats(id, out) {
   const stream = sfu.cameraStream(id);
@@ -1077,6 +1094,7 @@ window.parleyRoom = {
   },
   peerConnection: (id) => mesh.get(id)?.pc || featureHooks("recording")?.peerConnection(id) || null,
   inboundStats,
+  inboundAudio,
   get share() {
     return state.share && { ...state.share };
   },

@@ -246,8 +246,8 @@ export class SfuConnection {
       this.onTalking(participantOf(data.id), data.videoroom === "talking");
     } else if (data.publishers) {
       this.subscribeTo(data.publishers);
-    } else if (data.unpublished !== undefined || data.leaving !== undefined) {
-      const feed = data.unpublished ?? data.leaving;
+    } else if (data.unpublished !== undefined || data.leaving !== undefined || data.kicked !== undefined) {
+      const feed = data.unpublished ?? data.leaving ?? data.kicked;
       if (typeof feed === "number") this.unsubscribeFrom(feed);
     } else if (data.error_code === 426 || data.videoroom === "destroyed") {
       this.scheduleRetry(new JanusError(426, "the room is gone"));
@@ -358,6 +358,13 @@ export class SfuConnection {
     entry[feed >= SCREEN_FEED_OFFSET ? "screen" : "camera"] = null;
     if (!entry.camera && !entry.screen) this.remote.delete(id);
     this.onStreams(id);
+  }
+
+  // Someone left the room (the room socket said so): their streams are gone here too,
+  // whatever Janus says later.
+  forget(id) {
+    for (const feed of [id, id + SCREEN_FEED_OFFSET]) this.unsubscribeFrom(feed);
+    if (this.remote.delete(id)) this.onStreams(id);
   }
 
   cameraStream(id) {

@@ -1,0 +1,186 @@
+"""Group rooms through Janus, end to end: headless Chromium pages (fake camera and
+microphone) against a real daphne, Celery worker and Janus (docs/sfu.md), all inside
+the test's network namespace (Janus on the test's veth address).
+
+The third person moves the room from the mesh to the media server without anybody's
+picture stopping for long; six people see and hear each other there, and again soon
+after Janus restarts; a kicked person's media stops everywhere at once; a person whose
+browser vanishes leaves Janus and the roster after the reconnect grace.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from media_server.sfu import janus
+from meetings.models import Participant
+from tests.e2e.pages import Person, forced_send, join_room, shared_room, tile_video, wait_audio_flowing, wait_for_js, wait_video_playing
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SFU_TIMEOUT_MS = 30_000
+
+ON_MEDIA_SERVER_JS = """() => window.parleyRoom.topology.mode === "sfu" && window.parleyRoom.sfu.state === "connected" """
+
+# Every frame a tile's video shows, with its time (requestVideoFrameCallback).
+WATCH_FRAMES_JS = """(id) => {
+  const video = document.querySelector(`.tile[data-participant-id="${id}"] video`);
+  const times = (window.__frames ||= {})[id] = [];
+  const tick = (now) => { times.push(now); video.requestVideoFrameCallback(tick); };
+  video.requestVideoFrameCallback(tick);
+}"""
+LONGEST_PAUSE_JS = """(id) => {
+  const times = window.__frames[id];
+  let longest = 0;
+  for (let i = 1; i < times.length; i += 1) longest = Math.max(longest, times[i] - times[i - 1]);
+  return {longest, frames: times.length};
+}"""
+RECEIVES_JS = """(ids) => ids.every((id) => window.parleyRoom.sfu.receiving.includes(id))"""
+# Frames and sound of each of them decoded on this page's current connection to Janus.
+FLOWING_JS = """async (ids) => {
+  for (const id of ids) {
+    const stats = await window.parleyRoom.inboundStats(id);
+    if (!stats.video || !stats.video.framesDecoded || !stats.audio || !stats.audio.totalSamplesReceived) return false;
+  }
+  return true;
+}"""
+
+
+def on_media_server(person: Person) -> None:
+    person.page.wait_for_function(ON_MEDIA_SERVER_JS, timeout=SFU_TIMEOUT_MS)
+
+
+def sees_and_hears(viewer: Person, others: list[Person]) -> None:
+    """Every other person's video plays on the viewer's page (frames advancing) and their
+    sound arrives, from the media server."""
+    viewer.page.wait_for_function(RECEIVES_JS, arg=[other.id for other in others], timeout=SFU_TIMEOUT_MS)
+    for other in others:
+        wait_video_playing(viewer.page, tile_video(other.id))
+        wait_audio_flowing(viewer.page, other.id)
+
+
+def join_everyone(open_page, stack, meeting, owner_user, names: list[str]) -> list[Person]:
+    people = [join_room(open_page(server=stack.server, user=owner_user), meeting, names[0])]
+    people += [join_room(open_page(server=stack.server), meeting, name) for name in names[1:]]
+    return people
+
+
+def test_the_third_person_moves_the_room_to_janus_and_nobodys_picture_stops_for_long(open_page, start_sfu_stack):
+    stack = start_sfu_stack()
+    owner_ext, meeting = shared_room("Olivia Owner")
+    olivia, ann = join_everyone(open_page, stack, meeting, owner_ext.user, ["Olivia Owner", "Ann Guest"])
+    for viewer, other in ((olivia, ann), (ann, olivia)):
+        wait_video_playing(viewer.page, tile_video(other.id))
+    assert olivia.page.evaluate("() => window.parleyRoom.topology.mode") == "mesh"
+    assert olivia.page.evaluate("() => window.parleyRoom.peerStates")[str(ann.id)]["connection"] == "connected"
+    olivia.page.evaluate(WATCH_FRAMES_JS, ann.id)
+    ann.page.evaluate(WATCH_FRAMES_JS, olivia.id)
+
+    bob = join_room(open_page(server=stack.server), meeting, "Bob Guest")
+    people = [olivia, ann, bob]
+    for person in people:
+        on_media_server(person)
+    for viewer in people:
+        sees_and_hears(viewer, [p for p in people if p is not viewer])
+    # The mesh connections closed once the media server's streams played.
+    for person in people:
+        person.page.wait_for_function("() => Object.keys(window.parleyRoom.peerStates).length === 0", timeout=SFU_TIMEOUT_MS)
+    # Through the switch, the longest pause between two frames of the other's tile.
+    for viewer, other in ((olivia, ann), (ann, olivia)):
+        pause = viewer.page.evaluate(LONGEST_PAUSE_JS, other.id)
+        print(f"{viewer.name} saw {other.name}: {pause['frames']} frames, longest pause {pause['longest']:.0f} ms")
+        assert pause["longest"] < 2000, pause
+    # What the Statistics panel lists: the media server's connections, not one per person.
+    assert set(bob.page.evaluate("() => window.parleyRoom.sfu.connections")) == {"publisher", "subscriber"}
+
+
+def test_six_people_see_and_hear_each_other_through_janus_and_again_after_it_restarts(open_page, start_sfu_stack):
+    stack = start_sfu_stack()
+    owner_ext, meeting = shared_room("Olivia Owner")
+    names = ["Olivia Owner", "Ann Guest", "Bob Guest", "Cid Guest", "Dee Guest", "Eve Guest"]
+    people = join_everyone(open_page, stack, meeting, owner_ext.user, names)
+    for person in people:
+        on_media_server(person)
+    for viewer in people:
+        sees_and_hears(viewer, [p for p in people if p is not viewer])
+    roles_before = {p.id: p.page.evaluate("() => window.parleyRoom.self.role") for p in people}
+    generation = people[0].page.evaluate("() => window.parleyRoom.topology.generation")
+
+    stack.janus.restart()
+    back = time.monotonic()
+    # Celery beat checks the servers every 3 s: the room is made again, pages follow.
+    for person in people:
+        person.page.wait_for_function(f"() => window.parleyRoom.topology.generation > {generation}", timeout=10_000)
+    remade = time.monotonic() - back
+    for viewer in people:
+        others = [p.id for p in people if p is not viewer]
+        wait_for_js(viewer.page, FLOWING_JS, others, what=f"{viewer.name} to receive everyone again", timeout_s=10)
+    elapsed = time.monotonic() - back
+    print(f"the room was made again {remade:.1f} s and everyone receives everyone {elapsed:.1f} s after Janus was back")
+    assert elapsed < 10
+    for viewer in people:  # and it plays: frames advancing, sound with a level
+        sees_and_hears(viewer, [p for p in people if p is not viewer])
+    # Roles and roster are what they were.
+    for person in people:
+        assert person.page.evaluate("() => window.parleyRoom.self.role") == roles_before[person.id]
+        assert sorted(person.page.evaluate("() => [...window.parleyRoom.participants.keys()]")) == sorted(
+            p.id for p in people if p is not person
+        )
+
+
+def test_a_kicked_persons_media_stops_everywhere_within_three_seconds(open_page, start_sfu_stack):
+    stack = start_sfu_stack()
+    owner_ext, meeting = shared_room("Olivia Owner")
+    olivia, ann, bob = join_everyone(open_page, stack, meeting, owner_ext.user, ["Olivia Owner", "Ann Guest", "Bob Guest"])
+    for person in (olivia, ann, bob):
+        on_media_server(person)
+    for viewer in (olivia, ann):
+        sees_and_hears(viewer, [p for p in (olivia, ann, bob) if p is not viewer])
+    room = janus.AdminApi(stack.janus.admin_url)
+    sfu_room = meeting.sfu_room
+    sfu_room.refresh_from_db()
+    assert bob.id in {p["id"] for p in room.publishers(sfu_room.janus_room)}
+
+    kicked_at = time.monotonic()
+    assert forced_send(olivia.page, "moderate.kick", {"participant_id": bob.id}) == "ack"
+    for viewer in (olivia, ann):
+        expect(viewer.page.locator(f'.tile[data-participant-id="{bob.id}"]')).to_have_count(0, timeout=3000)
+    expect(bob.page.locator("#kicked-notice")).to_be_visible(timeout=3000)
+    while bob.id in {p["id"] for p in room.publishers(sfu_room.janus_room)}:
+        assert time.monotonic() - kicked_at < 3, "Janus still forwards the kicked person"
+        time.sleep(0.1)
+    # Nothing of Bob reaches the others any more.
+    for viewer in (olivia, ann):
+        assert bob.id not in viewer.page.evaluate("() => window.parleyRoom.sfu.receiving")
+
+
+def test_a_browser_that_vanishes_leaves_janus_and_the_roster_after_the_grace(open_page, start_sfu_stack, settings):
+    settings.PARLEY_RECONNECT_GRACE = 2
+    stack = start_sfu_stack(PARLEY_RECONNECT_GRACE="2")
+    owner_ext, meeting = shared_room("Olivia Owner")
+    olivia, ann, bob = join_everyone(open_page, stack, meeting, owner_ext.user, ["Olivia Owner", "Ann Guest", "Bob Guest"])
+    for person in (olivia, ann, bob):
+        on_media_server(person)
+    sees_and_hears(olivia, [ann, bob])
+    room = janus.AdminApi(stack.janus.admin_url)
+    sfu_room = meeting.sfu_room
+
+    _vanish(bob.page)
+    gone_at = time.monotonic()
+    # The presence sweep (Celery beat every 5 s) lets Bob go once the grace is over.
+    while Participant.objects.get(pk=bob.id).state == Participant.State.JOINED:
+        assert time.monotonic() - gone_at < 15, "Bob is still in the room"
+        time.sleep(0.2)
+    expect(olivia.page.locator(f'.tile[data-participant-id="{bob.id}"]')).to_have_count(0)
+    while bob.id in {p["id"] for p in room.publishers(sfu_room.janus_room)}:
+        assert time.monotonic() - gone_at < 20, "Janus still has the vanished browser's publisher"
+        time.sleep(0.2)
+
+
+def _vanish(page: Page) -> None:
+    """The browser goes without a goodbye: its context closes (sockets torn down, no
+    leave form submitted), as when a laptop lid closes."""
+    page.context.close()

@@ -21,6 +21,7 @@ from meetings.models import Participant, RoomType
 from tests.aiortc_participants import AiortcParticipant, ParticipantsLoop
 from tests.factories import make_extension, make_meeting
 from tests.fixtures_live import LiveProcess, LiveServer, session_cookie_for
+from tests.media_server.recorded import media_end_or_zero
 
 TONES = {"Olivia Owner": 440.0, "Bob Guest": 1000.0, "Cleo Late": 1750.0}
 STATE_TIMEOUT = 30.0
@@ -118,3 +119,28 @@ def wait_media_from(worker: LiveProcess, *people: AiortcParticipant) -> None:
     for person in people:
         for kind in ("video", "audio"):
             worker.wait_for_line(f"receiving {kind} from participant {person.id}", timeout=MEDIA_TIMEOUT)
+
+
+def wait_janus_media_from(worker: LiveProcess, *people, generation: int = 1) -> None:
+    """Until the worker receives each one's camera and voice through Janus."""
+    for person in people:
+        for kind in ("video", "audio"):
+            line = f"receiving {kind} from participant {person.id} through Janus (camera, generation {generation})"
+            worker.wait_for_line(line, timeout=MEDIA_TIMEOUT)
+
+
+def recording_started(meeting, worker: LiveProcess) -> float:
+    """Once the worker took the job: when its media clock started (about; the file's
+    times are counted from there)."""
+    recording = wait_for(lambda: recording_in(meeting, 1, ("recording",)), "the worker to take the job", worker=worker)
+    return recording.started_at.timestamp()
+
+
+def recorded_past(worker: LiveProcess, tmp_path, seconds: float) -> None:
+    """Until the file being recorded holds ``seconds`` of media."""
+
+    def there() -> bool:
+        spool = spool_file(tmp_path)
+        return spool is not None and media_end_or_zero(spool) >= seconds
+
+    wait_for(there, f"{seconds:.1f} s recorded", worker=worker)

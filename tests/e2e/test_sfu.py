@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
+from media_server.mixing import grid_layout
 from media_server.sfu import janus
 from meetings.models import Participant
 from tests.e2e.pages import Person, forced_send, join_room, shared_room, tile_video, wait_audio_flowing, wait_for_js, wait_video_playing
+from tests.media_server.recorded import decoded_video
+from tests.recording_live import recorded_past, recording_in, recording_started, stored_path, wait_for, wait_janus_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -184,3 +188,34 @@ def _vanish(page: Page) -> None:
     """The browser goes without a goodbye: its context closes (sockets torn down, no
     leave form submitted), as when a laptop lid closes."""
     page.context.close()
+
+
+def test_a_recording_of_a_room_on_janus_decodes_with_every_persons_tile(open_page, start_sfu_stack, start_media_worker, live_env, tmp_path):
+    """The recorder subscribes to the room from Janus: nothing is uploaded to it from the
+    pages, and the file shows each person's moving camera in their tile."""
+    stack = start_sfu_stack()
+    worker = start_media_worker(server=stack.server, **stack.environment())
+    owner_ext, meeting = shared_room("Olivia Owner")
+    people = join_everyone(open_page, stack, meeting, owner_ext.user, ["Olivia Owner", "Ann Guest", "Bob Guest"])
+    for person in people:
+        on_media_server(person)
+
+    assert forced_send(people[0].page, "recording.start", {"preset": "webm_720p"}) == "ack"
+    started = recording_started(meeting, worker)
+    wait_janus_media_from(worker, *people)
+    everyone_in = time.time() - started
+    recorded_past(worker, tmp_path, everyone_in + 4)
+    assert forced_send(people[0].page, "recording.stop", {}) == "ack"
+    recording = wait_for(lambda: recording_in(meeting, 1, ("done",)), "the recording to be stored", worker=worker)
+
+    pictures = [picture for t, picture in decoded_video(stored_path(live_env, recording), every=2) if t > everyone_in + 0.5]
+    assert len(pictures) >= 10
+    height, width = pictures[0].shape[:2]
+    for number, rect in enumerate(grid_layout(len(people), width, height)):
+        tile = [p[rect.y : rect.y + rect.height, rect.x : rect.x + rect.width].mean(axis=2) for p in pictures]
+        # A camera, not the grey placeholder: it has detail, and Chromium's fake picture moves.
+        moving = sum(np.abs(b - a).mean() > 0.5 for a, b in zip(tile, tile[1:], strict=False))
+        assert np.mean([t.std() for t in tile]) > 10 and moving >= len(tile) // 2, (number, moving, len(tile))
+    # The pages sent the recorder nothing: no signal from its socket, no mesh track.
+    assert worker.count("signal to participant") == 0
+    assert worker.count("track video from participant") == 0

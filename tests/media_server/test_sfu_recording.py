@@ -27,8 +27,19 @@ from media_server.sfu.subscriber import CAMERA_STREAM, SCREEN_STREAM, JanusRecor
 from media_server.worker import MeetingMix, RecordingSession
 from tests.aiortc_participants import AiortcParticipant
 from tests.fixtures_live import LiveProcess
-from tests.media_server.recorded import decoded_audio, decoded_video, media_end, media_end_or_zero, share_of_color, tone_share
-from tests.recording_live import MEDIA_TIMEOUT, TONES, recording_in, shared_meeting, spool_file, stored_path, wait_for, wait_media_from
+from tests.media_server.recorded import decoded_audio, decoded_video, media_end, share_of_color, tone_share
+from tests.recording_live import (
+    MEDIA_TIMEOUT,
+    TONES,
+    recorded_past,
+    recording_in,
+    recording_started,
+    shared_meeting,
+    stored_path,
+    wait_for,
+    wait_janus_media_from,
+    wait_media_from,
+)
 
 PRESET = "webm_720p"
 RED, GREEN, BLUE, YELLOW = (200, 40, 40), (40, 170, 60), (40, 60, 200), (230, 210, 40)
@@ -37,31 +48,6 @@ HANDOVER = re.compile(r"participant (\d+): media through Janus now, ([\d.]+) s a
 
 
 # --- The pieces ---------------------------------------------------------------------------
-
-
-def wait_janus_media_from(worker: LiveProcess, *people: AiortcParticipant, generation: int = 1) -> None:
-    """Until the worker receives each one's camera and voice through Janus."""
-    for person in people:
-        for kind in ("video", "audio"):
-            line = f"receiving {kind} from participant {person.id} through Janus (camera, generation {generation})"
-            worker.wait_for_line(line, timeout=MEDIA_TIMEOUT)
-
-
-def recording_started(meeting, worker: LiveProcess) -> float:
-    """Once the worker took the job: when its media clock started (about; the file's
-    times are counted from there)."""
-    recording = wait_for(lambda: recording_in(meeting, 1, ("recording",)), "the worker to take the job", worker=worker)
-    return recording.started_at.timestamp()
-
-
-def recorded_past(worker: LiveProcess, tmp_path, seconds: float) -> None:
-    """Until the file being recorded holds ``seconds`` of media."""
-
-    def there() -> bool:
-        spool = spool_file(tmp_path)
-        return spool is not None and media_end_or_zero(spool) >= seconds
-
-    wait_for(there, f"{seconds:.1f} s recorded", worker=worker)
 
 
 def published(*people: AiortcParticipant, generation: int = 1) -> bool:

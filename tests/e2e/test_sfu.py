@@ -219,3 +219,40 @@ def test_a_recording_of_a_room_on_janus_decodes_with_every_persons_tile(open_pag
     # The pages sent the recorder nothing: no signal from its socket, no mesh track.
     assert worker.count("signal to participant") == 0
     assert worker.count("track video from participant") == 0
+
+
+# The layers (rid) our page sends to Janus with their frame widths, once all three go.
+THREE_LAYERS_SENT_JS = """async () => {
+  const pc = window.parleyRoom.sfuConnection("publisher");
+  const layers = {};
+  (await pc.getStats()).forEach((entry) => {
+    if (entry.type === "outbound-rtp" && entry.kind === "video" && entry.rid) layers[entry.rid] = entry.frameWidth || 0;
+  });
+  return Object.values(layers).filter(Boolean).length === 3 && layers;
+}"""
+# Once the frames received of a person have this width.
+RECEIVED_WIDTH_JS = """async ([id, width]) => ((await window.parleyRoom.inboundStats(id)).video?.frameWidth || 0) === width"""
+
+
+def test_cameras_go_out_in_three_layers_each_tile_gets_the_one_it_needs_and_a_screen_goes_through_janus(open_page, start_sfu_stack):
+    stack = start_sfu_stack()
+    owner_ext, meeting = shared_room("Olivia Owner")
+    olivia, ann, bob = join_everyone(open_page, stack, meeting, owner_ext.user, ["Olivia Owner", "Ann Guest", "Bob Guest"])
+    for person in (olivia, ann, bob):
+        on_media_server(person)
+    sees_and_hears(ann, [olivia, bob])
+    # Simulcast: three layers, each a fraction of the one above.
+    layers = wait_for_js(olivia.page, THREE_LAYERS_SENT_JS, None, what="three layers sent")
+    assert (layers["h"], layers["m"], layers["l"]) == (1280, 640, 320), layers  # the camera asked for 720p
+    # Three people, nobody sharing: grid tiles get the middle layer.
+    wait_for_js(ann.page, RECEIVED_WIDTH_JS, [olivia.id, layers["m"]], what="the middle layer")
+
+    # Olivia shares her screen: a publisher of its own, on everyone's stage; the tiles
+    # beside the stage are small and get the low layer.
+    olivia.page.click("#share-button")
+    for viewer in (ann, bob):
+        expect(viewer.page.locator("#stage")).to_be_visible()
+        wait_video_playing(viewer.page, "#stage-video")
+        assert viewer.page.evaluate("() => document.getElementById('stage-video').srcObject.id !== undefined")
+    wait_for_js(ann.page, RECEIVED_WIDTH_JS, [olivia.id, layers["l"]], what="the low layer beside the stage")
+    assert set(olivia.page.evaluate("() => window.parleyRoom.sfu.connections")) == {"publisher", "screen", "subscriber"}

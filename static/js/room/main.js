@@ -387,6 +387,7 @@ function applyTopology(topology) {
   root.dataset.topology = next.mode;
   notify("topologyChanged", next);
   if (next.mode === "mesh") {
+    media.setMinimumHeight(0);
     if (sfu) leaveSfu();
     // Back to a mesh (the room emptied and filled again): connect to everyone.
     if (was.mode === "sfu") for (const participant of state.participants.values()) showParticipant(participant);
@@ -397,8 +398,10 @@ function applyTopology(topology) {
 
 async function ensureSfu() {
   if (sfu) return sfu;
-  sfuLoading ||= import("./sfu.js").then(({ SfuConnection }) => {
+  sfuLoading ||= import("./sfu.js").then(async ({ SfuConnection, SIMULCAST_HEIGHT }) => {
     if (state.finished || state.topology.mode !== "sfu") return null;
+    // Three simulcast layers need a taller camera picture than a mesh does.
+    await media.setMinimumHeight(SIMULCAST_HEIGHT);
     sfu = new SfuConnection({
       selfId,
       name: state.self ? state.self.name : config.name,
@@ -1085,6 +1088,8 @@ window.parleyRoom = {
   get topology() {
     return { ...state.topology };
   },
+  // One of the media server's connections (publisher, screen, subscriber), or null.
+  sfuConnection: (label) => (sfu ? sfu.connections().find((c) => c.label === label)?.pc || null : null),
   get sfu() {
     if (!sfu) return { state: "idle", publishing: false, receiving: [] };
     return { state: sfu.state, publishing: Boolean(sfu.publisher?.pc), receiving: [...sfu.remote.keys()], connections: sfu.connections().map((c) => c.label) };

@@ -97,7 +97,35 @@ export class LocalMedia {
   }
 
   constraints(kind) {
-    return kind === "audio" ? audioConstraints(this.settings) : videoConstraints(this.settings);
+    if (kind === "audio") return audioConstraints(this.settings);
+    const video = videoConstraints(this.settings);
+    // On the media server the camera is sent in three layers, which browsers only do
+    // from 540 lines up: a taller picture is asked for (setMinimumHeight).
+    if (this.minimumHeight && (video.height?.ideal || 0) < this.minimumHeight) {
+      video.height = { ideal: this.minimumHeight };
+      video.width = { ideal: Math.round((this.minimumHeight * 16) / 9) };
+    }
+    return video;
+  }
+
+  // A floor for the camera's height (0: none): the camera reopens when it changes.
+  async setMinimumHeight(height) {
+    if (height === (this.minimumHeight || 0)) return null;
+    const before = JSON.stringify(this.constraints("video"));
+    this.minimumHeight = height;
+    if (!this.videoTrack || JSON.stringify(this.constraints("video")) === before) return null;
+    // The camera must be closed first: while a track holds it, a new one gets the
+    // format it is already capturing in.
+    this.videoTrack.stop();
+    try {
+      this.setTrack("video", await acquire("video", this.constraints("video")));
+    } catch (error) {
+      this.setTrack("video", null);
+      return error;
+    }
+    this.applyEnabled();
+    this.onChange();
+    return null;
   }
 
   setTrack(kind, track) {

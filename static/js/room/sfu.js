@@ -18,6 +18,9 @@ import { JanusError, JanusSession } from "./janus-session.js";
 
 export const SCREEN_FEED_OFFSET = 1e12;
 // Highest first, as Janus numbers them: substream 2 is "h".
+// Browsers send three layers only from a picture of 960×540 or more (a 640×360 camera
+// gives two): on the media server the camera is asked for this height, the top layer.
+export const SIMULCAST_HEIGHT = 720;
 const CAMERA_LAYERS = [
   { rid: "h", maxBitrate: 900_000 },
   { rid: "m", maxBitrate: 300_000, scaleResolutionDownBy: 2 },

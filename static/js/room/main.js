@@ -71,7 +71,7 @@ const mesh = new PeerMesh({
   localTracks: () => media.tracks(),
   onRemote: refreshRemote,
   onState: (id) => tiles.setConnection(id, null, mesh.state(id)),
-  onConnected: (id) => applySenderSettings(mesh.get(id).pc, settings).catch(() => {}),
+  onConnected: (id) => applySenderSettings(mesh.get(id).pc, settings, { fitTrack: !media.minimumHeight }).catch(() => {}),
 });
 
 const chat = new Chat({
@@ -899,7 +899,7 @@ async function onSettingsChange(next) {
   tiles.applySettings(settings);
   const errors = await media.applySettings(settings);
   if (errors.length) notice(mediaProblem(errors[0]), { kind: "error" });
-  for (const id of mesh.ids()) applySenderSettings(mesh.get(id).pc, settings).catch(() => {});
+  for (const id of mesh.ids()) applySenderSettings(mesh.get(id).pc, settings, { fitTrack: !media.minimumHeight }).catch(() => {});
 }
 
 function bindControls() {

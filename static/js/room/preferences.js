@@ -177,7 +177,9 @@ async function fitCameraTrack(track, preset) {
 // microphone sender of `pc`, and fits the camera track to the video preset.
 // Returns [{kind, ok, maxBitrate, maxFramerate?, error?}] — one entry per sender changed.
 // Call it after each (re)negotiation and, for audio "auto", again from time to time.
-export async function applySenderSettings(pc, settings) {
+// `fitTrack: false` leaves the camera track's size alone (on the media server the
+// camera keeps the taller picture its three simulcast layers need).
+export async function applySenderSettings(pc, settings, { fitTrack = true } = {}) {
   const s = normalize(settings);
   const preset = VIDEO_PRESETS[s.videoQuality];
   const audioBitrate = s.audioQuality === "auto" ? await autoAudioBitrate(pc) : AUDIO_BITRATES[s.audioQuality];
@@ -188,7 +190,7 @@ export async function applySenderSettings(pc, settings) {
     if (track.kind === "audio") {
       results.push(await limitSender(sender, { maxBitrate: audioBitrate }));
     } else if (track.kind === "video") {
-      await fitCameraTrack(track, preset);
+      if (fitTrack) await fitCameraTrack(track, preset);
       results.push(await limitSender(sender, { maxBitrate: preset.maxBitrate, maxFramerate: preset.frameRate }));
     }
   }

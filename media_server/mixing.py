@@ -92,6 +92,14 @@ def share_layout(count: int, width: int, height: int) -> tuple[Rect, list[Rect]]
     return screen, [Rect(screen_w, top + index * tile_h, strip_w, tile_h) for index in range(count)]
 
 
+def camera_tile_height(count: int, width: int, height: int, *, sharing: bool) -> int:
+    """The height each of ``count`` camera tiles is drawn at (0 for no camera)."""
+    if count <= 0:
+        return 0
+    tiles = share_layout(count, width, height)[1] if sharing else grid_layout(count, width, height)
+    return tiles[0].height
+
+
 def fit_inside(source_w: int, source_h: int, box: Rect) -> Rect:
     """The largest rectangle of the source's aspect ratio centred in ``box`` (even sizes)."""
     scale = min(box.width / source_w, box.height / source_h)

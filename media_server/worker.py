@@ -559,7 +559,12 @@ class RecordingSession:
         logger.info("recording %s: the meeting is on Janus (generation %s): subscribing", recording_id, generation)
         servers = ice_servers_for_aiortc(ice_servers(f"recorder-{self.worker_id}"))
         self.janus = JanusRecording(
-            self._janus_credentials, self.mix, ice_servers=servers, on_media=self._through_janus, label=f"recording {recording_id}: "
+            self._janus_credentials,
+            self.mix,
+            ice_servers=servers,
+            on_media=self._through_janus,
+            canvas=self.preset.size if self.preset.has_video else None,
+            label=f"recording {recording_id}: ",
         )
         self.janus_generation = generation
         self.janus_task = asyncio.create_task(self.janus.run(), name="janus")

@@ -42,9 +42,10 @@ from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConne
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
+from media_server.mixing import camera_tile_height
 from media_server.peer import MediaSink
 from media_server.sfu.client import Handle, JanusClient
-from media_server.sfu.janus import JanusError, feed_owner
+from media_server.sfu.janus import SCREEN_FEED_OFFSET, JanusError, feed_owner
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,20 @@ class Publishers:
     def wanted(self) -> set[FeedStream]:
         return {stream for streams in self.streams.values() for stream in streams}
 
+    def cameras(self) -> int:
+        return sum(1 for feed, streams in self.streams.items() if feed < SCREEN_FEED_OFFSET and any(s.kind == "video" for s in streams))
+
+    def sharing(self) -> bool:
+        return any(feed >= SCREEN_FEED_OFFSET for feed in self.streams)
+
+
+def substream_for(tile_height: int) -> int:
+    """The simulcast layer (Janus substream: 2 is the 720p top, 1 360p, 0 180p) that
+    fills a tile of this height without decoding more than it shows."""
+    if tile_height > 360:
+        return 2
+    return 1 if tile_height > 180 else 0
+
 
 def we_are_out(data: dict[str, Any], own_id: int) -> bool:
     """A watcher's event saying the room or our place in it is gone."""
@@ -150,6 +165,7 @@ class Subscription:
         self.inactive: set[str] = set()  # m-lines Janus would give the next stream again
         self.used: set[str] = set()  # m-lines that carried a stream (their receiver knows its SSRC)
         self.recycled = False  # a new stream on a used m-line: aiortc cannot receive it
+        self.layers: dict[str, tuple[FeedStream, int]] = {}  # camera m-line → (stream, substream asked)
         self.readers: set[asyncio.Task] = set()
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
@@ -164,6 +180,15 @@ class Subscription:
 
     async def add(self, streams: set[FeedStream]) -> None:
         await self.take(*await self.handle.message({"request": "subscribe", "streams": _requested(streams)}))
+
+    async def choose_layer(self, substream: int) -> None:
+        """Ask Janus for this simulcast layer of every camera received (where it is
+        not asked already: a recycled m-line starts again at Janus's default, the top)."""
+        cameras = {mid: stream for mid, stream in self.carrying.items() if stream.kind == "video" and stream.feed < SCREEN_FEED_OFFSET}
+        changed = [mid for mid, stream in cameras.items() if self.layers.get(mid) != (stream, substream)]
+        if changed:
+            await self.handle.message({"request": "configure", "streams": [{"mid": mid, "substream": substream} for mid in changed]})
+            self.layers.update({mid: (cameras[mid], substream) for mid in changed})
 
     async def take(self, data: dict[str, Any], jsep: dict[str, Any] | None) -> None:
         """An answer or event of the handle: what each m-line carries, and Janus's offer
@@ -254,10 +279,12 @@ class JanusRecording:
         *,
         ice_servers: list[RTCIceServer] | None = None,
         on_media: Callable[[int], None] | None = None,
+        canvas: tuple[int, int] | None = None,
         label: str = "",
     ):
         self.credentials = credentials
         self.sink = sink
+        self.canvas = canvas  # the mix's (width, height): cameras come in the layer their tile needs
         self.ice_servers = ice_servers or []
         self.on_media = on_media
         self.label = label
@@ -377,6 +404,18 @@ class JanusRecording:
             asyncio.get_running_loop().call_later(delay, self.inbox.put_nowait, {"janus": "resync"})
         else:
             self.failures = 0
+            await self._choose_layers()
+
+    async def _choose_layers(self) -> None:
+        """Each camera in the simulcast layer that fills its tile of the mix: decoding
+        720p to draw it at 360p would cost the recorder for nothing."""
+        if self.canvas is None or self.subscription is None:
+            return
+        height = camera_tile_height(self.publishers.cameras(), *self.canvas, sharing=self.publishers.sharing())
+        try:
+            await self.subscription.choose_layer(substream_for(height))
+        except JanusError as error:  # the top layer stays: a heavier decode, not a lost picture
+            logger.warning("%sJanus: choosing the layers failed (%s)", self.label, _describe(error))
 
     async def _subscribe_to(self, wanted: set[FeedStream]) -> None:
         subscription = self.subscription

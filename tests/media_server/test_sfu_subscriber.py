@@ -12,8 +12,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from media_server.mixing import camera_tile_height
 from media_server.sfu import janus
-from media_server.sfu.subscriber import CAMERA_STREAM, SCREEN_STREAM, JanusRecording, Publishers, RoomLost, we_are_out
+from media_server.sfu.subscriber import CAMERA_STREAM, SCREEN_STREAM, JanusRecording, Publishers, RoomLost, substream_for, we_are_out
 from tests.aiortc_participants import JanusPublisher
 
 RECORDER = 900
@@ -87,7 +88,7 @@ async def test_it_follows_publishers_as_they_come_and_go_on_one_subscription(jan
 
     log = FrameLog()
     media_from: list[int] = []
-    recording = JanusRecording(credentials, log, on_media=media_from.append)
+    recording = JanusRecording(credentials, log, on_media=media_from.append, canvas=(1280, 720))
     ann = await publisher(1).start(RED, 440.0)
     following = asyncio.create_task(recording.run())
     started: list[JanusPublisher] = [ann]
@@ -95,6 +96,8 @@ async def test_it_follows_publishers_as_they_come_and_go_on_one_subscription(jan
         await until(lambda: log.frames[(1, CAMERA_STREAM, "video")] and log.frames[(1, CAMERA_STREAM, "audio")], "Ann's camera and voice")
         # The recorder is in the room without publishing.
         assert {p["id"]: p["publisher"] for p in api.publishers(room)} == {1: True, RECORDER: False}
+        # Ann alone fills the 720p mix: her top layer.
+        await until(lambda: camera_layers(recording) == {1: 2}, "the top layer asked of Ann's camera")
 
         # Bob comes: the subscription grows (renegotiated, not made again).
         started.append(bob := await publisher(2).start(GREEN, 1000.0))
@@ -105,6 +108,8 @@ async def test_it_follows_publishers_as_they_come_and_go_on_one_subscription(jan
         assert close_to(log.colors.get((1, CAMERA_STREAM)), RED)
         assert recording.subscriptions == 1
         assert media_from == [1, 2]
+        # Two cameras beside a screen: small tiles, the lowest layer (asked of Janus, accepted).
+        await until(lambda: camera_layers(recording) == {1: 0, 2: 0}, "the low layer asked of both cameras")
 
         # Bob goes: his streams end (Janus renegotiates by itself).
         await bob.close()
@@ -129,6 +134,19 @@ async def test_it_follows_publishers_as_they_come_and_go_on_one_subscription(jan
         await asyncio.gather(following, return_exceptions=True)
         for started_publisher in started:
             await started_publisher.close()
+
+
+def camera_layers(recording: JanusRecording) -> dict[int, int]:
+    """Participant → the substream asked of their camera on the current subscription."""
+    subscription = recording.subscription
+    return {stream.participant_id: layer for stream, layer in subscription.layers.values()} if subscription else {}
+
+
+def test_it_asks_for_the_layer_that_fills_the_tile_in_the_mix():
+    assert [substream_for(camera_tile_height(n, 1280, 720, sharing=False)) for n in (1, 2, 3, 4, 9, 17, 25)] == [2, 2, 1, 1, 1, 0, 0]
+    assert substream_for(camera_tile_height(1, 1920, 1080, sharing=True)) == 1  # the strip beside a screen
+    assert substream_for(camera_tile_height(3, 1280, 720, sharing=True)) == 0
+    assert camera_tile_height(0, 1280, 720, sharing=False) == 0
 
 
 def test_it_reads_who_publishes_what_from_the_watchers_events():

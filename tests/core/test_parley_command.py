@@ -33,6 +33,8 @@ FOREIGN = (
     "PARLEY_BASE_URL",
     "PARLEY_DATA_DIR",
     "ALLOWED_HOSTS",
+    "JANUS_URLS",
+    "JANUS_PUBLIC_URLS",
 )
 
 
@@ -112,6 +114,8 @@ def test_it_runs_everything_with_demo_data_and_stops_every_child_on_sigterm(star
     children = descendants(parley.pid)
     names = " ".join(" ".join(p.cmdline()) for p in children)
     assert "daphne" in names and "celery" in names and "redis-server" in names and "media_worker" in names
+    # Group rooms out of the box: a Janus of its own (installed by scripts/run.sh).
+    assert "janus -C" in names and "group rooms: Janus at ws://127.0.0.1:" in parley.output()
     parley.process.send_signal(signal.SIGTERM)
     assert parley.process.wait(timeout=STOP_TIMEOUT) == 0
     assert still_running(children) == []

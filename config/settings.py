@@ -284,6 +284,10 @@ PARLEY_MAX_PARTICIPANTS = env_int("PARLEY_MAX_PARTICIPANTS", 25, min_value=2, ma
 PARLEY_EMAIL_MAX_ATTEMPTS = env_int("PARLEY_EMAIL_MAX_ATTEMPTS", 8, min_value=1)
 # Seconds a room participant whose socket dropped stays the same participant.
 PARLEY_RECONNECT_GRACE = env_int("PARLEY_RECONNECT_GRACE", 20, min_value=1)
+# Each web process holding room sockets says it is alive this often; three beats
+# missed and its sockets count as closed (a killed process runs no disconnect
+# handler). 0 turns the heartbeat off (the in-process Channels tests).
+PARLEY_WEB_HEARTBEAT_SECONDS = env_int("PARLEY_WEB_HEARTBEAT_SECONDS", 5, min_value=0, max_value=60)
 
 # --- Shared Documents Repository --------------------------------------------------------
 PARLEY_DOCUMENT_MAX_BYTES = env_int("PARLEY_DOCUMENT_MAX_BYTES", 50 * 2**20, min_value=1024)

@@ -48,3 +48,20 @@ class OutboundEmail(models.Model):
             domain = settings.DEFAULT_FROM_EMAIL.rsplit("@", 1)[-1].strip(">") or "parley"
             self.message_id = f"<{uuid.uuid4().hex}@{domain}>"
         super().save(*args, **kwargs)
+
+
+class WebProcess(models.Model):
+    """A web process (daphne) that holds live sockets, and when it last said it is
+    alive. A process killed outright runs no disconnect handler: its sockets are known
+    to be gone once its heartbeat stops (``core.presence``)."""
+
+    name = models.CharField(_("name"), max_length=120, primary_key=True)
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    last_seen = models.DateTimeField(_("last seen"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("web process")
+        verbose_name_plural = _("web processes")
+
+    def __str__(self) -> str:
+        return self.name

@@ -150,6 +150,9 @@ class Participant(models.Model):
     camera_on = models.BooleanField(_("camera on"), default=False)
     # Presence: the one live socket of this participant, and since when it is gone.
     channel_name = models.CharField(max_length=200, blank=True, editable=False)
+    # The web process that holds that socket (core.presence): its heartbeat stopping
+    # closes the socket for the room, as a disconnect would.
+    web_process = models.CharField(max_length=120, blank=True, editable=False, db_index=True)
     connected = models.BooleanField(_("connected"), default=False)
     disconnected_at = models.DateTimeField(_("disconnected"), null=True, blank=True)
     # The media worker's hidden peer: never in the roster, the lobby, counts or polls.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import presence
 from core.mail import queue_email
 from core.realtime import broadcast
 from meetings import access, owners, room_features
@@ -472,18 +473,20 @@ def connect_participant(participant: Participant, channel_name: str) -> str:
         was_connected = current.connected
         with _watch_organizers(meeting):
             current.channel_name = channel_name
+            current.web_process = presence.this_process()
             current.connected = True
             current.disconnected_at = None
-            _save(current, "channel_name", "connected", "disconnected_at")
+            _save(current, "channel_name", "web_process", "connected", "disconnected_at")
         if current.state == Participant.State.JOINED and not was_connected:
             to_room(meeting, "participant.updated", participant_payload(current))
     participant.state, participant.role = current.state, current.role
     return old_channel
 
 
-def disconnect_participant(participant: Participant, channel_name: str) -> bool:
-    """The socket ``channel_name`` closed. Only the current socket counts: a replaced
-    one changes nothing. The room sees the person as reconnecting."""
+def disconnect_participant(participant: Participant, channel_name: str, *, at: datetime | None = None) -> bool:
+    """The socket ``channel_name`` closed (``at``: when, if known to be earlier than
+    now). Only the current socket counts: a replaced one changes nothing. The room sees
+    the person as reconnecting."""
     with transaction.atomic():
         meeting = Meeting.objects.select_for_update().filter(pk=participant.meeting_id).first()
         if meeting is None:  # deleted (e.g. from the admin) while the socket was open
@@ -492,21 +495,36 @@ def disconnect_participant(participant: Participant, channel_name: str) -> bool:
         if current is None or not channel_name or current.channel_name != channel_name:
             return False
         with _watch_organizers(meeting):
-            current.channel_name = ""
+            current.channel_name = current.web_process = ""
             current.connected = False
-            current.disconnected_at = timezone.now()
-            _save(current, "channel_name", "connected", "disconnected_at")
+            current.disconnected_at = at or timezone.now()
+            _save(current, "channel_name", "web_process", "connected", "disconnected_at")
         if current.state == Participant.State.JOINED and not meeting.is_ended:
             room_features.participant_changed(meeting, current, "disconnected")
             to_room(meeting, "participant.updated", participant_payload(current))
     return True
 
 
+def release_lost_sockets(now: datetime) -> int:
+    """The sockets of web processes whose heartbeat stopped (killed outright: no
+    disconnect handler ran) count as closed from the last beat. Returns how many."""
+    released = 0
+    for process in presence.lost_processes(now):
+        sockets = Participant.objects.filter(connected=True, web_process=process.name).order_by("pk")
+        closed = sum(disconnect_participant(participant, participant.channel_name, at=process.last_seen) for participant in sockets)
+        logger.warning("Web process %s stopped beating at %s: %d socket(s) of it closed", process.name, process.last_seen, closed)
+        presence.forget(process)
+        released += closed
+    return released
+
+
 def sweep_disconnected(now=None) -> int:
     """Let go of people whose socket stayed away longer than PARLEY_RECONNECT_GRACE:
     joined ones leave the room (``participant.left`` reason ``timeout``, their share
-    ends), waiting ones leave the lobby (``lobby.removed`` outcome ``left``)."""
+    ends), waiting ones leave the lobby (``lobby.removed`` outcome ``left``). Sockets
+    of a web process that died count as away since its last heartbeat."""
     now = now or timezone.now()
+    release_lost_sockets(now)
     cutoff = now - timedelta(seconds=settings.PARLEY_RECONNECT_GRACE)
     stale = Participant.objects.filter(
         state__in=(Participant.State.JOINED, Participant.State.LOBBY), connected=False, disconnected_at__lt=cutoff, is_recorder=False

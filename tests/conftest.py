@@ -74,6 +74,9 @@ def _fast_and_isolated(settings, tmp_path):
     # Most tests are about other rules than the cap of a room without a media server
     # (tests/media_server/test_sfu.py checks that one).
     settings.PARLEY_MESH_MAX = settings.PARLEY_MAX_PARTICIPANTS
+    # No heartbeat thread of the test process writing beside the tests' transactions
+    # (the live web processes beat; tests/meetings/test_presence_live.py kills one).
+    settings.PARLEY_WEB_HEARTBEAT_SECONDS = 0
     # Rate-limit counters live in the cache (Redis when configured): start each test clean.
     with contextlib.suppress(Exception):
         cache.clear()

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils import timezone
 
+from core.models import WebProcess
 from meetings import chat, services, tasks
 from meetings.models import ChatMessage, Meeting, Participant, Role, RoomType, SharePolicy
 from meetings.roomkit import RoomError
@@ -212,6 +213,36 @@ def test_it_sweeps_only_people_away_past_the_grace(room, settings, committed, se
     assert sorted(left) == sorted([(room.presenter.pk, "timeout"), (room.participant.pk, "timeout")])
     assert ("share.stopped", {"participant_id": room.presenter.pk, "kind": "screen"}) in sent.room(room.meeting)
     assert Meeting.objects.get(pk=room.meeting.pk).share_participant is None
+
+
+def test_it_takes_the_sockets_of_a_web_process_whose_heartbeat_stopped_for_closed(room, settings, committed, sent, monkeypatch):
+    """A web process killed outright runs no disconnect handler: its heartbeat
+    stopping closes its sockets as of the last beat; the grace runs from there."""
+    settings.PARLEY_WEB_HEARTBEAT_SECONDS, settings.PARLEY_RECONNECT_GRACE = 5, 20
+    monkeypatch.setattr("core.presence.this_process", lambda: "web-a")
+    _connect(room.presenter, room.participant)
+    monkeypatch.setattr("core.presence.this_process", lambda: "web-b")
+    _connect(room.organizer)
+    last_beat = timezone.now()
+    WebProcess.objects.create(name="web-a", last_seen=last_beat)
+    WebProcess.objects.create(name="web-b", last_seen=last_beat + timedelta(seconds=30))
+
+    assert services.sweep_disconnected(last_beat + timedelta(seconds=14)) == 0  # two beats missed: not yet
+    assert Participant.objects.filter(connected=True).count() == 3
+    with committed():
+        assert services.sweep_disconnected(last_beat + timedelta(seconds=16)) == 0
+    dropped = Participant.objects.filter(pk__in=[room.presenter.pk, room.participant.pk])
+    assert {(p.connected, p.disconnected_at, p.web_process) for p in dropped} == {(False, last_beat, "")}
+    reconnecting = {
+        body["id"] for event, body in sent.room(room.meeting) if event == "participant.updated" and body["connection"] == "reconnecting"
+    }
+    assert reconnecting == {room.presenter.pk, room.participant.pk}
+    assert not WebProcess.objects.filter(name="web-a").exists()
+    # The grace counts from the last beat, not from when the sweep noticed.
+    with committed():
+        assert services.sweep_disconnected(last_beat + timedelta(seconds=21)) == 2
+    assert (_state(room.presenter), _state(room.participant), _state(room.organizer)) == (LEFT, LEFT, JOINED)
+    assert Participant.objects.get(pk=room.organizer.pk).connected
 
 
 def test_it_sweeps_a_lobby_guest_who_went_away(lobby_room, settings, committed, sent):

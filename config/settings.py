@@ -149,13 +149,14 @@ if PRODUCTION and not REDIS_URL:
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py 8 caps an asyncio pool at 100 connections; see STACK notes. It also
-            # defaults socket_timeout to 5 s, the length of channels-redis's blocking
-            # BZPOPMIN: every idle receive then times out and tears down a consumer
-            # (channels_redis#422). The read timeout must outlast the pop.
+            # channels-redis with a 1 s blocking pop (core.layers): a Redis that hangs is
+            # noticed by every socket within the read timeout, and the socket closes 4503.
+            "BACKEND": "core.layers.RedisChannelLayer",
+            # redis-py 8 caps an asyncio pool at 100 connections; see STACK notes. Its
+            # read timeout must outlast the blocking pop, or every idle receive times
+            # out and tears down a consumer (channels_redis#422).
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "max_connections": 1000, "socket_timeout": 15}],
+                "hosts": [{"address": REDIS_URL, "max_connections": 1000, "socket_connect_timeout": 2, "socket_timeout": 4}],
                 "prefix": "parley",
                 "capacity": 1000,
             },
@@ -186,7 +187,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # A task whose worker died unacknowledged is handed out again after this long.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 600, min_value=5),
+    # A Redis that hangs (stopped, not refusing) must not hang a web request: reads
+    # time out too (workers block on BRPOP for 1 s at a time, well within it).
     "socket_connect_timeout": 2,
+    "socket_timeout": 3,
     "max_retries": 1,
 }
 # Publishing must not hang a web request when Redis is down: the outbox keeps the mail.

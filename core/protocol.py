@@ -7,6 +7,8 @@ and events ``{"type": <event>, "id": null, "body": ...}``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -15,7 +17,11 @@ from typing import Any
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from core import outage
+
 logger = logging.getLogger(__name__)
+
+LEAVE_TIMEOUT = 2.0  # seconds a closing socket waits to leave one group
 
 MAX_FRAME_BYTES = 16 * 1024
 # Frames a socket may send, of any type: (messages, seconds).
@@ -65,6 +71,21 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
     handlers: dict[str, str] = {}
     max_frame_bytes = MAX_FRAME_BYTES
 
+    async def __call__(self, scope, receive, send):
+        """The channel layer failing (Redis down, or hung past the read timeout) ends
+        the socket with 4503, as for a socket that could not join its groups, instead
+        of a traceback and 1011: the page says live updates are unavailable and
+        reconnects with backoff."""
+        try:
+            await super().__call__(scope, receive, send)
+        except outage.REDIS_ERRORS as error:
+            outage.noticed(error)
+            logger.warning("%s: the channel layer failed (%s: %s); closing with 4503", type(self).__name__, type(error).__name__, error)
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": CloseCode.UNAVAILABLE})
+            with contextlib.suppress(Exception):  # what the socket's disconnect does (presence)
+                await self.disconnect(CloseCode.UNAVAILABLE)
+
     async def dispatch(self, message):
         """Channels' own ``dispatch`` first closes stale database connections, on the
         single thread that runs every database call: in a 200-person room each
@@ -91,6 +112,17 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
             await self.reply("ack", request_id, result or {})
         except ProtocolError as error:
             await self.reply("error", request_id, {"code": error.code, "message": error.message})
+
+    async def leave_groups(self, *groups: str) -> None:
+        """Leave groups on the way out. Nothing is waited for while Redis is in
+        trouble: channels-redis forgets a group's members after its group expiry."""
+        for group in groups:
+            if outage.redis_in_trouble():
+                return
+            try:
+                await asyncio.wait_for(self.channel_layer.group_discard(group, self.channel_name), LEAVE_TIMEOUT)
+            except Exception as error:
+                outage.noticed(error)
 
     def handler_for(self, kind: str):
         """The coroutine function that handles messages of type ``kind``, or None."""

@@ -6,6 +6,7 @@ Each app builds the names of its groups in one place (``meetings.roomkit``,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -13,7 +14,12 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from core import outage
+
 logger = logging.getLogger(__name__)
+
+# A publish from a web request or a task waits this long at most (a hung Redis).
+PUBLISH_TIMEOUT = 1.5
 
 
 def audience_group(group: str, audience: str) -> str:
@@ -39,10 +45,20 @@ def broadcast(group: str, event_type: str, body: dict[str, Any], *, audience: st
 
 
 def send_now(group: str, message: dict[str, Any]) -> bool:
+    """Publish at once; False when the channel layer failed (or Redis failed a moment
+    ago: a request does not wait for a hung Redis more than once)."""
     target = audience_group(group, message["audience"]) if message.get("audience") else group
+    if outage.redis_in_trouble():
+        logger.warning("Redis in trouble: %s to %s not published", message.get("event"), group)
+        return False
     try:
-        async_to_sync(get_channel_layer().group_send)(target, message)
-    except Exception:
+        async_to_sync(_group_send)(target, message)
+    except Exception as error:
+        outage.noticed(error)
         logger.exception("Could not publish %s to %s: live updates are unavailable", message.get("event"), group)
         return False
     return True
+
+
+async def _group_send(group: str, message: dict[str, Any]) -> None:
+    await asyncio.wait_for(get_channel_layer().group_send(group, message), PUBLISH_TIMEOUT)

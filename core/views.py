@@ -89,6 +89,10 @@ def _redis_state() -> str:
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
         client.ping()
+    except redis.exceptions.TimeoutError as error:
+        # Connected (or connecting) but no answer: a Redis that hangs, not one that is down.
+        logger.warning("Health check: Redis does not answer: %s", error)
+        return "hung"
     except Exception as error:
         logger.warning("Health check: Redis is not reachable: %s", error)
         return "unavailable"
@@ -104,7 +108,7 @@ def _channel_layer_state(redis_state: str) -> str:
         return "not_configured"
     if "InMemory" in backend:
         return "in_memory"  # live updates within this one process only
-    return "ok" if redis_state == "ok" else "unavailable"
+    return "ok" if redis_state == "ok" else redis_state  # the channel layer hangs with its Redis
 
 
 @never_cache

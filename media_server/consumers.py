@@ -13,7 +13,6 @@ meeting's group, then gets ``room.roster`` and the room events it needs. It send
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -84,9 +83,7 @@ class RecorderConsumer(EnvelopeConsumer):
         await self.reply("room.roster", None, roster)
 
     async def disconnect(self, code):
-        for group in self.joined_groups:
-            with contextlib.suppress(Exception):  # Redis down: nothing to clean up
-                await self.channel_layer.group_discard(group, self.channel_name)
+        await self.leave_groups(*self.joined_groups)
         if self.registered and self.session is not None:
             await database_sync_to_async(services.recorder_left)(self.session, self.channel_name)
 

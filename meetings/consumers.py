@@ -128,9 +128,7 @@ class RoomConsumer(EnvelopeConsumer):
                     await self.channel_layer.group_discard(group, self.channel_name)
 
     async def disconnect(self, code):
-        for group in self.joined_groups:
-            with contextlib.suppress(Exception):  # Redis down: nothing to clean up
-                await self.channel_layer.group_discard(group, self.channel_name)
+        await self.leave_groups(*self.joined_groups)
         if self.registered:
             await database_sync_to_async(services.disconnect_participant)(self.participant, self.channel_name)
 

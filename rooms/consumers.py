@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -36,8 +34,7 @@ class ClientConsumer(EnvelopeConsumer):
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
-            with contextlib.suppress(Exception):  # Redis down: nothing to clean up
-                await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.leave_groups(self.group)
 
     async def handle_ping(self, body):
         require_fields(body, {})
@@ -90,8 +87,7 @@ class VisitorRequestConsumer(EnvelopeConsumer):
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
-            with contextlib.suppress(Exception):  # Redis down: nothing to clean up
-                await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.leave_groups(self.group)
 
     async def handle_ping(self, body):
         require_fields(body, {})

@@ -18,6 +18,7 @@ from django.core.management.commands import flush
 from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
 
 from config.celery import app as celery_app
+from core import outage
 from polls import live_summary
 
 pytest_plugins = ["tests.fixtures_live", "tests.sockets", "tests.janus_live", "tests.recording_live"]
@@ -77,6 +78,8 @@ def _fast_and_isolated(settings, tmp_path):
     # No heartbeat thread of the test process writing beside the tests' transactions
     # (the live web processes beat; tests/meetings/test_presence_live.py kills one).
     settings.PARLEY_WEB_HEARTBEAT_SECONDS = 0
+    # A Redis failure one test provoked is not remembered into the next (core.outage).
+    outage.forget()
     # Rate-limit counters live in the cache (Redis when configured): start each test clean.
     with contextlib.suppress(Exception):
         cache.clear()

@@ -166,8 +166,11 @@ def live_redis(redis_url, settings):
     settings.REDIS_URL = redis_url
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": redis_url, "max_connections": 1000, "socket_timeout": 15}], "prefix": "parley"},
+            "BACKEND": "core.layers.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": redis_url, "max_connections": 1000, "socket_connect_timeout": 2, "socket_timeout": 4}],
+                "prefix": "parley",
+            },
         }
     }
     previous = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)

@@ -45,8 +45,7 @@ class HelperConsumer(EnvelopeConsumer):
 
     async def disconnect(self, code):
         if self.group:
-            with contextlib.suppress(Exception):  # Redis down: nothing to clean up
-                await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.leave_groups(self.group)
         if self.participant_id is not None:
             await database_sync_to_async(services.helper_gone)(self.channel_name)
 

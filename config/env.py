@@ -7,6 +7,7 @@ silently wrong setting.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 
@@ -92,3 +93,14 @@ def env_url_list(name: str, *, schemes: tuple[str, ...], environ=None) -> list[s
         if scheme not in schemes or not url.split("://", 1)[1]:
             raise ImproperlyConfigured(f"{name} must list URLs starting with {' or '.join(s + '://' for s in schemes)}, got {url!r}.")
     return urls
+
+
+def env_networks(name: str, *, environ=None) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated IP addresses or CIDR networks (an address is a network of one)."""
+    networks = []
+    for item in env_list(name, [], environ=environ):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError as error:
+            raise ImproperlyConfigured(f"{name} must list IP addresses or networks such as 10.0.0.0/8, got {item!r} ({error}).") from None
+    return networks

@@ -17,7 +17,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from config.env import env_bool, env_choice, env_int, env_list, env_str, env_url, env_url_list
+from config.env import env_bool, env_choice, env_int, env_list, env_networks, env_str, env_url, env_url_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
@@ -281,6 +281,8 @@ if TURN_URLS and not TURN_SECRET:
 
 # --- Product rules --------------------------------------------------------------------
 PARLEY_REQUEST_TIMEOUT = env_int("PARLEY_REQUEST_TIMEOUT", 600, min_value=10)
+# Click2Meet requests per client address per window, counted in the database (exact
+# with Redis down and under concurrency: rooms.services.check_request_rate).
 PARLEY_REQUEST_RATE_LIMIT = env_int("PARLEY_REQUEST_RATE_LIMIT", 5, min_value=1)
 PARLEY_REQUEST_RATE_WINDOW = env_int("PARLEY_REQUEST_RATE_WINDOW", 600, min_value=1)
 PARLEY_INVITATION_MAX_AGE = env_int("PARLEY_INVITATION_MAX_AGE", 30 * 24 * 3600, min_value=60)
@@ -372,6 +374,9 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For names the client
+# (core/clientip.py); from any other peer the header is ignored.
+PARLEY_TRUSTED_PROXIES = env_networks("PARLEY_TRUSTED_PROXIES")
 if PRODUCTION:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True

@@ -116,6 +116,8 @@ class MeetingRequest(models.Model):
                 name="request_targets_extension_or_queue",
             )
         ]
+        # The Click2Meet rate limit counts an address's recent requests (rooms.services).
+        indexes = [models.Index(fields=["visitor_ip", "created_at"], name="request_ip_created")]
 
     def __str__(self) -> str:
         return f"{self.visitor_name} → {self.target}"

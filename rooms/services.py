@@ -11,7 +11,6 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.urls import reverse
@@ -19,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import Refused
+from core.locks import lock_for_transaction
 from core.mail import queue_email
 from core.realtime import broadcast
 from meetings import services as meeting_services
@@ -119,20 +119,23 @@ def save_queue(queue: Queue) -> Queue:
 
 
 def check_request_rate(ip: str | None) -> None:
-    """At most PARLEY_REQUEST_RATE_LIMIT requests per address per window."""
+    """At most PARLEY_REQUEST_RATE_LIMIT requests per address in any window of
+    PARLEY_REQUEST_RATE_WINDOW seconds, counted from the requests themselves.
+
+    Call inside the transaction that creates the request: the address's lock, held
+    until that transaction ends, makes simultaneous requests count one after the
+    other, each seeing the rows of those before it. The database, not the cache, so
+    that the limit holds while Redis is down."""
     if not ip:
         return
-    key = f"c2m-rate:{ip}"
-    try:
-        cache.add(key, 0, timeout=settings.PARLEY_REQUEST_RATE_WINDOW)
-        count = cache.incr(key)
-    except Exception:
-        # The cache (Redis) is down: let the visitor through rather than fail them;
-        # the outage itself is reported by the health check and the logs.
-        logger.warning("Rate limit cache unavailable; request from %s not counted", ip)
-        return
-    if count > settings.PARLEY_REQUEST_RATE_LIMIT:
+    lock_for_transaction(f"c2m-rate:{ip}")
+    if requests_in_window(ip) >= settings.PARLEY_REQUEST_RATE_LIMIT:
         raise RateLimited()
+
+
+def requests_in_window(ip: str) -> int:
+    since = timezone.now() - timedelta(seconds=settings.PARLEY_REQUEST_RATE_WINDOW)
+    return MeetingRequest.objects.filter(visitor_ip=ip, created_at__gt=since).count()
 
 
 def notified_agents(target: Extension | Queue) -> list[Extension]:
@@ -143,8 +146,8 @@ def notified_agents(target: Extension | Queue) -> list[Extension]:
 
 def create_meeting_request(*, target: Extension | Queue, name: str, email: str, session_key: str, ip: str | None) -> MeetingRequest:
     """A visitor asks for a meeting. Notifies the extension or the queue's agents."""
-    check_request_rate(ip)
     with transaction.atomic():
+        check_request_rate(ip)
         request = MeetingRequest.objects.create(
             extension=target if isinstance(target, Extension) else None,
             queue=target if isinstance(target, Queue) else None,

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.clientip import client_ip
 from core.views import add_form_errors, browser_timezone, session_key_for
 from meetings import services as meeting_services
 from meetings.forms import MeetingCreateForm
@@ -72,7 +73,7 @@ def click2meet(request, slug: str):
                 name=form.cleaned_data["name"],
                 email=form.cleaned_data["email"],
                 session_key=session_key_for(request),
-                ip=request.META.get("REMOTE_ADDR") or None,
+                ip=client_ip(request),
             )
         except services.RateLimited:
             return too_many_requests(request)

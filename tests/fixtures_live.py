@@ -156,6 +156,24 @@ def redis_url():
         processes.stop(server)
 
 
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"  # a closed port: Redis down
+
+
+@pytest.fixture
+def redis_down(settings):
+    """Every Redis user of this process (cache, channel layer, health check) points
+    at a closed port."""
+    settings.REDIS_URL = UNREACHABLE_REDIS
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": UNREACHABLE_REDIS,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [UNREACHABLE_REDIS]}}}
+
+
 @pytest.fixture
 def live_redis(redis_url, settings):
     """Point this test process's channel layer and Celery producer at the live Redis

@@ -15,6 +15,7 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpRespo
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from core.clientip import client_ip
 from media_server.sfu import janus, services
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def janus_events(request):
     if not janus.configured():
         raise Http404
     if not _authorised(request):
-        logger.warning("Janus event POST refused from %s: wrong or missing secret", request.META.get("REMOTE_ADDR"))
+        logger.warning("Janus event POST refused from %s: wrong or missing secret", client_ip(request))
         return HttpResponseForbidden("Wrong or missing secret.")
     if len(request.body) > MAX_BODY:
         return HttpResponseBadRequest("Too large.")

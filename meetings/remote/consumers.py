@@ -14,6 +14,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
+from core.clientip import scope_client_ip
 from core.consumers import call_service
 from core.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
 from core.ratelimit import RateWindow
@@ -82,7 +83,7 @@ class HelperConsumer(EnvelopeConsumer):
         # One attempt per socket: any refusal closes it.
         self.close_after = CloseCode.FORBIDDEN
         require_fields(body, {"code": str, "platform": str, "screens": list})
-        address = (self.scope.get("client") or ("",))[0] or ""
+        address = scope_client_ip(self.scope) or ""
         if not await database_sync_to_async(services.pairing_attempt_allowed)(address):
             logger.warning("Helper pairing attempts over the limit from %s", address)
             raise ProtocolError(ErrorCode.RATE_LIMITED, "Too many pairing attempts; wait a minute.")

@@ -1,5 +1,6 @@
 """Typed environment helpers, and settings that fail loudly in production."""
 
+import ipaddress
 import os
 import secrets
 import subprocess
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_choice, env_int, env_list, env_str, env_url
+from config.env import env_bool, env_choice, env_int, env_list, env_networks, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -138,6 +139,31 @@ def test_it_requires_a_url_without_default():
         env_url("DATABASE_URL", schemes=("postgres",), environ={})
 
 
+# --- env_networks -----------------------------------------------------------------------
+
+
+def test_it_parses_addresses_and_networks():
+    value = " 10.0.0.2, 10.1.0.0/16,2001:db8::/32 , ::1 "
+    assert env_networks("PROXIES", environ={"PROXIES": value}) == [
+        ipaddress.ip_network("10.0.0.2/32"),
+        ipaddress.ip_network("10.1.0.0/16"),
+        ipaddress.ip_network("2001:db8::/32"),
+        ipaddress.ip_network("::1/128"),
+    ]
+
+
+def test_it_reads_no_networks_when_unset_or_empty():
+    assert env_networks("PROXIES", environ={}) == []
+    assert env_networks("PROXIES", environ={"PROXIES": " , "}) == []
+
+
+@pytest.mark.parametrize("raw", ["proxy.example.com", "10.0.0.300", "10.0.0.0/33", "10.1.0.1/16", "10.0.0.1 10.0.0.2", "10.0.0.*"])
+def test_it_refuses_a_bad_network(raw):
+    with pytest.raises(ImproperlyConfigured, match="PROXIES must list IP addresses or networks") as error:
+        env_networks("PROXIES", environ={"PROXIES": f"10.0.0.1,{raw}"})
+    assert repr(raw) in str(error.value)
+
+
 # --- Settings as a whole, in a fresh process -------------------------------------------
 
 
@@ -163,6 +189,9 @@ def test_it_refuses_to_start_on_a_bad_value(tmp_path):
     result = _run(["-c", "import django; django.setup()"], PARLEY_DATA_DIR=str(tmp_path), PARLEY_REQUEST_TIMEOUT="soon")
     assert result.returncode != 0
     assert "PARLEY_REQUEST_TIMEOUT must be an integer" in result.stderr
+    result = _run(["-c", "import django; django.setup()"], PARLEY_DATA_DIR=str(tmp_path), PARLEY_TRUSTED_PROXIES="10.0.0.0/8,lb")
+    assert result.returncode != 0
+    assert "PARLEY_TRUSTED_PROXIES must list IP addresses or networks" in result.stderr
 
 
 def test_it_passes_check_deploy_with_production_settings():

@@ -8,6 +8,8 @@ unknown kind, with a bad key, or a flood — refused, and nothing reaches the he
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -34,13 +36,19 @@ async def sockets():
         def __init__(self):
             self.opened: list[WebsocketCommunicator] = []
 
-        def _communicator(self, path: str, cookie: str | None, origin: bytes | None = GOOD_ORIGIN) -> WebsocketCommunicator:
+        def _communicator(
+            self, path: str, cookie: str | None, origin: bytes | None = GOOD_ORIGIN, client: tuple[str, str] | None = None
+        ) -> WebsocketCommunicator:
             headers = [(b"host", b"127.0.0.1")]
             if origin:
                 headers.append((b"origin", origin))
             if cookie:
                 headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
+            if client:  # (peer, X-Forwarded-For)
+                headers.append((b"x-forwarded-for", client[1].encode()))
             communicator = WebsocketCommunicator(application, path, headers=headers)
+            if client:  # read when the application starts, at connect
+                communicator.scope["client"] = (client[0], 40000)
             self.opened.append(communicator)
             return communicator
 
@@ -52,8 +60,8 @@ async def sockets():
             socket.first = await socket.until("room.snapshot")
             return socket
 
-        async def helper(self, origin: bytes | None = GOOD_ORIGIN) -> RoomSocket:
-            communicator = self._communicator(HELPER_PATH, None, origin)
+        async def helper(self, origin: bytes | None = GOOD_ORIGIN, client: tuple[str, str] | None = None) -> RoomSocket:
+            communicator = self._communicator(HELPER_PATH, None, origin, client)
             connected, _code = await communicator.connect(timeout=TIMEOUT)
             assert connected
             return RoomSocket(communicator)
@@ -243,8 +251,8 @@ async def test_it_refuses_remote_messages_from_the_lobby(sockets, room):
 # --- The helper socket -----------------------------------------------------------------------
 
 
-async def _refused_pairing(sockets, body: dict, code: str = "invalid_code") -> None:
-    helper = await sockets.helper()
+async def _refused_pairing(sockets, body: dict, code: str = "invalid_code", client: tuple[str, str] | None = None) -> None:
+    helper = await sockets.helper(client=client)
     reply = await helper.request("helper.pair", body)
     assert (reply["type"], reply["body"]["code"]) == ("error", code), reply
     assert await helper.closed() == 4403
@@ -300,6 +308,18 @@ async def test_it_limits_pairing_attempts(sockets, room, monkeypatch):
     for _ in range(3):
         await _refused_pairing(sockets, {"code": "ABCD-EFGH", "platform": "x11", "screens": SCREENS})
     await _refused_pairing(sockets, {"code": "ABCD-EFGH", "platform": "x11", "screens": SCREENS}, "rate_limited")
+
+
+async def test_it_counts_pairing_attempts_per_client_behind_a_trusted_proxy(sockets, room, monkeypatch, settings):
+    monkeypatch.setattr(services, "PAIR_ATTEMPTS", (1, 60))
+    settings.PARLEY_TRUSTED_PROXIES = [ipaddress.ip_network("10.0.0.2")]
+    wrong = {"code": "ABCD-EFGH", "platform": "x11", "screens": SCREENS}
+    await _refused_pairing(sockets, wrong, client=("10.0.0.2", "203.0.113.10"))
+    await _refused_pairing(sockets, wrong, client=("10.0.0.2", "203.0.113.11"))  # another person
+    await _refused_pairing(sockets, wrong, "rate_limited", client=("10.0.0.2", "203.0.113.10"))
+    # A peer that is no trusted proxy is counted under its own address, whatever it forwards.
+    await _refused_pairing(sockets, wrong, client=("198.51.100.9", "203.0.113.12"))
+    await _refused_pairing(sockets, wrong, "rate_limited", client=("198.51.100.9", "203.0.113.13"))
 
 
 async def test_it_asks_a_helper_that_pairs_after_the_approval(sockets, room):

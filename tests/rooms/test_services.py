@@ -2,14 +2,12 @@
 
 import asyncio
 import random
-import time
 from datetime import timedelta
 from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
@@ -29,12 +27,8 @@ ACCEPTED = MeetingRequest.Status.ACCEPTED
 
 @pytest.fixture
 def ip():
-    """A fresh address per test: the rate limit counts per address, and with Redis
-    the counters outlive a test run."""
-    address = f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
-    cache.delete(f"c2m-rate:{address}")
-    yield address
-    cache.delete(f"c2m-rate:{address}")
+    """The visitor's address (the rate limit counts per address)."""
+    return f"10.{random.randint(0, 255)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
 
 
 @pytest.fixture
@@ -165,23 +159,49 @@ def test_it_rate_limits_requests_per_address_and_creates_nothing_past_the_limit(
     assert OutboundEmail.objects.count() == 2
     assert len(mailoutbox) == 2
     other_ip = ip.rsplit(".", 1)[0] + (".1" if not ip.endswith(".1") else ".2")
-    cache.delete(f"c2m-rate:{other_ip}")
     with committed():
         _request(agent, other_ip)
     assert MeetingRequest.objects.count() == 3
-    cache.delete(f"c2m-rate:{other_ip}")
+
+
+def test_it_counts_the_requests_an_address_made_in_the_window(ip, settings):
+    settings.PARLEY_REQUEST_RATE_WINDOW = 600
+    agent, queue = make_extension(), make_queue([make_extension()])
+    make_request(agent, ip=ip)
+    make_request(queue, ip=ip, status=MeetingRequest.Status.CANCELLED)  # any target, any outcome
+    _age(make_request(agent, ip=ip), seconds=599)
+    _age(make_request(agent, ip=ip), seconds=601)  # out of the window
+    make_request(agent, ip="192.0.2.1")
+    make_request(agent, ip=None)
+    assert services.requests_in_window(ip) == 3
+
+
+def test_it_limits_from_the_requests_in_the_database_not_a_counter_elsewhere(ip, settings):
+    """Requests made by another web process, or while Redis was down, count too."""
+    settings.PARLEY_REQUEST_RATE_LIMIT = 3
+    agent = make_extension()
+    for _ in range(3):
+        make_request(agent, ip=ip)
+    with pytest.raises(services.RateLimited):
+        _request(agent, ip)
+    assert MeetingRequest.objects.count() == 3
 
 
 def test_it_allows_requests_again_after_the_rate_window(ip, settings):
     settings.PARLEY_REQUEST_RATE_LIMIT = 1
-    settings.PARLEY_REQUEST_RATE_WINDOW = 1
+    settings.PARLEY_REQUEST_RATE_WINDOW = 60
     agent = make_extension()
-    _request(agent, ip)
+    first = _request(agent, ip)
     with pytest.raises(services.RateLimited):
         _request(agent, ip)
-    time.sleep(1.2)
+    _age(first, seconds=61)
     _request(agent, ip)
     assert MeetingRequest.objects.count() == 2
+
+
+def _age(request: MeetingRequest, *, seconds: int) -> None:
+    """Make ``request`` as if it had been made ``seconds`` ago."""
+    MeetingRequest.objects.filter(pk=request.pk).update(created_at=timezone.now() - timedelta(seconds=seconds))
 
 
 # --- Claiming ---------------------------------------------------------------------------

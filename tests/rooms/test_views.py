@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
+import ipaddress
 import itertools
 import json
 
 import pytest
 from django.contrib.auth.tokens import default_token_generator
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils.encoding import force_bytes
@@ -22,22 +21,12 @@ from tests.factories import PASSWORD, make_extension, make_meeting, make_queue, 
 pytestmark = pytest.mark.django_db
 
 _addresses = itertools.count(1)
-UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture
 def ip():
-    """A visitor address of its own, so rate-limit counters never leak between tests."""
-    address = f"198.51.100.{next(_addresses) % 250 + 1}"
-    _forget(address)
-    yield address
-    _forget(address)
-
-
-def _forget(address: str) -> None:
-    # A test may have pointed the cache at an unreachable Redis.
-    with contextlib.suppress(Exception):
-        cache.delete(f"c2m-rate:{address}")
+    """The visitor's address (the rate limit counts per address)."""
+    return f"198.51.100.{next(_addresses) % 250 + 1}"
 
 
 @pytest.fixture
@@ -45,22 +34,11 @@ def agent():
     return make_extension("nikola", display_name="Nikola Tesla")
 
 
-@pytest.fixture
-def redis_down(settings):
-    """Every Redis user (cache, channel layer, health check) points at a closed port."""
-    settings.REDIS_URL = UNREACHABLE_REDIS
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": UNREACHABLE_REDIS,
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [UNREACHABLE_REDIS]}}}
-
-
-def _request(client, slug, ip, **data):
-    return client.post(reverse("click2meet", args=[slug]), {"name": "Vera Visitor", "email": "vera@example.org", **data}, REMOTE_ADDR=ip)
+def _request(client, slug, ip, *, forwarded_for: str | None = None, **data):
+    headers = {"HTTP_X_FORWARDED_FOR": forwarded_for} if forwarded_for is not None else {}
+    return client.post(
+        reverse("click2meet", args=[slug]), {"name": "Vera Visitor", "email": "vera@example.org", **data}, REMOTE_ADDR=ip, **headers
+    )
 
 
 # --- Home and the login pages ---------------------------------------------------------
@@ -211,8 +189,64 @@ def test_it_answers_429_after_too_many_requests_from_one_address(client, agent, 
     assert response["Retry-After"] == "600"
     assert OutboundEmail.objects.count() == mails == 3
     assert MeetingRequest.objects.count() == 3
-    cache.delete("c2m-rate:203.0.113.99")
     assert _request(Client(), agent.slug, "203.0.113.99").status_code == 302  # other addresses still get through
+
+
+PROXY = "10.0.0.2"  # the TLS proxy in front of daphne
+
+
+@pytest.fixture
+def behind_proxy(settings):
+    """Parley behind PROXY and, in front of it, a second proxy in 10.1.0.0/16."""
+    settings.PARLEY_TRUSTED_PROXIES = [ipaddress.ip_network(PROXY), ipaddress.ip_network("10.1.0.0/16")]
+    settings.PARLEY_REQUEST_RATE_LIMIT = 1
+
+
+def _visitor_ips() -> list[str]:
+    return list(MeetingRequest.objects.order_by("pk").values_list("visitor_ip", flat=True))
+
+
+@pytest.mark.usefixtures("behind_proxy")
+def test_it_counts_visitors_behind_a_trusted_proxy_apart(agent):
+    assert _request(Client(), agent.slug, PROXY, forwarded_for="203.0.113.10").status_code == 302
+    assert _request(Client(), agent.slug, PROXY, forwarded_for="203.0.113.11").status_code == 302  # someone else
+    assert _request(Client(), agent.slug, PROXY, forwarded_for="203.0.113.10").status_code == 429  # the first again
+    assert _visitor_ips() == ["203.0.113.10", "203.0.113.11"]
+
+
+@pytest.mark.usefixtures("behind_proxy")
+def test_it_believes_x_forwarded_for_only_from_a_trusted_proxy(agent):
+    # A visitor reaching daphne directly forges the header: counted under its own address.
+    assert _request(Client(), agent.slug, "198.51.100.9", forwarded_for="203.0.113.10").status_code == 302
+    assert _request(Client(), agent.slug, "198.51.100.9", forwarded_for="203.0.113.12").status_code == 429
+    # The same header through the proxy names the client.
+    assert _request(Client(), agent.slug, PROXY, forwarded_for="203.0.113.10").status_code == 302
+    assert _visitor_ips() == ["198.51.100.9", "203.0.113.10"]
+
+
+@pytest.mark.usefixtures("behind_proxy")
+def test_it_takes_the_client_from_the_right_of_a_chain_of_proxies(agent):
+    # "forged, client, proxy2": the visitor wrote the first entry, proxy2 (trusted) saw the client.
+    for forged in ("198.51.100.66", "198.51.100.67"):
+        response = _request(Client(), agent.slug, PROXY, forwarded_for=f"{forged}, 203.0.113.10, 10.1.0.5")
+    assert response.status_code == 429  # the second forged address changed nothing
+    assert _visitor_ips() == ["203.0.113.10"]
+
+
+@pytest.mark.usefixtures("behind_proxy")
+def test_it_handles_malformed_x_forwarded_for_sanely(agent, settings):
+    settings.PARLEY_REQUEST_RATE_LIMIT = 10
+    cases = [
+        ("unknown", PROXY),  # the client cannot be told: counted under the proxy that said so
+        ("203.0.113.10, garbage", PROXY),
+        ("garbage, 203.0.113.11", "203.0.113.11"),
+        ("203.0.113.12:4711", "203.0.113.12"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("", PROXY),
+    ]
+    for forwarded, _client in cases:
+        assert _request(Client(), agent.slug, PROXY, forwarded_for=forwarded).status_code == 302, forwarded
+    assert _visitor_ips() == [client for _forwarded, client in cases]
 
 
 @pytest.mark.usefixtures("fixed_signing_time")  # the link is made twice, compared

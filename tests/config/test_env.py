@@ -194,6 +194,36 @@ def test_it_refuses_to_start_on_a_bad_value(tmp_path):
     assert "PARLEY_TRUSTED_PROXIES must list IP addresses or networks" in result.stderr
 
 
+PRODUCTION = {
+    "PARLEY_MODE": "production",
+    "SECRET_KEY": "x" * 50,
+    "ALLOWED_HOSTS": "meet.example.com",
+    "DATABASE_URL": "postgres://parley:secret@127.0.0.1:5432/parley",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "PARLEY_BASE_URL": "https://meet.example.com",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        # '*' turns the WebSocket Origin check off (any page could open a socket with the cookie).
+        ({"ALLOWED_HOSTS": "*"}, "ALLOWED_HOSTS may not contain '*' in production"),
+        ({"ALLOWED_HOSTS": "meet.example.com,*"}, "ALLOWED_HOSTS may not contain '*' in production"),
+        # Links in e-mails and the allowed origin must be HTTPS.
+        ({"PARLEY_BASE_URL": "http://meet.example.com"}, "PARLEY_BASE_URL must be a URL starting with https://"),
+        ({"EMAIL_HOST": "smtp.example.com", "EMAIL_USE_TLS": "1", "EMAIL_USE_SSL": "1"}, "EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive"),
+        ({"DATABASE_URL": None}, "DATABASE_URL is required"),
+    ],
+)
+def test_it_refuses_to_start_in_production_on_an_unsafe_or_missing_setting(change, said):
+    variables = {name: value for name, value in {**PRODUCTION, **change}.items() if value is not None}
+    result = _run(["-c", "import django; django.setup()"], **variables)
+    assert result.returncode != 0
+    assert said in result.stderr, result.stderr[-2000:]
+    assert "UnknownSchemeError" not in result.stderr
+
+
 def test_it_passes_check_deploy_with_production_settings():
     result = _run(
         ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],

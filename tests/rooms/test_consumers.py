@@ -113,7 +113,19 @@ def _request_state(pk: int) -> tuple:
 # --- Connecting ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("origin", [b"http://evil.example.com", b"https://127.0.0.1.evil.example.com", b"null", None])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        b"http://evil.example.com",
+        b"https://127.0.0.1.evil.example.com",
+        b"null",
+        None,
+        # Another program on the same machine: the host is allowed, the port is not the site's.
+        b"http://127.0.0.1:9999",
+        b"http://localhost:9999",
+        b"https://127.0.0.1",  # another scheme
+    ],
+)
 async def test_it_refuses_a_socket_from_a_foreign_or_missing_origin(sockets, agent, origin):
     _socket, connected, _code = await sockets.open("/ws/client/", cookie=agent.cookie, origin=origin)
     assert connected is False

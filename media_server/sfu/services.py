@@ -181,15 +181,19 @@ def destroy_room(server: str, room_id: int, secret: str) -> None:
     janus.AdminApi(server).destroy_room(room_id, secret)
 
 
-def move_room(sfu_room_id: int, *, reason: str) -> SfuRoom | None:
+def move_room(sfu_room_id: int, *, reason: str, generation: int | None = None) -> SfuRoom | None:
     """Make the meeting's room again, on the least loaded available server (the same
-    one if it restarted): a new room id and secret, the next generation."""
+    one if it restarted): a new room id and secret, the next generation. With
+    ``generation``, only if the room is still that one (two checks that saw the same
+    loss make it again once)."""
     with transaction.atomic():
         sfu_room = SfuRoom.objects.select_related("meeting").filter(pk=sfu_room_id).first()
         if sfu_room is None:
             return None
         lock_meeting(sfu_room.meeting_id)
         sfu_room = SfuRoom.objects.select_for_update().select_related("meeting").get(pk=sfu_room_id)
+        if generation is not None and sfu_room.generation != generation:
+            return sfu_room
         target = sfu_room.server if reason == "restarted" else _least_loaded_server(exclude=sfu_room.server)
         if target is None:
             logger.warning("Meeting %s: no other Janus server is available; it waits for %s", sfu_room.meeting.public_id, sfu_room.server)
@@ -362,6 +366,7 @@ def check_servers(now=None) -> dict[str, str]:
         api = janus.AdminApi(server.admin_url, timeout=1.0)
         try:
             api.ping()
+            listed_at = timezone.now()
             rooms = api.rooms()
         except janus.JanusError as error:
             results[server.admin_url] = _server_failed(state, now, error)
@@ -371,13 +376,20 @@ def check_servers(now=None) -> dict[str, str]:
         JanusServerState.objects.filter(pk=state.pk).update(available=True, failures=0, checked_at=now, down_since=None)
         results[server.admin_url] = "ok"
         for sfu_room in SfuRoom.objects.filter(server=server.admin_url):
-            if sfu_room.state == SfuRoom.State.READY and sfu_room.janus_room not in rooms:
-                move_room(sfu_room.pk, reason="restarted")
+            if _lost(sfu_room, rooms, listed_at):
+                move_room(sfu_room.pk, reason="restarted", generation=sfu_room.generation)
             elif sfu_room.state == SfuRoom.State.OPENING and sfu_room.created_at < now - timedelta(seconds=10):
                 _enqueue("open_sfu_room", sfu_room.pk, sfu_room.generation)
             elif sfu_room.state == SfuRoom.State.READY:
                 _kick_strangers(api, sfu_room)
     return results
+
+
+def _lost(sfu_room: SfuRoom, rooms: set[int], listed_at) -> bool:
+    """Janus does not have a room it had when it was listed (one made ready after the
+    listing may simply not be in it)."""
+    ready_before = sfu_room.ready_at is not None and sfu_room.ready_at < listed_at
+    return sfu_room.state == SfuRoom.State.READY and ready_before and sfu_room.janus_room not in rooms
 
 
 def _server_failed(state: JanusServerState, now, error: Exception) -> str:
@@ -390,8 +402,8 @@ def _server_failed(state: JanusServerState, now, error: Exception) -> str:
         return "failing"
     if state.available:
         logger.error("Janus %s does not answer (%s): no new meetings there, its meetings move", state.url, error)
-    for sfu_room_id in SfuRoom.objects.filter(server=state.url).values_list("pk", flat=True):
-        move_room(sfu_room_id, reason="server down")
+    for sfu_room_id, generation in SfuRoom.objects.filter(server=state.url).values_list("pk", "generation"):
+        move_room(sfu_room_id, reason="server down", generation=generation)
     return "down"
 
 

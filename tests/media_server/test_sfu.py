@@ -441,6 +441,42 @@ def test_it_makes_the_rooms_again_on_a_janus_that_restarted(janus_server, commit
     assert janus.AdminApi(janus_server.admin_url).room_exists(after.janus_room)
 
 
+def test_it_makes_a_lost_room_again_once_when_two_checks_saw_it_lost(janus_server, committed, monkeypatch):
+    """Beat's check and another (a slow one still running, or an operator's) list the
+    rooms of a restarted Janus: the room made again by the first is not taken for lost
+    by the second, whose list is older than it."""
+    meeting = _room()
+    _join(meeting, committed, "Ann", "Bob", "Cid")
+    janus_server.restart()
+    rooms_of = janus.AdminApi.rooms
+    second_check_done = []
+
+    def rooms_then_the_other_check(api):
+        listed = rooms_of(api)  # listed before the other check makes the room again
+        if not second_check_done:
+            second_check_done.append(True)
+            with committed():
+                services.check_servers()
+        return listed
+
+    monkeypatch.setattr(janus.AdminApi, "rooms", rooms_then_the_other_check)
+    with committed():
+        services.check_servers()
+
+    after = SfuRoom.objects.get()
+    assert (after.generation, after.state) == (2, SfuRoom.State.READY)
+    assert janus.AdminApi(janus_server.admin_url).room_exists(after.janus_room)
+
+
+def test_it_moves_a_room_only_from_the_generation_it_was_asked_about(janus_server, committed):
+    meeting = _room()
+    _join(meeting, committed, "Ann", "Bob", "Cid")
+    with committed():
+        services.move_room(SfuRoom.objects.get().pk, reason="restarted", generation=1)
+        services.move_room(SfuRoom.objects.get().pk, reason="restarted", generation=1)  # seen lost twice: once
+    assert SfuRoom.objects.get().generation == 2
+
+
 # --- The event handler --------------------------------------------------------------------
 
 

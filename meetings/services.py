@@ -320,10 +320,10 @@ def _take_over_invitation(
             replace_socket(holder.channel_name)
         holder.user = user
         holder.session_key = "" if user is not None else session_key
-        holder.channel_name = ""
+        holder.channel_name = holder.web_process = ""
         holder.connected = False
         holder.disconnected_at = timezone.now()
-        _save(holder, "user", "session_key", "channel_name", "connected", "disconnected_at")
+        _save(holder, "user", "session_key", "channel_name", "web_process", "connected", "disconnected_at")
     logger.info("Meeting %s: participant %s taken over by another browser with its invitation link", meeting.public_id, holder.pk)
     return holder
 

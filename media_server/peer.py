@@ -2,8 +2,9 @@
 
 One ``RTCPeerConnection`` per participant. Browsers are always the offerer towards
 the recorder (docs/recording.md): we answer, with our candidates inside the answer,
-and add the candidates they trickle — only those ``media_server.candidates`` allows
-(``PARLEY_MEDIA_PEER_NETWORKS``), in the offer and trickled alike. Every received track gets a task that reads its
+and add the candidates they trickle. Of their candidates, in the offer and trickled
+alike, aiortc gets only those ``media_server.candidates`` allows
+(``PARLEY_MEDIA_PEER_NETWORKS``). Every received track gets a task that reads its
 frames and hands each one to a :class:`MediaSink` at once, so a participant whose
 frames come late or not at all never holds anyone else up.
 """

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured
 
+from core.networks import Networks
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -104,3 +106,25 @@ def env_networks(name: str, *, environ=None) -> list[ipaddress.IPv4Network | ipa
         except ValueError as error:
             raise ImproperlyConfigured(f"{name} must list IP addresses or networks such as 10.0.0.0/8, got {item!r} ({error}).") from None
     return networks
+
+
+def env_network_allowlist(name: str, default: str, *, environ=None) -> Networks:
+    """Comma-separated networks in CIDR notation (``10.0.0.0/8``, ``::/0``; a single
+    address is a /32 or /128); an entry starting with ``!`` is excluded. At least one
+    network must be allowed (``0.0.0.0/0,::/0,!10.20.0.0/16``: everything but one)."""
+    value = _raw(name, environ)
+    entries = [item.strip() for item in (default if value is None or not value.strip() else value).split(",") if item.strip()]
+    allowed: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    excluded: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for entry in entries:
+        network_text = entry.removeprefix("!").strip()
+        try:
+            network = ipaddress.ip_network(network_text)
+        except ValueError as error:
+            raise ImproperlyConfigured(
+                f"{name} must list networks such as 10.0.0.0/8 or !169.254.0.0/16, got {entry!r}: {error}."
+            ) from None
+        (excluded if entry.startswith("!") else allowed).append(network)
+    if not allowed:
+        raise ImproperlyConfigured(f"{name} allows no network (only exclusions); start it with 0.0.0.0/0,::/0 to allow all but them.")
+    return Networks(tuple(allowed), tuple(excluded))

@@ -17,7 +17,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from config.env import env_bool, env_choice, env_int, env_list, env_networks, env_str, env_url, env_url_list
+from config.env import env_bool, env_choice, env_int, env_list, env_network_allowlist, env_networks, env_str, env_url, env_url_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VERSION = "0.1.0"
@@ -316,6 +316,11 @@ PARLEY_MEDIA_SPOOL = env_str("PARLEY_MEDIA_SPOOL", str(DATA_DIR / "media-spool")
 PARLEY_MEDIA_CHECKPOINT_SECONDS = env_int("PARLEY_MEDIA_CHECKPOINT_SECONDS", 10, min_value=0, max_value=3600)
 # Where media workers reach the web tier's recorder socket (default: PARLEY_BASE_URL).
 PARLEY_MEDIA_WEB_URL = env_str("PARLEY_MEDIA_WEB_URL", "")
+# Where the recorder may send ICE checks and media when a participant names an address
+# as an ICE candidate (CIDRs; "!" excludes one). Whatever this says, link-local, cloud
+# metadata, multicast and reserved addresses and host names (mDNS) are refused
+# (media_server/candidates.py).
+PARLEY_MEDIA_PEER_NETWORKS = env_network_allowlist("PARLEY_MEDIA_PEER_NETWORKS", "0.0.0.0/0,::/0")
 
 # --- Group rooms through Janus (the SFU, docs/sfu.md) ------------------------------------
 # The Janus servers' Admin API as the web tier reaches them (http://janus1:7088/admin),

@@ -62,3 +62,24 @@ def send_now(group: str, message: dict[str, Any]) -> bool:
 
 async def _group_send(group: str, message: dict[str, Any]) -> None:
     await asyncio.wait_for(get_channel_layer().group_send(group, message), PUBLISH_TIMEOUT)
+
+
+def send_to_channel(channel_name: str, message: dict[str, Any]) -> None:
+    """Send ``message`` to one socket's channel once the transaction commits; a failure
+    of the channel layer is logged and swallowed, as in ``broadcast``."""
+
+    def send() -> None:
+        if outage.redis_in_trouble():
+            logger.warning("Redis in trouble: %s to channel %s not sent", message.get("type"), channel_name)
+            return
+        try:
+            async_to_sync(_channel_send)(channel_name, message)
+        except Exception as error:
+            outage.noticed(error)
+            logger.exception("Could not send %s to channel %s", message.get("type"), channel_name)
+
+    transaction.on_commit(send)
+
+
+async def _channel_send(channel_name: str, message: dict[str, Any]) -> None:
+    await asyncio.wait_for(get_channel_layer().send(channel_name, message), PUBLISH_TIMEOUT)

@@ -2,7 +2,9 @@
 
 One ``RTCPeerConnection`` per participant. Browsers are always the offerer towards
 the recorder (docs/recording.md): we answer, with our candidates inside the answer,
-and add the candidates they trickle. Every received track gets a task that reads its
+and add the candidates they trickle. Of their candidates, in the offer and trickled
+alike, aiortc gets only those ``media_server.candidates`` allows
+(``PARLEY_MEDIA_PEER_NETWORKS``). Every received track gets a task that reads its
 frames and hands each one to a :class:`MediaSink` at once, so a participant whose
 frames come late or not at all never holds anyone else up.
 """
@@ -19,6 +21,9 @@ import aioice.ice
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import SessionDescription, candidate_from_sdp
+
+from core.networks import Networks
+from media_server.candidates import Refusal, candidate_refusal, configured_networks, filter_sdp
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +94,7 @@ class Peer:
         # answers a second video on a transport that bundling then stops).
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self.remote_ufrag: str | None = None
+        self.candidates_refused = False  # then its end of candidates is not passed on either
         self.stream_ids: dict[str, str] = {}
         self.readers: set[asyncio.Task] = set()
         self.lock = asyncio.Lock()  # one signal of this participant at a time, in order
@@ -151,11 +157,15 @@ class Peer:
 class RecorderPeers:
     """All the participants' connections of one recording."""
 
-    def __init__(self, send_signal: SendSignal, sink: MediaSink, ice_servers: list[RTCIceServer] | None = None):
+    def __init__(
+        self, send_signal: SendSignal, sink: MediaSink, ice_servers: list[RTCIceServer] | None = None, networks: Networks | None = None
+    ):
         self.send_signal = send_signal
         self.sink = sink
         self.ice_servers = ice_servers or []
+        self.networks = networks if networks is not None else configured_networks()
         self.peers: dict[int, Peer] = {}
+        self.refusals_logged: set[int] = set()  # participants whose refused candidates were logged
         allow_loopback_candidates()
 
     async def on_signal(self, body: dict) -> None:
@@ -171,16 +181,54 @@ class RecorderPeers:
             await self._on_offer(sender, description)
         elif "candidate" in body and sender in self.peers:
             peer = self.peers[sender]
+            if not self._candidate_allowed(peer, body["candidate"]):
+                return
             async with peer.lock:
                 try:
                     await peer.add_candidate(body["candidate"])
                 except Exception:
                     logger.warning("participant %s: unusable candidate %r", sender, body["candidate"], exc_info=True)
 
+    def _candidate_allowed(self, peer: Peer, candidate: object) -> bool:
+        """Whether a trickled candidate goes to aiortc. Once one of the peer's candidates
+        was refused, its end of candidates does not either: aioice would then give up
+        as soon as the allowed ones fail, while the browser's own checks may still come
+        from a refused address (a peer-reflexive candidate, learned only while more
+        candidates are expected)."""
+        text = candidate.get("candidate") if isinstance(candidate, dict) else None
+        if not text or not isinstance(text, str):
+            return not peer.candidates_refused
+        reason = candidate_refusal(text, self.networks)
+        if reason is not None:
+            peer.candidates_refused = True
+            self._log_refused(peer.participant_id, [Refusal(text, reason)])
+        return reason is None
+
+    def _log_refused(self, sender: int, refused: list[Refusal]) -> None:
+        """Once per participant and recording: a browser may trickle many."""
+        if not refused:
+            return
+        if sender in self.refusals_logged:
+            logger.debug("participant %s: ICE candidates refused: %s", sender, refused)
+            return
+        self.refusals_logged.add(sender)
+        first = refused[0]
+        logger.warning(
+            "participant %s: ICE candidate %r refused (%s); the recorder connects only to PARLEY_MEDIA_PEER_NETWORKS "
+            "(further refusals of this participant are logged at DEBUG)",
+            sender,
+            first.candidate,
+            first.reason,
+        )
+
     async def _on_offer(self, sender: int, offer: dict) -> None:
         if not _has_media(offer.get("sdp")):
             logger.warning("participant %s sent an offer without audio or video; ignored", sender)
             return
+        # aiortc adds the offer's candidates itself: only the allowed ones stay in it.
+        sdp, refused = filter_sdp(offer["sdp"], self.networks)
+        self._log_refused(sender, refused)
+        offer = {**offer, "sdp": sdp}
         peer = self.peers.get(sender)
         if peer is not None and (peer.remote_ufrag != _ice_ufrag(offer["sdp"]) or peer.pc.connectionState in ("failed", "closed")):
             # An ICE restart (aiortc cannot restart ICE): start over with a new connection.
@@ -188,6 +236,7 @@ class RecorderPeers:
             peer = None
         if peer is None:
             peer = self.peers[sender] = Peer(sender, self.ice_servers, self.sink)
+        peer.candidates_refused = peer.candidates_refused or bool(refused)
         async with peer.lock:
             try:
                 answer = await peer.answer(offer)

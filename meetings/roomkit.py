@@ -10,7 +10,8 @@ Writes that do not need the meeting (an annotation) lock the caller's row alone
 commands of one meeting therefore serialise and never deadlock.
 
 Events go out after commit: ``to_room`` to the meeting's sockets (or to one
-audience of them), ``send_to_participant`` to one person's sockets.
+audience of them), ``send_to_participant`` to one person's sockets, ``replace_socket``
+to one socket that another browser took the place of.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils.translation import gettext as _
 
 from core.errors import Refused
-from core.realtime import broadcast
+from core.realtime import broadcast, send_to_channel
 from meetings.models import Meeting, Participant
 from meetings.permissions import can
 
@@ -62,6 +63,12 @@ def to_room(meeting: Meeting, event: str, body: dict, *, audience: str | None = 
 def send_to_participant(participant_id: int, event: str, body: dict) -> None:
     """An event for every socket of one participant only, after commit."""
     broadcast(participant_group(participant_id), event, body)
+
+
+def replace_socket(channel_name: str) -> None:
+    """After commit, tell one room socket that it was replaced (``session.replaced``,
+    then close 4409): its participant is another browser's now."""
+    send_to_channel(channel_name, {"type": "room.replaced"})
 
 
 # --- Reading and locking, in the one lock order ------------------------------------------

@@ -38,6 +38,7 @@ from meetings.roomkit import (
     locked_participant,
     meeting_group,
     participant_group,
+    replace_socket,
     send_to_participant,
     to_room,
     valid_id,
@@ -220,6 +221,10 @@ def join_meeting(
     A person is active in one meeting at a time: joining here marks them as having
     left any other meeting they were in, and that meeting's room is told so.
 
+    A personal invitation link is one person: a browser that comes with it takes over
+    the participant the link already brought in (``_take_over_invitation``), rather
+    than adding a second person of the same name.
+
     In a meeting with a lobby (``lobby_enabled``: a shared room with *Moderate
     participants*) everyone but organizers waits in the lobby (state ``lobby``) until an
     organizer accepts them. Only someone still admitted (state ``joined``: a reload, a
@@ -238,6 +243,8 @@ def join_meeting(
         existing = _find_participant(meeting, user, session_key)
         if existing is not None and existing.is_banned:
             raise JoinRefused("banned", _("You were removed from this meeting and cannot come back."))
+        if invitation is not None:
+            existing = _take_over_invitation(meeting, invitation, existing, user=user, session_key=session_key)
         is_owner = user is not None and user.pk == meeting.owner_id
         if meeting.room_type == RoomType.PRIVATE and not (is_owner or invitation or existing):
             raise JoinRefused("private_room", _("This is a private room. Only invited people can join."))
@@ -284,6 +291,53 @@ def join_meeting(
         if not admitted:
             room_features.participant_changed(meeting, participant, "joined")
     return participant
+
+
+def _take_over_invitation(
+    meeting: Meeting, invitation: Invitation, existing: Participant | None, *, user, session_key: str
+) -> Participant | None:
+    """The participant this browser joins as, given the invitation link it came with
+    (``meeting`` locked).
+
+    The link's participant (the one it brought in before, from another browser) becomes
+    this browser's: its session (or user) is now this one's, and the other browser's
+    socket is told ``session.replaced`` and closed (4409); that browser no longer maps
+    to anyone here, so only the link brings it back. Its rights, role and state stay
+    (a banned link is refused: a new browser does not lift a ban). A participant this
+    browser had of its own leaves first and lets go of this browser."""
+    holders = list(meeting.participants.select_for_update().filter(invitation=invitation, is_recorder=False).order_by("-joined_at"))
+    if any(holder.is_banned for holder in holders):
+        raise JoinRefused("banned", _("You were removed from this meeting and cannot come back."))
+    if not holders or existing in holders:
+        return existing
+    holder = holders[0]
+    holder.meeting = meeting
+    if existing is not None:
+        existing.meeting = meeting
+        _let_go_of_browser(meeting, existing)
+    with _watch_organizers(meeting):
+        if holder.channel_name:
+            replace_socket(holder.channel_name)
+        holder.user = user
+        holder.session_key = "" if user is not None else session_key
+        holder.channel_name = holder.web_process = ""
+        holder.connected = False
+        holder.disconnected_at = timezone.now()
+        _save(holder, "user", "session_key", "channel_name", "web_process", "connected", "disconnected_at")
+    logger.info("Meeting %s: participant %s taken over by another browser with its invitation link", meeting.public_id, holder.pk)
+    return holder
+
+
+def _let_go_of_browser(meeting: Meeting, participant: Participant) -> None:
+    """``participant`` (locked) leaves and no longer stands for its browser's session
+    or user, which another participant of this meeting takes."""
+    if participant.state == Participant.State.JOINED:
+        _remove_from_room(meeting, participant, state=Participant.State.LEFT, reason="moved")
+    elif participant.state == Participant.State.LOBBY:
+        _leave_lobby(meeting, participant, state=Participant.State.LEFT, outcome="left")
+    participant.user = None
+    participant.session_key = f"released-{participant.pk}"  # no browser session looks like this
+    _save(participant, "user", "session_key")
 
 
 def _full_message(meeting: Meeting) -> str:

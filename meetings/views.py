@@ -131,12 +131,24 @@ def _join_initial(request, meeting: Meeting, invitation, participant: Participan
 
 def _early_refusal(request, meeting: Meeting, invitation, participant: Participant | None) -> tuple[str, str] | None:
     """Refusals that are certain before the form is filled (the service decides again on POST)."""
-    if participant is not None and participant.is_banned:
+    banned_link = invitation is not None and invitation.participants.filter(is_banned=True).exists()
+    if (participant is not None and participant.is_banned) or banned_link:
         return "banned", _("You were removed from this meeting and cannot come back.")
     is_owner = request.user.is_authenticated and request.user.pk == meeting.owner_id
     if meeting.room_type == RoomType.PRIVATE and not (is_owner or invitation or participant):
         return "private_room", _("This is a private room. Only invited people can join.")
     return None
+
+
+def _link_open_elsewhere(invitation, participant: Participant | None) -> bool:
+    """The invitation's participant is in the meeting (or its lobby) from another browser:
+    joining here takes it over (``services.join_meeting``)."""
+    if invitation is None:
+        return False
+    holders = invitation.participants.filter(
+        state__in=(Participant.State.JOINED, Participant.State.LOBBY), connected=True, is_recorder=False, is_banned=False
+    )
+    return holders.exclude(pk=participant.pk).exists() if participant is not None else holders.exists()
 
 
 def _render_join(request, meeting, *, form=None, refusal=None, invitation=None, participant=None, status=200):
@@ -147,6 +159,7 @@ def _render_join(request, meeting, *, form=None, refusal=None, invitation=None, 
         "invitation": invitation,
         "participant": participant,
         "already_in": participant is not None and participant.state == Participant.State.JOINED and not participant.is_banned,
+        "open_elsewhere": _link_open_elsewhere(invitation, participant),
     }
     return render(request, "meetings/join.html", context, status=status)
 

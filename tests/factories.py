@@ -170,6 +170,23 @@ def record_events(monkeypatch) -> Events:
     return events
 
 
+class ChannelSends:
+    """A channel layer whose ``send`` (to one socket's channel) is recorded instead."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, dict]] = []
+
+    async def send(self, channel: str, message: dict) -> None:
+        self.sent.append((channel, message))
+
+
+def record_channel_sends(monkeypatch) -> ChannelSends:
+    """Record what ``core.realtime.send_to_channel`` sends after commit."""
+    layer = ChannelSends()
+    monkeypatch.setattr("core.realtime.get_channel_layer", lambda: layer)
+    return layer
+
+
 class Sent:
     """Every message published after commit, with its audience (the room's messages
     to organizers or presenters only are told apart from those to everyone)."""

@@ -106,6 +106,13 @@ def join_lobby(room: Room, name: str) -> Seat:
     return Seat(participant, key)
 
 
+def join_with_link(room: Room, invitation) -> Seat:
+    """A new browser (a session of its own) joins with a personal invitation link, as
+    the join page does."""
+    key = guest_session()
+    return Seat(services.join_meeting(room.meeting, session_key=key, invitation=invitation), key)
+
+
 @pytest.fixture
 async def room() -> Room:
     return await database_sync_to_async(make_room)()

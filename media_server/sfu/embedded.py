@@ -3,8 +3,9 @@ on embedded defaults, the tests, the benchmarks).
 
 Only what Parley uses is loaded (the VideoRoom plugin, the HTTP and WebSocket
 transports, the HTTP event handler); its APIs listen on loopback; tokens are signed
-(``token_auth_secret``), rooms are created with the ``admin_key`` only, and events go
-to the web tier's ``/sfu/events/`` with the shared secret.
+(``token_auth_secret``), rooms are created with the ``admin_key`` only, events go
+to the web tier's ``/sfu/events/`` with the shared secret, and browsers' mDNS
+candidates are dropped, not resolved (``ignore_mdns``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ def write_config(
     returns the main file (``janus -C <it> -F <directory>``)."""
     directory.mkdir(parents=True, exist_ok=True)
     lib = libraries()
-    nat = []
+    # Janus would resolve the mDNS (.local) candidates browsers send, on any network it
+    # reaches; a browser that can reach Janus connects without them (docs/sfu.md).
+    nat = ["ignore_mdns = true"]
     if ice_enforce_list:
         nat.append(f'ice_enforce_list = "{ice_enforce_list}"')
     if nat_1_1_mapping:

@@ -178,6 +178,10 @@ class AdminApi:
         if answer.get("janus") != "pong":
             raise Unreachable(f"{self.url}: no pong")
 
+    def info(self) -> dict[str, Any]:
+        """What the server says of itself: version, modules, ICE settings (``mdns-enabled``…)."""
+        return self._post("", {"janus": "info"})
+
     def videoroom(self, request: dict[str, Any]) -> dict[str, Any]:
         """A VideoRoom request (``message_plugin``); its answer's data, or ``JanusError``."""
         answer = self._post("", {"janus": "message_plugin", "plugin": PLUGIN, "request": request})

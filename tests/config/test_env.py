@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_choice, env_int, env_list, env_networks, env_str, env_url
+from config.env import env_bool, env_choice, env_int, env_list, env_network_allowlist, env_networks, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -162,6 +162,39 @@ def test_it_refuses_a_bad_network(raw):
     with pytest.raises(ImproperlyConfigured, match="PROXIES must list IP addresses or networks") as error:
         env_networks("PROXIES", environ={"PROXIES": f"10.0.0.1,{raw}"})
     assert repr(raw) in str(error.value)
+
+
+# --- env_network_allowlist ------------------------------------------------------------
+
+
+def test_it_parses_allowed_and_excluded_networks():
+    networks = env_network_allowlist("NETS", "::/0", environ={"NETS": " 0.0.0.0/0, !10.20.0.0/16 ,fd00::/8, ! 192.168.1.7"})
+    assert networks.allowed == (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("fd00::/8"))
+    assert networks.excluded == (ipaddress.ip_network("10.20.0.0/16"), ipaddress.ip_network("192.168.1.7/32"))
+    assert ipaddress.ip_address("10.21.0.1") in networks
+    assert ipaddress.ip_address("10.20.0.1") not in networks
+    assert ipaddress.ip_address("192.168.1.7") not in networks
+    assert ipaddress.ip_address("fd00::1") in networks
+    assert ipaddress.ip_address("2001:db8::1") not in networks
+
+
+def test_it_uses_the_networks_default_when_unset_or_blank():
+    for environ in ({}, {"NETS": " "}):
+        assert env_network_allowlist("NETS", "127.0.0.0/8,::1", environ=environ).allowed == (
+            ipaddress.ip_network("127.0.0.0/8"),
+            ipaddress.ip_network("::1/128"),
+        )
+
+
+@pytest.mark.parametrize("raw", ["10.0.0.0/33", "10.0.0.1/8", "fe80::/10x", "intranet", "!", "10.0.0.0/8,localhost"])
+def test_it_refuses_a_malformed_network(raw):
+    with pytest.raises(ImproperlyConfigured, match="NETS must list networks such as 10.0.0.0/8"):
+        env_network_allowlist("NETS", "0.0.0.0/0", environ={"NETS": raw})
+
+
+def test_it_refuses_a_list_of_exclusions_only():
+    with pytest.raises(ImproperlyConfigured, match="NETS allows no network"):
+        env_network_allowlist("NETS", "0.0.0.0/0", environ={"NETS": "!169.254.0.0/16"})
 
 
 # --- Settings as a whole, in a fresh process -------------------------------------------

@@ -522,6 +522,15 @@ def test_the_event_endpoint_learns_whose_session_it_is_from_the_signed_token(jan
     assert not JanusSession.objects.exists()
 
 
+# --- Browsers' candidates ------------------------------------------------------------------
+
+
+def test_our_janus_drops_the_mdns_candidates_browsers_send_instead_of_resolving_them(janus_server):
+    # Janus has no filter of remote candidates but this one (docs/sfu.md: the rest is
+    # the firewall's); the configuration Parley writes turns it on.
+    assert janus.AdminApi(janus_server.admin_url).info()["mdns-enabled"] is False
+
+
 def test_the_event_endpoint_is_not_there_without_janus(settings):
     settings.JANUS_URLS = []
     assert Client().post(reverse("janus_events"), [], content_type="application/json").status_code == 404

@@ -18,8 +18,8 @@ from django.utils import timezone
 from core.webrtc import valid_sdp
 from meetings import room_features, services
 from meetings.models import Meeting, Participant, RoomType
-from tests.factories import make_meeting
-from tests.sockets import CANDIDATE, SDP, Room, all_quiet, db, guest_session, join_lobby, open_everyone
+from tests.factories import make_invitation, make_meeting
+from tests.sockets import CANDIDATE, SDP, Room, all_quiet, db, guest_session, join_lobby, join_with_link, open_everyone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
@@ -527,6 +527,44 @@ async def test_it_replaces_the_older_socket_of_the_same_participant(sockets, roo
     assert (current.connected, current.state) == (True, Participant.State.JOINED)
     await s["creator"].ok("signal", {"to": room.participant.id, "candidate": None})
     assert (await second.until("signal"))["body"]["from"] == room.creator.id
+
+
+async def test_it_lets_a_second_browser_with_the_same_invitation_link_take_over_the_first(sockets, room):
+    invitation = await db(make_invitation, room.meeting, name="Ines Invitee")
+    first_seat = await db(join_with_link, room, invitation)
+    creator = await sockets.open(room, room.creator)
+    first = await sockets.open(room, first_seat)
+    await creator.until("participant.updated", id=first_seat.id, connection="online")
+    second_seat = await db(join_with_link, room, invitation)
+    assert await first.until("session.replaced") == {"type": "session.replaced", "id": None, "body": {}}
+    assert await first.closed() == 4409
+    second = await sockets.open(room, second_seat)
+    me = second.first["body"]["self"]
+    assert (me["id"], me["name"], me["connection"]) == (first_seat.id, "Ines Invitee", "online")
+    # One person in the room, not two of the same name; the first browser is nobody now.
+    assert await db(Participant.objects.filter(meeting=room.meeting, invitation=invitation).count) == 1
+    roster = [p["name"] for p in (await sockets.open(room, room.organizer)).first["body"]["participants"]]
+    assert roster.count("Ines Invitee") == 1
+    assert await sockets.refused(room.path, first_seat.cookie) == 4403
+    await creator.ok("signal", {"to": first_seat.id, "candidate": None})
+    assert (await second.until("signal"))["body"]["from"] == room.creator.id
+
+
+async def test_it_does_not_let_the_link_of_a_banned_invitee_in_from_another_browser(sockets, room):
+    await db(Meeting.objects.filter(pk=room.meeting.pk).update, moderate_participants=True)  # a kick bans
+    invitation = await db(make_invitation, room.meeting, name="Ines Invitee")
+    first_seat = await db(join_with_link, room, invitation)
+    creator = await sockets.open(room, room.creator)
+    first = await sockets.open(room, first_seat)
+    await creator.ok("moderate.kick", {"participant_id": first_seat.id})
+    assert (await first.until("you.kicked"))["body"]["banned"] is True
+    assert await first.closed() == 4403
+    with pytest.raises(services.JoinRefused) as refused:
+        await db(join_with_link, room, invitation)
+    assert refused.value.code == "banned"
+    banned = await db(Participant.objects.get, pk=first_seat.id)
+    assert (banned.session_key, banned.state, banned.is_banned) == (first_seat.cookie, Participant.State.KICKED, True)
+    assert await db(Participant.objects.filter(meeting=room.meeting, invitation=invitation).count) == 1
 
 
 async def test_it_keeps_the_same_participant_through_a_reconnect_within_the_grace(sockets, room):

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AnonymousUser, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from core.models import OutboundEmail
-from meetings import chat, services
+from meetings import access, chat, services
 from meetings.models import ChatMessage, Invitation, Meeting, Participant, Role, RoomType, SharePolicy
 from meetings.roomkit import meeting_group
 from meetings.services import InvalidInvitation, JoinRefused
@@ -21,6 +21,7 @@ from tests.factories import (
     make_queue,
     make_request,
     make_user,
+    record_channel_sends,
     record_events,
 )
 
@@ -396,6 +397,91 @@ def test_it_keeps_an_invited_role_on_rejoin_without_the_link(meeting):
     services.leave_meeting(first)
     again = services.join_meeting(meeting, session_key="guest-10", name="Ian")
     assert (again.pk, again.role) == (first.pk, Role.PRESENTER)
+
+
+# --- One person per invitation link ----------------------------------------------------
+
+
+def _online(participant: Participant, channel: str) -> None:
+    """As the room socket leaves it: connected, with its channel."""
+    Participant.objects.filter(pk=participant.pk).update(connected=True, channel_name=channel, disconnected_at=None)
+
+
+def test_it_lets_a_second_browser_with_the_same_invitation_link_take_over_its_participant(meeting, committed, events, monkeypatch):
+    sockets = record_channel_sends(monkeypatch)
+    invitation = make_invitation(meeting, name="Petra", role=Role.PRESENTER)
+    first = services.join_meeting(meeting, session_key="browser-1", invitation=invitation)
+    _online(first, "socket-of-browser-1")
+    Participant.objects.filter(pk=first.pk).update(mic_allowed=False)  # an organizer muted her
+    with committed():
+        second = services.join_meeting(meeting, session_key="browser-2", invitation=invitation)
+    assert second.pk == first.pk
+    assert meeting.participants.count() == 1
+    row = Participant.objects.get(pk=first.pk)
+    assert (row.session_key, row.user, row.state, row.role, row.display_name) == ("browser-2", None, JOINED, Role.PRESENTER, "Petra")
+    assert (row.connected, row.channel_name, row.mic_allowed) == (False, "", False)  # her rights stay hers
+    # The first browser's socket is told and closed; its session stands for nobody now.
+    assert sockets.sent == [("socket-of-browser-1", {"type": "room.replaced"})]
+    with pytest.raises(PermissionDenied):
+        access.participant_for_session(meeting, None, "browser-1")
+    assert access.participant_for_session(meeting, None, "browser-2").pk == first.pk
+    assert [(e, b["id"]) for e, b in events.of(meeting_group(meeting.public_id))] == [("participant.joined", first.pk)]
+
+
+def test_it_keeps_a_banned_invitee_out_whatever_browser_brings_the_link(meeting, owner, committed, monkeypatch):
+    sockets = record_channel_sends(monkeypatch)
+    Meeting.objects.filter(pk=meeting.pk).update(moderate_participants=True)  # a kick bans
+    invitation = make_invitation(meeting)
+    host = services.join_meeting(meeting, user=owner.user)
+    invitee = services.join_meeting(meeting, session_key="browser-1", invitation=invitation)
+    services.kick_participant(host, invitee.pk)
+    with committed(), pytest.raises(JoinRefused) as excinfo:
+        services.join_meeting(meeting, session_key="browser-2", invitation=invitation)
+    assert _refused(excinfo) == "banned"
+    assert sockets.sent == []
+    row = Participant.objects.get(pk=invitee.pk)
+    assert (row.session_key, row.state, row.is_banned) == ("browser-1", Participant.State.KICKED, True)
+    assert meeting.participants.count() == 2
+
+
+def test_it_sends_a_kicked_invitee_through_the_lobby_again_and_an_admitted_one_straight_in(owner):
+    meeting = make_meeting(owner, room_type=RoomType.SHARED, lobby_enabled=True, moderate_participants=True)
+    host = services.join_meeting(meeting, user=owner.user)
+    admitted_link, kicked_link = make_invitation(meeting, name="Ada"), make_invitation(meeting, name="Kim")
+    admitted = services.join_meeting(meeting, session_key="ada-1", invitation=admitted_link)
+    kicked = services.join_meeting(meeting, session_key="kim-1", invitation=kicked_link)
+    services.accept_all_lobby(host)
+    Meeting.objects.filter(pk=meeting.pk).update(moderate_participants=False)  # a kick without a ban
+    services.kick_participant(host, kicked.pk)
+    again = services.join_meeting(meeting, session_key="kim-2", invitation=kicked_link)
+    assert (again.pk, again.state) == (kicked.pk, Participant.State.LOBBY)
+    moved = services.join_meeting(meeting, session_key="ada-2", invitation=admitted_link)
+    assert (moved.pk, moved.state) == (admitted.pk, JOINED)
+    assert meeting.participants.count() == 3
+
+
+def test_it_lets_the_link_take_over_in_a_browser_that_had_joined_as_someone_else(meeting, committed, events):
+    invitation = make_invitation(meeting, name="Petra")
+    holder = services.join_meeting(meeting, session_key="phone", invitation=invitation)
+    own = services.join_meeting(meeting, session_key="laptop", name="Guest on the laptop")
+    with committed():
+        taken = services.join_meeting(meeting, session_key="laptop", invitation=invitation)
+    assert taken.pk == holder.pk
+    own.refresh_from_db()
+    assert (own.state, own.user, own.session_key) == (LEFT, None, f"released-{own.pk}")
+    assert access.participant_for_session(meeting, None, "laptop").pk == holder.pk
+    assert list(meeting.participants.filter(state=JOINED).values_list("pk", flat=True)) == [holder.pk]
+    assert ("participant.left", {"participant_id": own.pk, "reason": "moved"}) in events.of(meeting_group(meeting.public_id))
+
+
+def test_it_gives_the_participant_of_a_link_to_the_user_who_comes_with_it(meeting, other):
+    invitation = make_invitation(meeting)
+    guest = services.join_meeting(meeting, session_key="browser-1", invitation=invitation)
+    signed_in = services.join_meeting(meeting, user=other.user, invitation=invitation)
+    assert signed_in.pk == guest.pk
+    row = Participant.objects.get(pk=guest.pk)
+    assert (row.user, row.session_key) == (other.user, "")
+    assert meeting.participants.count() == 1
 
 
 def test_it_moves_a_user_out_of_the_first_meeting_when_joining_another(owner, other, committed, events):

@@ -377,6 +377,32 @@ def test_it_gives_an_invitee_the_role_of_the_invitation(client, private_meeting)
     assert invitation.used_at is not None
 
 
+def test_it_moves_an_invitation_link_opened_in_a_second_browser_there_and_says_so_first(private_meeting):
+    token = invitation_token(make_invitation(private_meeting, name="Paula"))
+    first, second = Client(), Client()
+    assert first.post(_join_url(private_meeting), {"name": "Paula", "invite": token}).status_code == 302
+    participant = Participant.objects.get(meeting=private_meeting)
+    Participant.objects.filter(pk=participant.pk).update(connected=True, channel_name="socket-1")  # her room is open
+    page = second.get(_join_url(private_meeting, token)).content.decode()
+    assert 'id="join-open-elsewhere"' in page
+    assert "that browser leaves the meeting" in page
+    assert second.post(_join_url(private_meeting), {"name": "Paula", "invite": token}).status_code == 302
+    assert Participant.objects.get(meeting=private_meeting).pk == participant.pk
+    assert second.get(reverse("meeting_room", args=[private_meeting.public_id])).status_code == 200
+    assert first.get(reverse("meeting_room", args=[private_meeting.public_id])).status_code == 403
+    assert 'id="join-open-elsewhere"' not in second.get(_join_url(private_meeting, token)).content.decode()
+
+
+def test_it_refuses_the_link_of_a_banned_invitee_in_any_browser_before_the_form(client, private_meeting):
+    invitation = make_invitation(private_meeting)
+    banned = make_participant(private_meeting, session_key="first-browser", state=Participant.State.KICKED, banned=True)
+    Participant.objects.filter(pk=banned.pk).update(invitation=invitation)
+    page = client.get(_join_url(private_meeting, invitation_token(invitation)))
+    assert page.status_code == 403
+    assert "cannot come back" in page.content.decode()
+    assert 'id="join-form"' not in page.content.decode()
+
+
 def test_it_makes_a_guest_a_participant_of_a_shared_room(client, meeting):
     response = client.post(_join_url(meeting), {"name": "  Gus Guest ", "email": "gus@example.org"})
     assert response.status_code == 302

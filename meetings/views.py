@@ -229,8 +229,8 @@ def meeting_room(request, public_id: str):
     context = {**_room_context(request, meeting, participant), "room_config": room_config}
     if in_lobby:
         return render(request, "meetings/lobby.html", context)
-    context["present"] = meeting.participants.filter(state=Participant.State.JOINED, is_recorder=False).select_related("meeting")
-    context["can_manage"] = can_manage_meeting(request.user, meeting)
+    # The People button's count until the room's snapshot comes (the list is a feature, loaded on first use).
+    context["present_count"] = meeting.participants.filter(state=Participant.State.JOINED, is_recorder=False).count()
     return render(request, "meetings/room.html", context)
 
 
@@ -240,6 +240,7 @@ def _room_context(request, meeting: Meeting, participant: Participant) -> dict:
         "meeting": meeting,
         "participant": participant,
         "is_extension_user": owners.owner_for(request.user) is not None,
+        "can_manage": can_manage_meeting(request.user, meeting),
     }
 
 

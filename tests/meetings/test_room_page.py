@@ -51,12 +51,12 @@ def test_it_renders_the_room_with_its_hooks_and_configuration(meeting):
         'id="stage-video"',
         'id="mic-button"',
         'id="share-button"',
-        'id="chat-input"',
-        'id="lobby-badge"',
+        'id="chat-button"',
+        'id="side-panel"',
         'id="kicked-notice"',
     ):
         assert hook in html
-    assert "js/room/main.js" in html and "css/room.css" in html
+    assert "js/room/main.js" in html and "css/room.css" in html and "css/base.css" in html
     config = _config(html)
     assert config == {
         "meetingId": meeting.public_id,

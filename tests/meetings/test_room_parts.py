@@ -17,6 +17,9 @@ pytestmark = pytest.mark.django_db
 
 # Every part the features register, and a hook of its markup.
 PARTS = {
+    "chat": 'id="chat-input"',
+    "participants": 'id="participants-list"',
+    "lobby": 'id="lobby-badge"',
     "polls": 'id="poll-card"',
     "documents": 'id="documents-panel"',
     "remote": 'id="remote-ask"',
@@ -72,6 +75,14 @@ def test_the_owner_gets_the_parts_with_the_repositories_links(owner, meeting):
     documents = client.get(part_url(meeting, "documents")).content.decode()
     assert 'id="polls-new"' in polls and 'data-edit-url="/client/polls/0/edit/"' in polls
     assert 'data-upload-url="/client/documents/upload/"' in documents and 'data-repository-url="/client/documents/"' in documents
+
+
+def test_the_participants_part_links_the_invitations_and_settings_for_those_who_manage_the_meeting(owner, meeting):
+    owners_part = owner_client(owner, meeting).get(part_url(meeting, "participants")).content.decode()
+    guests_part = guest_client(meeting).get(part_url(meeting, "participants")).content.decode()
+    links = (f'href="/client/meetings/{meeting.public_id}/invite/"', f'href="/client/meetings/{meeting.public_id}/settings/"')
+    assert all(link in owners_part for link in links)
+    assert not any(link in guests_part for link in links)
 
 
 def test_a_guest_gets_no_repository_links(meeting):
@@ -140,8 +151,23 @@ def test_the_room_page_carries_only_the_core(meeting):
     html = client.get(reverse("meeting_room", args=[meeting.public_id])).content.decode()
     for hook in PARTS.values():
         assert hook not in html
-    for feature_file in ("polls.js", "remote.js", "annotate.js", "presentation.js", "recording.js", "room-polls.css", "room-remote.css"):
+    for feature_file in (
+        "polls.js",
+        "remote.js",
+        "annotate.js",
+        "presentation.js",
+        "recording.js",
+        "chat.js",
+        "participants.js",
+        "lobby.js",
+        "room-polls.css",
+        "room-remote.css",
+        "room-chat.css",
+    ):
         assert feature_file not in html
+    # The site's pages' stylesheet, header and footer neither.
+    assert "css/base.css" in html and "css/parley.css" not in html
+    assert 'class="site-header"' not in html and 'class="site-footer"' not in html
     assert f'data-parts-url="/m/{meeting.public_id}/room/parts/NAME/"' in html
     # No template comment left as text on the page (a multi-line {# #} is not one).
     assert "{#" not in html and "#}" not in html

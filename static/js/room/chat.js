@@ -1,6 +1,8 @@
 // The chat panel: messages as text only (never parsed as HTML), a 2000-character
 // input, refusals said in the panel, off when an organizer turned it off, and an
-// unread count on the chat button while the panel is closed.
+// unread count on the chat button while the panel is closed. A feature of the room
+// (features.js): loaded with its markup when the panel is first opened or the first
+// message comes.
 import { el } from "./dom.js";
 
 const MAX_LENGTH = 2000;
@@ -105,4 +107,30 @@ export class Chat {
     this.input.disabled = !this.allowed;
     this.send.disabled = !this.allowed || !this.connected;
   }
+}
+
+// The feature's hooks (features.js); the unread count is the core's Chat button's.
+export function setup(room) {
+  const $ = (id) => document.getElementById(id);
+  const chat = new Chat({
+    list: $("chat-messages"),
+    form: $("chat-form"),
+    input: $("chat-input"),
+    send: $("chat-send"),
+    error: $("chat-error"),
+    disabledNote: $("chat-disabled"),
+    unread: $("chat-unread"),
+    selfId: room.selfId,
+    request: room.request,
+    isOpen: () => room.openPanel === "chat",
+  });
+  chat.setConnected(room.live);
+  return {
+    onEvent: (type, body) => {
+      if (type === "chat.message") chat.add(body);
+    },
+    setSelf: (self) => chat.setAllowed(self.chat_allowed !== false),
+    liveChanged: (live) => chat.setConnected(live),
+    opened: () => chat.opened(),
+  };
 }

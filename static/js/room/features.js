@@ -15,7 +15,8 @@
 //     load: () => import("./polls.js"),     // its module, whose setup(room) returns its hooks
 //     styles: ["css/room-polls.css"],       // under the static root
 //     part: "polls",                        // its markup (room_features.room_part)
-//     loadOnEvent: true,                    // false: its events matter only once something else loaded it
+//     loadOnEvent: true,                    // false: its events matter only once something else loaded it;
+//                                           //   (type, body) => …: only some of them call for it
 //     signals: false,                       // true: it has WebRTC connections of its own (ownsSignal/onSignal)
 //   });
 //
@@ -59,7 +60,8 @@ export function startFeatures(roomApi) {
 export function routeEvent(type, body) {
   const entry = [...features.values()].find((one) => one.definition.prefixes.some((prefix) => type.startsWith(prefix)));
   if (!entry) return false;
-  deliver(entry, "onEvent", [type, body], { load: entry.definition.loadOnEvent });
+  const { loadOnEvent } = entry.definition;
+  deliver(entry, "onEvent", [type, body], { load: typeof loadOnEvent === "function" ? loadOnEvent(type, body) : loadOnEvent });
   return true;
 }
 

@@ -1,5 +1,6 @@
 // The organizers' side of the lobby: a chime and a fixed, pulsing badge that stays
 // visible over a shared screen, and a panel to accept or reject each person or all.
+// A feature of the room (features.js), loaded with its markup when someone waits.
 import { chime } from "./audio.js";
 import { describeError, el, notice } from "./dom.js";
 import { fmt } from "../ui.js";
@@ -112,4 +113,30 @@ export class LobbyPanel {
       if (button) button.disabled = false;
     }
   }
+}
+
+// The feature's hooks (features.js): the snapshot's list, lobby.request and lobby.removed.
+export function setup(room) {
+  const $ = (id) => document.getElementById(id);
+  const lobby = new LobbyPanel({
+    panel: $("lobby-panel"),
+    list: $("lobby-list"),
+    badge: $("lobby-badge"),
+    acceptAll: $("lobby-accept-all"),
+    rejectAll: $("lobby-reject-all"),
+    close: $("lobby-close"),
+    request: room.request,
+  });
+  return {
+    snapshot: (people, snapshot) => lobby.reset(snapshot.self.role === "organizer", people || []),
+    onEvent: (type, body) => {
+      if (type === "lobby.request") lobby.add(body);
+      else if (type === "lobby.removed") lobby.remove(body.participant_id);
+    },
+    setSelf: (self) => lobby.setEnabled(self.role === "organizer"),
+    close: () => lobby.reset(false),
+    get state() {
+      return [...lobby.waiting.keys()];
+    },
+  };
 }

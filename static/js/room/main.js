@@ -1,17 +1,17 @@
 // The meeting room page, its core: the socket (signaling.js), the mesh (peers.js), the
-// local media (media.js), the tiles, chat, participants and lobby panels, the stage and
-// the control bar — what a guest needs to see and hear the others. Every other feature
-// (polls, documents, presentations and annotation, remote control, recording, the
-// settings and statistics panels) is registered with features.js, which loads it the
-// first time the room needs it; this module routes the events to them by type prefix
-// and tells them of the room's changes. The server's room.snapshot and events are the
+// local media (media.js), the tiles, the stage and the control bar — what a guest needs
+// to see and hear the others. Every other feature (the chat, participants and lobby
+// panels, polls, documents, presentations and annotation, remote control, recording,
+// the settings and statistics panels) is registered with features.js, which loads it
+// the first time the room needs it; this module routes the events to them by type
+// prefix and tells them of the room's changes. The server's room.snapshot and events are the
 // truth; this module keeps `state` in step with them and renders.
 import { fmt, showToast } from "../ui.js";
 import { SpeakingDetector, resumeAudio } from "./audio.js";
-import { Chat } from "./chat.js";
 import { confirmAction, describeError, hideNotice, notice } from "./dom.js";
 import { attach, choice as devicesChoice, config, mediaStarted, media, settings as storedSettings, signaling } from "./early.js";
 import {
+  call,
   claimSignal,
   closeFeatures,
   deliverSnapshot,
@@ -26,9 +26,7 @@ import {
   routeEvent,
   startFeatures,
 } from "./features.js";
-import { LobbyPanel } from "./lobby.js";
 import { mediaProblem } from "./media.js";
-import { ParticipantsPanel } from "./participants.js";
 import { PeerMesh } from "./peers.js";
 import { applySenderSettings, speakingThreshold } from "./preferences.js";
 import { RemoteButton } from "./remote-button.js";
@@ -49,6 +47,7 @@ const state = {
   lastMediaState: "",
   shareKind: "screen", // of our own share: "screen", or "remote" for remote control
   topology: { mode: "mesh" }, // the room's media: a mesh, or the media server (docs/sfu.md)
+  live: false, // the socket is connected and its room.snapshot came (the chat may send)
 };
 
 let settings = storedSettings;
@@ -74,37 +73,6 @@ const mesh = new PeerMesh({
   onConnected: (id) => applySenderSettings(mesh.get(id).pc, settings, { fitTrack: !media.minimumHeight }).catch(() => {}),
 });
 
-const chat = new Chat({
-  list: $("chat-messages"),
-  form: $("chat-form"),
-  input: $("chat-input"),
-  send: $("chat-send"),
-  error: $("chat-error"),
-  disabledNote: $("chat-disabled"),
-  unread: $("chat-unread"),
-  selfId,
-  request,
-  isOpen: () => openPanel === "chat",
-});
-
-const people = new ParticipantsPanel({
-  list: $("participants-list"),
-  count: $("participants-count-badge"),
-  selfId,
-  self: () => state.self,
-  request,
-});
-
-const lobby = new LobbyPanel({
-  panel: $("lobby-panel"),
-  list: $("lobby-list"),
-  badge: $("lobby-badge"),
-  acceptAll: $("lobby-accept-all"),
-  rejectAll: $("lobby-reject-all"),
-  close: $("lobby-close"),
-  request,
-});
-
 const remoteButton = new RemoteButton({
   button: $("remote-button"),
   reason: $("remote-reason"),
@@ -117,6 +85,25 @@ const remoteButton = new RemoteButton({
 // A PDF or a whiteboard on the stage: the presentation viewer shows it, not a video.
 const PRESENTATION_KINDS = ["pdf", "whiteboard"];
 
+// The side panels (their buttons are the core's, the Chat button's unread count too).
+registerFeature({ name: "chat", prefixes: ["chat."], load: () => import("./chat.js"), styles: ["css/room-chat.css"], part: "chat" });
+registerFeature({
+  name: "participants",
+  load: () => import("./participants.js"),
+  styles: ["css/room-participants.css"],
+  part: "participants",
+});
+// Organizers only: the snapshot's people waiting, or the first one who asks.
+registerFeature({
+  name: "lobby",
+  prefixes: ["lobby.request", "lobby.removed"],
+  section: "lobby",
+  wanted: (people) => Boolean(people && people.length),
+  loadOnEvent: (type) => type === "lobby.request",
+  load: () => import("./lobby.js"),
+  styles: ["css/room-lobby.css"],
+  part: "lobby",
+});
 registerFeature({
   name: "polls",
   prefixes: ["poll."],
@@ -187,6 +174,16 @@ startFeatures({
   get connected() {
     return signaling.isOpen;
   },
+  get live() {
+    return state.live;
+  },
+  get people() {
+    return everyone();
+  },
+  // The side panel open: "chat", "participants" or null.
+  get openPanel() {
+    return openPanel;
+  },
   // The room's media: {mode: "mesh"} or the media server's {mode: "sfu", state, …}.
   get topology() {
     return state.topology;
@@ -224,12 +221,9 @@ const handlers = {
   "participant.left": ({ participant_id: id, reason }) => removeParticipant(id, reason),
   "participant.moved": ({ participant_id: id }) => removeParticipant(id, "moved"),
   signal: handleSignal,
-  "chat.message": (body) => chat.add(body),
   reaction: ({ participant_id: id, emoji }) => tiles.showReaction(id, emoji),
   "share.started": onShareStarted,
   "share.stopped": onShareStopped,
-  "lobby.request": (p) => lobby.add(p),
-  "lobby.removed": ({ participant_id: id }) => lobby.remove(id),
   // The room page of someone who is (back) in the lobby: the server renders the lobby page.
   "lobby.status": () => location.reload(),
   "you.kicked": onKicked,
@@ -279,13 +273,12 @@ function onSnapshot(body) {
   state.share = body.share || null;
   if (state.share) state.screenStreamIds.add(state.share.stream_id);
   reconcileOwnShare();
-  lobby.reset(body.self.role === "organizer", body.lobby || []);
   deliverSnapshot(body); // each feature's section
   state.lastMediaState = "";
   applySelf();
   renderPeople();
   updateStage();
-  chat.setConnected(true);
+  setLive(true);
   $("room-title").textContent = state.meeting.title || $("room-title").textContent;
   startClock(state.meeting.started_at);
 }
@@ -297,7 +290,6 @@ function upsertParticipant(participant, { rejoined = false } = {}) {
   if (participant.id === selfId) {
     if (!state.self) return; // before the snapshot: it will bring the whole picture
     state.self = { ...state.self, ...participant };
-    lobby.setEnabled(state.self.role === "organizer");
     applySelf();
     renderPeople();
     updateStage();
@@ -366,8 +358,14 @@ function renderPeople() {
   if (!state.self) return;
   layoutTiles();
   roomChanged(); // who may take control changed
-  const selfView = { ...state.self, ...media.state };
-  people.render([selfView, ...state.participants.values()]);
+  const people = everyone();
+  $("participants-count-badge").textContent = String(people.length);
+  call("participants", "render", people);
+}
+
+// Everyone in the room, this person first (with the media it sends), once the snapshot came.
+function everyone() {
+  return state.self ? [{ ...state.self, ...media.state }, ...state.participants.values()] : [];
 }
 
 // --- The media server (group rooms, docs/sfu.md) ---------------------------------------
@@ -497,7 +495,6 @@ function applySelf() {
   media.setAllowed("mic", !micBlocked);
   media.setAllowed("camera", !cameraBlocked);
   if (changed) onLocalMediaChange();
-  chat.setAllowed(self.chat_allowed !== false);
   // Lost the right to share (role or policy changed): stop our share.
   if (media.screenTrack && state.shareKind === "screen" && !mayShare()) stopShare();
   // Controls for some roles only (Record and End for organizers, Polls for managers).
@@ -756,9 +753,15 @@ function roomChanged() {
 function onSocketState(socketState, code) {
   root.dataset.socket = socketState;
   $("connection-banner").hidden = socketState !== "reconnecting";
-  if (socketState !== "connected") chat.setConnected(false);
+  if (socketState !== "connected") setLive(false);
   roomChanged();
   if (socketState === "closed") onFinalClose(code);
+}
+
+function setLive(live) {
+  if (state.live === live) return;
+  state.live = live;
+  notify("liveChanged", live);
 }
 
 function onFinalClose(code) {
@@ -787,7 +790,6 @@ function teardown() {
   clearInterval(clockTimer);
   for (const id of [...state.participants.keys()]) tiles.remove(id);
   tiles.remove(selfId);
-  lobby.reset(false);
   for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
 }
 
@@ -827,20 +829,22 @@ function finish(reason, by) {
 // --- Panels, menus and buttons -------------------------------------------------------
 
 let openPanel = null;
+const SIDE_PANELS = ["chat", "participants"];
 
-function showPanel(name) {
+// Opens the side panel `name` (each one a feature, loaded on first use), or closes it
+// when it is the one open.
+async function showPanel(name) {
+  if (openPanel !== name && !(await need(name))) return;
   openPanel = openPanel === name ? null : name;
   $("side-panel").hidden = !openPanel;
-  for (const [panel, button] of [
-    ["chat", "chat-button"],
-    ["participants", "participants-button"],
-  ]) {
-    $(`${panel}-panel`).hidden = openPanel !== panel;
-    $(button).setAttribute("aria-expanded", openPanel === panel ? "true" : "false");
+  for (const panel of SIDE_PANELS) {
+    const section = $(`${panel}-panel`);
+    if (section) section.hidden = openPanel !== panel;
+    $(`${panel}-button`).setAttribute("aria-expanded", openPanel === panel ? "true" : "false");
   }
   root.dataset.panel = openPanel || "";
   if (openPanel === "chat") {
-    chat.opened();
+    call("chat", "opened");
     if (!$("chat-input").disabled) $("chat-input").focus();
   } else if (openPanel === "participants") {
     $("participants-title").focus();
@@ -928,7 +932,10 @@ function bindControls() {
   });
   $("chat-button").addEventListener("click", () => showPanel("chat"));
   $("participants-button").addEventListener("click", () => showPanel("participants"));
-  for (const button of document.querySelectorAll(".side-panel__close")) button.addEventListener("click", closePanel);
+  // (The panels' own close buttons come with their markup.)
+  $("side-panel").addEventListener("click", (event) => {
+    if (event.target.closest(".side-panel__close")) closePanel();
+  });
   $("side-panel").addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !event.target.closest("select")) closePanel();
   });
@@ -1104,7 +1111,7 @@ window.parleyRoom = {
     return state.share && { ...state.share };
   },
   get lobby() {
-    return [...lobby.waiting.keys()];
+    return featureState("lobby", []);
   },
   get poll() {
     return featureState("polls");

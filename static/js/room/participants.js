@@ -1,6 +1,8 @@
 // The participants panel: everyone in the room with role badge and states, and for
 // organizers a menu per person (change role, microphone/camera/chat rights, kick).
 // The server decides every action; refusals are shown, the list follows its events.
+// A feature of the room (features.js), loaded with its markup when the panel is first
+// opened; the count on the People button is the core's.
 import { confirmAction, describeError, el, icon, notice, roleLabel } from "./dom.js";
 import { fmt } from "../ui.js";
 
@@ -8,10 +10,9 @@ const ROLES = ["organizer", "presenter", "participant"];
 
 export class ParticipantsPanel {
   // self() is the own participant object (role and creator flag can change).
-  constructor({ list, count, selfId, self, request }) {
-    Object.assign(this, { list, count, selfId, self, request });
+  constructor({ list, selfId, self, request }) {
+    Object.assign(this, { list, selfId, self, request });
     this.items = new Map();
-    list.replaceChildren(); // the page's server-rendered list: the snapshot redraws it
     list.addEventListener("click", (event) => this.onClick(event));
     list.addEventListener("change", (event) => this.onChange(event));
     list.addEventListener("keydown", (event) => {
@@ -36,7 +37,6 @@ export class ParticipantsPanel {
       this.list.append(item.root); // keeps the given order
     }
     for (const id of [...this.items.keys()]) if (!seen.has(id)) this.remove(id);
-    this.count.textContent = String(people.length);
   }
 
   build(id) {
@@ -208,4 +208,16 @@ export class ParticipantsPanel {
     item.root.remove();
     this.items.delete(id);
   }
+}
+
+// The feature's hooks (features.js): the core hands it the roster whenever it changes.
+export function setup(room) {
+  const panel = new ParticipantsPanel({
+    list: document.getElementById("participants-list"),
+    selfId: room.selfId,
+    self: () => room.self,
+    request: room.request,
+  });
+  panel.render(room.people);
+  return { render: (people) => panel.render(people) };
 }

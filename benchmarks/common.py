@@ -183,6 +183,32 @@ def start_daphne(*, channel_layer: str = "redis", extra_env: dict[str, str] | No
     return Server(f"daphne-{channel_layer}", command, port, env, log_dir())
 
 
+STATIC_CHOICES = ("collected", "sources")
+
+
+def add_static_option(parser: Any) -> None:
+    parser.add_argument(
+        "--static",
+        choices=STATIC_CHOICES,
+        default="collected",
+        help="collected: the static files as production serves them, collected by collectstatic (hashed, "
+        "JS and CSS minified, compressed; the default); sources: static/ as written, as embedded mode serves it",
+    )
+
+
+def static_env(static: str) -> dict[str, str]:
+    """What daphne needs to serve ``static`` ("collected" or "sources"). Collected: runs
+    ``collectstatic`` first, into the run's temporary PARLEY_DATA_DIR (run.sh's)."""
+    if static == "sources":
+        return {"PARLEY_COLLECTED_STATIC": "0"}
+    env = {k: v for k, v in os.environ.items() if k != ASYNC_UNSAFE}
+    env["PARLEY_COLLECTED_STATIC"] = "1"
+    started = time.monotonic()
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "--clear", "-v", "0"], cwd=REPO_DIR, env=env, check=True)
+    print(f"static files collected (minified, hashed, compressed) in {time.monotonic() - started:.1f} s", flush=True)
+    return {"PARLEY_COLLECTED_STATIC": "1"}
+
+
 def start_bare_server() -> Server:
     from core import processes
 

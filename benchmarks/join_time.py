@@ -270,6 +270,7 @@ def main() -> None:
         default="b",
         help="who offers in the baseline: b, the newcomer (default), or a, the one already there",
     )
+    common.add_static_option(parser)
     args = parser.parse_args()
     if not 1 <= args.joins <= 100:
         raise SystemExit("--joins is 1 to 100")
@@ -279,13 +280,15 @@ def main() -> None:
 
     load1, _, _ = os.getloadavg()
     print(
-        f"join-time benchmark: {args.joins} joins each, two Chromiums; {os.cpu_count()} CPUs, load average {load1:.2f} at start", flush=True
+        f"join-time benchmark: {args.joins} joins each, two Chromiums; static files: {args.static}; "
+        f"{os.cpu_count()} CPUs, load average {load1:.2f} at start",
+        flush=True,
     )
     parley: list[Join] = []
     baseline: list[Join] = []
     # Each Parley join gets a meeting of its own in which guest A is already in.
     meetings = [common.create_meeting_with_guests(f"Join time #{i + 1}", 1) for i in range(args.joins)]
-    server = common.start_daphne(channel_layer="redis")
+    server = common.start_daphne(channel_layer="redis", extra_env=common.static_env(args.static))
     bare = common.start_bare_server()
     try:
         with sync_playwright() as playwright, common.django_beside_playwright():

@@ -4,6 +4,9 @@ Loads the room page (as a guest who joined through the service) in headless
 Chromium and lists every response: the bytes on the wire (Playwright's
 ``request.sizes()``, i.e. after any Content-Encoding), the uncompressed body and
 what gzip would make of it (level 9, as WhiteNoise precompresses in production).
+The static files are by default those production serves (``--static collected``:
+collected by ``collectstatic``, JS and CSS minified, hashed, precompressed);
+``--static sources`` serves static/ as written, as embedded mode does.
 That is the room's **core**: what a guest downloads before seeing video (the page is
 quiet then: nothing else comes until a feature is used). Then each feature is loaded
 in turn as its first use would load it (``window.parleyRoom.loadFeature``: its
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +36,7 @@ FEATURE_SETTLE_MS = 300
 CATEGORIES = {"document": "HTML", "script": "JS", "stylesheet": "CSS"}
 # The room's features (static/js/room/main.js), in the order they are loaded here: what
 # two of them share (panels.js, room-panels.css) counts for the first one.
-FEATURES = ["polls", "presentation", "documents", "remote", "recording", "settings", "stats"]
+FEATURES = ["chat", "participants", "lobby", "polls", "presentation", "documents", "remote", "recording", "settings", "stats"]
 CORE_TARGET_KIB = 120
 
 
@@ -106,6 +110,11 @@ def item_of(response: Any) -> Item:
     return Item(path, kind, max(wire, 0), len(body), len(gzip.compress(body, compresslevel=9)) if body else 0)
 
 
+def unhashed(path: str) -> str:
+    """A collected file's name without the hash ManifestStaticFilesStorage put in it."""
+    return re.sub(r"\.[0-9a-f]{12}(\.\w+)$", r"\1", path)
+
+
 def kb(n: int) -> str:
     return f"{n / 1024:.1f}"
 
@@ -162,7 +171,7 @@ def report(room: Weight, join: Weight) -> None:
     later = [i for items in room.later.values() for i in items]
     if later:
         print(f"  core and every feature, uncompressed: {kb(core + sum(i.raw for i in later))} KiB")
-    loaded = {i.path.split("?", 1)[0] for i in room.items + later}
+    loaded = {unhashed(i.path.split("?", 1)[0]) for i in room.items + later}
     static_js = common.REPO_DIR / "static" / "js"
     unused = sorted(p for p in static_js.rglob("*.js") if f"/static/js/{p.relative_to(static_js)}" not in loaded)
     if unused:
@@ -175,16 +184,18 @@ def report(room: Weight, join: Weight) -> None:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description="Page-weight benchmark (see benchmarks/README.md).").parse_args()
+    parser = argparse.ArgumentParser(description="Page-weight benchmark (see benchmarks/README.md).")
+    common.add_static_option(parser)
+    args = parser.parse_args()
     common.require_loopback_only()
     common.setup_django()
     from playwright.sync_api import sync_playwright
 
     load1, _, _ = os.getloadavg()
-    print(f"page-weight benchmark; load average {load1:.2f} at start", flush=True)
+    print(f"page-weight benchmark; static files: {args.static}; load average {load1:.2f} at start", flush=True)
     meeting = common.create_meeting_with_guests("Page weight", 1)
     guest = meeting.guests[0]
-    server = common.start_daphne(channel_layer="redis")
+    server = common.start_daphne(channel_layer="redis", extra_env=common.static_env(args.static))
     try:
         with sync_playwright() as playwright, common.django_beside_playwright():
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)

@@ -234,16 +234,19 @@ if AWS_STORAGE_BUCKET_NAME:
     }
 else:
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+# Serve what `manage.py collectstatic` collected into STATIC_ROOT (hashed names, JS and CSS
+# minified, gzip and Brotli copies: core/staticfiles.py) rather than static/ as written.
+COLLECTED_STATIC = env_bool("PARLEY_COLLECTED_STATIC", PRODUCTION)
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if PRODUCTION
+        "BACKEND": "core.staticfiles.MinifiedStaticFilesStorage"
+        if COLLECTED_STATIC
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = not PRODUCTION
-if not PRODUCTION:
+WHITENOISE_USE_FINDERS = not COLLECTED_STATIC
+if not COLLECTED_STATIC:
     # Embedded mode serves static files straight from the finders; WhiteNoise still
     # expects STATIC_ROOT to exist.
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -259,15 +259,35 @@ class LiveServer:
 
 
 def start_daphne(
-    redis_url: str, workdir: Path, name: str = "daphne", port: int | None = None, extra_env: dict[str, str] | None = None
+    redis_url: str,
+    workdir: Path,
+    name: str = "daphne",
+    port: int | None = None,
+    extra_env: dict[str, str] | None = None,
+    *,
+    collected_static: bool = False,
 ) -> LiveServer:
     """A daphne process on ``port`` (default: a free loopback port), on the test
-    database and ``redis_url``, with ``extra_env`` (e.g. a Janus's settings)."""
+    database and ``redis_url``, with ``extra_env`` (e.g. a Janus's settings).
+    ``collected_static``: it serves the static files as production does, collected by
+    ``collectstatic`` first (JS and CSS minified, hashed names; core/staticfiles.py)."""
     port = port or processes.free_port()
     url = f"http://127.0.0.1:{port}"
     env = make_live_env(redis_url, workdir)
+    extra_env = dict(extra_env or {})
+    if collected_static:
+        extra_env["PARLEY_COLLECTED_STATIC"] = "1"
+        collect = subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+            cwd=REPO_DIR,
+            env=env.with_(**extra_env),
+            capture_output=True,
+            text=True,
+        )
+        if collect.returncode:
+            pytest.fail(f"collectstatic failed:\n{collect.stdout}{collect.stderr}")
     command = processes.daphne_command("127.0.0.1", port)
-    server = LiveProcess(name, command, env.with_(PARLEY_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1,localhost", **(extra_env or {})))
+    server = LiveProcess(name, command, env.with_(PARLEY_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1,localhost", **extra_env))
     try:
         processes.wait_until(lambda: processes.port_open("127.0.0.1", port), timeout=START_TIMEOUT, what=name, alive=server.alive)
     except (TimeoutError, RuntimeError) as exc:
@@ -278,7 +298,8 @@ def start_daphne(
 
 @pytest.fixture(scope="session")
 def _asgi_server(django_db_setup, redis_url, tmp_path_factory):
-    server = start_daphne(redis_url, tmp_path_factory.mktemp("asgi"))
+    # The browser tests' pages load what production serves: minified, hashed static files.
+    server = start_daphne(redis_url, tmp_path_factory.mktemp("asgi"), collected_static=True)
     yield server
     # Stopped before pytest-django drops the test database it is connected to.
     server.process.stop()

@@ -2,16 +2,19 @@
 headless Chromium against a real daphne and Redis.
 
 A guest's page fetches only the core before it shows the others' video: no module,
-style or markup of polls, presentations and annotation, remote control, recording,
-settings or statistics. Each comes the first time it is needed — a poll the organizer
-starts, a whiteboard she shares, the guest's own Remote, Settings, Statistics and Info
-buttons — and then works, in French for a French guest. Events that arrive while a
+style or markup of the chat, participants and lobby panels, polls, presentations and
+annotation, remote control, recording, settings or statistics. Each comes the first
+time it is needed — a poll the organizer starts, a whiteboard she shares, the guest's
+own Remote, Settings, Statistics and Info buttons, a chat message, the People button —
+and then works, in French for a French guest. The pages load the static files as
+production serves them (collected: minified, hashed). Events that arrive while a
 feature's module is still on its way wait for it and are delivered in order; a feature
 that cannot be loaded is said, and the rest of the room goes on.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,6 +26,9 @@ from tests.e2e.pages import WS_RECORDER, join_room, make_poll, shared_room, tile
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 FEATURE_MODULES = {
+    "chat": ["chat.js"],
+    "participants": ["participants.js"],
+    "lobby": ["lobby.js"],
     "polls": ["polls.js"],
     "presentation": ["presentation.js", "annotate.js"],
     "documents": ["documents-panel.js"],
@@ -32,14 +38,16 @@ FEATURE_MODULES = {
     "stats": ["stats.js"],
 }
 ALL_FEATURE_FILES = [name for names in FEATURE_MODULES.values() for name in names] + ["panels.js"]
+HASH = re.compile(r"\.[0-9a-f]{12}(\.(?:js|css))$")
 
 
 class Fetches:
-    """Every request a page makes, from the moment it opens."""
+    """Every request a page makes, from the moment it opens (a static file by its name
+    without the hash that collectstatic gives the files a page names itself)."""
 
     def __init__(self, page: Page):
         self.paths: list[str] = []
-        page.on("request", lambda request: self.paths.append(urlsplit(request.url).path))
+        page.on("request", lambda request: self.paths.append(re.sub(HASH, r"\1", urlsplit(request.url).path)))
 
     def modules(self) -> set[str]:
         return {path.rsplit("/", 1)[-1] for path in self.paths if path.startswith("/static/js/room/")}
@@ -74,7 +82,7 @@ def test_a_guest_fetches_each_feature_the_first_time_it_is_needed(open_page, asg
     assert {"main.js", "features.js", "signaling.js", "peers.js", "media.js", "tiles.js"} <= fetches.modules()
     assert not fetches.modules() & set(ALL_FEATURE_FILES), fetches.modules()
     assert fetches.parts() == set()
-    assert fetches.styles() == {"parley.css", "room.css"}
+    assert fetches.styles() == {"base.css", "parley.css", "room.css"}  # (parley.css: the join page's)
     assert set(feature_statuses(guest.page).values()) == {"idle"}
 
     # A poll the organizer starts comes with its module, style and markup, and the
@@ -133,11 +141,31 @@ def test_a_guest_fetches_each_feature_the_first_time_it_is_needed(open_page, asg
     expect(guest.page.locator("#info-panel .rp-info__id")).to_have_text(meeting.public_id)
     assert fetches.parts() == {"polls", "remote", "settings", "stats"}
 
+    # A chat message while the guest's chat is closed brings the chat, which counts it;
+    # the participants panel comes when it is opened, with everyone in it.
+    guest.page.keyboard.press("Escape")
+    expect(guest.page.locator("#info-panel")).to_be_hidden()
+    owner.page.click("#chat-button")
+    owner.page.fill("#chat-input", "Bienvenue")
+    owner.page.click("#chat-send")
+    expect(guest.page.locator("#chat-unread")).to_have_text("1")
+    guest.page.click("#chat-button")
+    expect(guest.page.locator("#chat-messages")).to_contain_text("Bienvenue")
+    expect(guest.page.locator("#chat-unread")).to_be_hidden()
+    guest.page.click("#participants-button")
+    expect(guest.page.locator("#participants-list .person")).to_have_count(2)
+    expect(guest.page.locator("#participants-title")).to_have_text("Participants")
+    assert fetches.parts() == {"polls", "remote", "settings", "stats", "chat", "participants"}
+    assert {"chat.js", "participants.js"} <= fetches.modules() and "lobby.js" not in fetches.modules()
+
     # Nothing was fetched twice, and what was never needed never came.
     modules = [path for path in fetches.paths if path.startswith("/static/js/room/")]
     assert len(modules) == len(set(modules)), modules
     assert "recording.js" not in fetches.modules() and "documents-panel.js" not in fetches.modules()
     assert feature_statuses(guest.page) == {
+        "chat": "ready",
+        "participants": "ready",
+        "lobby": "idle",
         "polls": "ready",
         "presentation": "ready",
         "documents": "idle",

@@ -18,12 +18,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 from core.origins import SameOriginValidator  # noqa: E402
+from core.staticfiles import StaticFilesApp  # noqa: E402
 from documents.uploads import RequestBodyLimit  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Refuses oversized bodies before Django spools them to disk.
-        "http": RequestBodyLimit(django_asgi_app),
+        # Static files are answered in the event loop, never waiting for Django's thread;
+        # oversized bodies are refused before Django spools them to disk.
+        "http": StaticFilesApp(RequestBodyLimit(django_asgi_app)),
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

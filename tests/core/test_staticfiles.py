@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.management import call_command
 
@@ -119,3 +120,101 @@ def storage_of(location: Path):
     from django.core.files.storage import FileSystemStorage
 
     return FileSystemStorage(location=location)
+
+
+# --- Served in the event loop (StaticFilesApp) ------------------------------------------
+
+STATIC_FILE = "/static/js/room/main.js"
+
+
+async def fetch(app, path: str, headers: list[tuple[bytes, bytes]] | None = None, method: str = "GET", timeout: float = 10) -> dict:
+    """One HTTP request to the ASGI ``app``: {status, headers, body}."""
+    from asgiref.testing import ApplicationCommunicator
+
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), *(headers or [])],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    communicator = ApplicationCommunicator(app, scope)
+    await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await communicator.receive_output(timeout)
+    body = b""
+    while True:
+        message = await communicator.receive_output(timeout)
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    await communicator.wait(timeout)
+    return {"status": start["status"], "headers": start["headers"], "body": body}
+
+
+def test_it_answers_a_static_file_as_django_would():
+    """Status, headers (WhiteNoise's and SecurityMiddleware's) and body: the same as
+    Django's own answer through its middleware."""
+    from django.test import Client
+
+    from core.staticfiles import StaticFilesApp
+
+    app = StaticFilesApp(refusing_app)
+    for headers in ([], [(b"accept-encoding", b"gzip")]):
+        ours = async_to_sync(fetch)(app, STATIC_FILE, headers)
+        django = Client().get(STATIC_FILE, headers={k.decode(): v.decode() for k, v in headers})
+        assert ours["status"] == django.status_code == 200
+        assert {k.decode().lower(): v.decode() for k, v in ours["headers"]} == {k.lower(): v for k, v in django.items()}
+        assert ours["body"] == b"".join(django.streaming_content)
+    assert {"x-content-type-options", "referrer-policy", "cross-origin-opener-policy"} <= {k.decode().lower() for k, _ in ours["headers"]}
+    etag = dict(ours["headers"])[b"ETag"]
+    assert async_to_sync(fetch)(app, STATIC_FILE, [(b"if-none-match", etag)])["status"] == 304
+    assert async_to_sync(fetch)(app, STATIC_FILE, method="HEAD")["body"] == b""
+
+
+async def refusing_app(scope, receive, send):
+    raise AssertionError(f"{scope['path']} reached Django")
+
+
+async def test_it_hands_every_other_request_to_django():
+    from core.staticfiles import StaticFilesApp
+
+    seen: list[str] = []
+
+    async def django(scope, receive, send):
+        seen.append(scope["path"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = StaticFilesApp(django)
+    for path in ("/m/abc/room/", "/static/js/no-such-file.js", "/jsi18n/"):
+        assert (await fetch(app, path))["status"] == 204
+    assert seen == ["/m/abc/room/", "/static/js/no-such-file.js", "/jsi18n/"]
+
+
+async def test_a_static_file_never_enters_djangos_request_cycle():
+    """Django handles each request on a thread of its own, between request_started and
+    request_finished; the site's application answers a static file before that."""
+    from django.core.signals import request_started
+
+    from config.asgi import application
+
+    started: list[str] = []
+
+    def on_started(sender, scope=None, environ=None, **kwargs):
+        started.append(scope["path"] if scope else "?")
+
+    request_started.connect(on_started)
+    try:
+        response = await fetch(application, STATIC_FILE)
+        assert response["status"] == 200 and b"registerFeature" in response["body"]
+        assert started == []
+        assert (await fetch(application, "/static/js/no-such-file.js"))["status"] == 404  # Django's
+        assert started == ["/static/js/no-such-file.js"]
+    finally:
+        request_started.disconnect(on_started)

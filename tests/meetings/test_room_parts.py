@@ -165,8 +165,8 @@ def test_the_room_page_carries_only_the_core(meeting):
         "room-chat.css",
     ):
         assert feature_file not in html
-    # The site's pages' stylesheet, header and footer neither.
-    assert "css/base.css" in html and "css/parley.css" not in html
+    # The site's pages' stylesheet, script, header and footer neither.
+    assert "css/base.css" in html and "css/parley.css" not in html and "js/base.js" not in html
     assert 'class="site-header"' not in html and 'class="site-footer"' not in html
     assert f'data-parts-url="/m/{meeting.public_id}/room/parts/NAME/"' in html
     # No template comment left as text on the page (a multi-line {# #} is not one).

@@ -1,7 +1,8 @@
 // What the room page starts first: the room's socket and the camera and microphone.
-// The page runs this module on its own (async, as soon as it and the three modules it
-// imports are there), before the rest of the core has arrived, been parsed and
-// styled: the server's room.snapshot and the devices are on their way meanwhile.
+// The page runs this module on its own from its head, right after the configuration it
+// reads (async, as soon as it and the three modules it imports are there), before the
+// rest of the page and of the core has arrived, been parsed and styled: the server's
+// room.snapshot and the devices are on their way meanwhile.
 // main.js imports it too (one module, one socket) and attaches its handlers, which get
 // what the socket said until then, in order.
 //

@@ -4,8 +4,8 @@
 // panels, polls, documents, presentations and annotation, remote control, recording,
 // the settings and statistics panels) is registered with features.js, which loads it
 // the first time the room needs it; this module routes the events to them by type
-// prefix and tells them of the room's changes. The server's room.snapshot and events are the
-// truth; this module keeps `state` in step with them and renders.
+// prefix and tells them of the room's changes. The server's room.snapshot and events
+// are the truth; this module keeps `state` in step with them and renders.
 import { fmt, showToast } from "../ui.js";
 import { SpeakingDetector, resumeAudio } from "./audio.js";
 import { confirmAction, describeError, hideNotice, notice } from "./dom.js";
@@ -358,9 +358,8 @@ function renderPeople() {
   if (!state.self) return;
   layoutTiles();
   roomChanged(); // who may take control changed
-  const people = everyone();
-  $("participants-count-badge").textContent = String(people.length);
-  call("participants", "render", people);
+  $("participants-count-badge").textContent = String(state.participants.size + 1);
+  call("participants", "render");
 }
 
 // Everyone in the room, this person first (with the media it sends), once the snapshot came.

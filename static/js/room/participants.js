@@ -210,7 +210,7 @@ export class ParticipantsPanel {
   }
 }
 
-// The feature's hooks (features.js): the core hands it the roster whenever it changes.
+// The feature's hooks (features.js): the core says when the roster changed.
 export function setup(room) {
   const panel = new ParticipantsPanel({
     list: document.getElementById("participants-list"),
@@ -218,6 +218,7 @@ export function setup(room) {
     self: () => room.self,
     request: room.request,
   });
-  panel.render(room.people);
-  return { render: (people) => panel.render(people) };
+  const render = () => panel.render(room.people);
+  render();
+  return { render };
 }

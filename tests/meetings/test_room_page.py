@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -56,7 +58,7 @@ def test_it_renders_the_room_with_its_hooks_and_configuration(meeting):
         'id="kicked-notice"',
     ):
         assert hook in html
-    assert "js/room/main.js" in html and "css/room.css" in html and "css/base.css" in html
+    assert "js/room/early.js" in html and "css/room.css" in html and "css/base.css" in html
     config = _config(html)
     assert config == {
         "meetingId": meeting.public_id,
@@ -84,7 +86,7 @@ def test_it_shows_the_waiting_page_to_someone_in_the_lobby(meeting):
     html = client.get(reverse("meeting_room", args=[meeting.public_id])).content.decode()
     assert 'id="lobby-status"' in html and 'data-status="connecting"' in html
     assert 'id="meeting-room"' not in html, "nothing of the meeting before an organizer accepts"
-    assert "js/room/lobby-page.js" in html and "js/room/main.js" not in html
+    assert "js/room/lobby-page.js" in html and "js/room/early.js" not in html
     assert _config(html)["participantId"] == participant.pk
 
 
@@ -112,3 +114,32 @@ def test_it_shows_the_end_button_to_organizers_only(meeting):
     organizer_form = end_form.search(organizer_client.get(url).content.decode()).group(0)
     guest_form = end_form.search(guest_client.get(url).content.decode()).group(0)
     assert "hidden" not in organizer_form and "hidden" in guest_form
+
+
+ROOM_JS = Path(settings.BASE_DIR) / "static" / "js" / "room"
+IMPORT = re.compile(r'^(?:import|} from)[^"]*"(\.{1,2}/[^"]+\.js)";', re.M)
+
+
+def static_imports(module: Path) -> set[Path]:
+    """Every module ``module`` imports statically, at any depth."""
+    found: set[Path] = set()
+    waiting = [module]
+    while waiting:
+        current = waiting.pop()
+        for name in IMPORT.findall(current.read_text()):
+            imported = (current.parent / name).resolve()
+            if imported not in found:
+                found.add(imported)
+                waiting.append(imported)
+    return found
+
+
+def test_early_js_fetches_the_whole_core_at_once():
+    """early.js opens the socket first, then fetches main.js and everything it imports
+    (beyond early.js's own imports) in one go: its list must name all of it."""
+    early = ROOM_JS / "early.js"
+    listed = re.search(r"CORE_MODULES = \[([^\]]*)\]", early.read_text())
+    assert listed, "early.js lists the core's modules"
+    core = {(ROOM_JS / name).resolve() for name in re.findall(r'"([^"]+)"', listed.group(1))}
+    main = (ROOM_JS / "main.js").resolve()
+    assert core == ({main} | static_imports(main)) - ({early.resolve()} | static_imports(early))

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from Xlib import XK, X
 
+from meetings.remote.models import RemoteSession
 from tests.e2e.pages import (
     MEDIA_TIMEOUT_MS,
     WS_RECORDER,
@@ -197,6 +198,22 @@ def test_it_offers_remote_control_only_when_an_organizer_or_presenter_can_take_i
     press_blocked_button(pat.page)
     assert forced_send(pat.page, "remote.request", {}) == "no_controller"
     expect(pat.page.locator("#remote-panel")).to_be_hidden()
+
+
+def test_it_says_the_requester_left_when_they_click_leave_not_that_the_connection_was_lost(open_page):
+    owner_ext, meeting = shared_room("Olivia Owner")
+    owner = join_room(open_page(user=owner_ext.user), meeting, "Olivia Owner")
+    pat = join_room(open_page(), meeting, "Pat Participant")
+    pat.page.click("#remote-button")
+    owner.page.locator("#remote-ask-yes").click()
+    wait_remote_view(pat.page, "share")
+
+    pat.page.click("#leave-button")
+    pat.page.wait_for_url(f"**/m/{meeting.public_id}/leave/")
+
+    wait_no_session(owner.page)
+    expect(owner.page.locator("#room-notice")).to_contain_text("Remote control ended: a participant left the meeting.")
+    assert list(RemoteSession.objects.values_list("reason", flat=True)) == [RemoteSession.Reason.LEFT]
 
 
 def test_it_carries_the_controllers_click_and_keys_to_the_helper_on_the_requesters_screen(open_page, asgi_server, xvfb, test_window):

@@ -287,10 +287,10 @@ def _store(export: Export, content: IO[bytes]) -> str:
         current = _locked(export.pk)
         if current is None:
             return "gone"
-        if _is_ready(current):  # another delivery of the task finished first
-            return "ready"
-        if not leases.holds(current, export.lease_token):
+        if not leases.holds(current, export.lease_token):  # taken for dead, the export was given to another
             return _superseded(export)
+        if _is_ready(current):
+            return "ready"
         name = export_name(current)
         # A file left by an attempt killed before it could commit: replace it.
         if default_storage.exists(name):

@@ -140,11 +140,11 @@ def _store(run: PollRun, content: bytes) -> str:
         current = _locked(run.pk)
         if current is None:
             return "gone"
-        if _is_ready(current):  # another delivery of the task finished first
-            return "ready"
-        if not leases.holds(current, run.lease_token):
+        if not leases.holds(current, run.lease_token):  # taken for dead, the render was given to another
             logger.warning("The PDF of poll run %s was rendered again elsewhere; this late render is dropped", run.pk)
             return "superseded"
+        if _is_ready(current):
+            return "ready"
         name = pdf_name(current.pk)
         # A file left by an attempt killed before it could commit: replace it, under
         # the same name, rather than add another beside it.

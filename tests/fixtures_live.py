@@ -216,15 +216,16 @@ def live_env(transactional_db, live_redis, tmp_path) -> LiveEnv:
 
 @pytest.fixture
 def start_celery_worker(live_env):
-    """Start a real worker process (``start_celery_worker(beat=False, **environment)``),
-    ready to take tasks (with Celery beat's periodic sweeps when ``beat``); every worker
-    started is stopped at the end of the test."""
+    """Start a real worker process (``start_celery_worker(beat=False, module="celery",
+    **environment)``), ready to take tasks (with Celery beat's periodic sweeps when
+    ``beat``); ``module`` is what ``python -m`` runs (a wrapper of Celery's command, such
+    as ``tests.paused_renders``). Every worker started is stopped at the end of the test."""
     workers: list[LiveProcess] = []
     # Tasks left in the broker by earlier tests refer to rows that are gone.
     celery_app.control.purge()
 
-    def start(*, beat: bool = False, **extra_env: str) -> LiveProcess:
-        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--without-mingle", "--without-gossip"]
+    def start(*, beat: bool = False, module: str = "celery", **extra_env: str) -> LiveProcess:
+        command = [sys.executable, "-m", module, "-A", "config", "worker", "--pool", "solo", "--without-mingle", "--without-gossip"]
         command += ["--loglevel", "INFO", "--hostname", f"test{len(workers)}-{os.getpid()}@%h"]
         if beat:  # the periodic sweeps too, as manage.py parley runs them
             command += ["-B", "-s", str(Path(live_env.variables["PARLEY_DATA_DIR"]) / f"beat-{len(workers)}")]

@@ -112,6 +112,30 @@ def test_it_holds_modifiers_for_one_key_press_only():
     assert performer.keys_down == set() and performer.buttons_down == set()
 
 
+# --- Typing on a real X server (Xvfb, US layout) --------------------------------------------
+
+FRENCH = "é€ñàç, déjà là: Ça coûte 5 € à Noël! ÉÈÀÙ œ æ ß ü " * 2
+
+
+def test_it_types_characters_the_layout_lacks_exactly_and_in_order(xvfb):
+    """French text on a US layout: every accented character goes through a spare key.
+    A program that reads its events late still reads each one right."""
+    window = RecordingWindow(xvfb)
+    performer = XTestPerformer(xvfb)
+    try:
+        performer.type_text(FRENCH)
+        performer.flush()
+        assert window.text_as_a_program_reads_it() == FRENCH
+        # Control ends: the spare keys are given back to the layout.
+        performer.release_all()
+        first = window.display.display.info.min_keycode
+        count = window.display.display.info.max_keycode - first + 1
+        mapping = window.display.get_keyboard_mapping(first, count)
+        assert not [syms for syms in mapping if any(s in syms for s in (0xE9, 0x20AC, 0x010020AC))]
+    finally:
+        window.close()
+
+
 # --- The live server's side --------------------------------------------------------------
 
 

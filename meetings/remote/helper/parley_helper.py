@@ -27,6 +27,8 @@ import queue
 import string
 import sys
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -498,7 +500,7 @@ class XTestPerformer(Performer):
         if not self.display.has_extension("XTEST"):
             raise RuntimeError(tr("The X server has no XTEST extension."))
         self.root = self.display.screen().root
-        self._scratch_keycode: int | None = None
+        self.spares: SpareKeys | None = None
 
     def monitors(self) -> list[Monitor]:
         try:
@@ -576,28 +578,73 @@ class XTestPerformer(Performer):
             elif not shifted and held_shift:
                 self.key("shift", True)
 
-    def _spare_keycode(self) -> int:
-        if self._scratch_keycode is None:
-            first = self.display.display.info.min_keycode
-            count = self.display.display.info.max_keycode - first + 1
-            mapping = self.display.get_keyboard_mapping(first, count)
-            empty = [first + offset for offset, syms in enumerate(mapping) if not any(syms)]
-            self._scratch_keycode = empty[-1] if empty else 0
-        return self._scratch_keycode
-
     def _type_keysym(self, keysym: int) -> None:
-        """A character no key makes: map it on a spare keycode, type it, unmap it."""
-        keycode = self._spare_keycode()
+        """A character no key of the layout makes (é on a US layout, €…): typed on a
+        spare keycode lent to it (``SpareKeys``)."""
+        if self.spares is None:
+            self.spares = SpareKeys(self.display)
+        keycode = self.spares.keycode_for(keysym)
         if not keycode:
             return
-        self.display.change_keyboard_mapping(keycode, [(keysym, keysym)])
-        self.display.sync()
         self._send_key(keycode, True)
         self._send_key(keycode, False)
         self.display.sync()
-        self.display.change_keyboard_mapping(keycode, [(0, 0)])
 
     def flush(self) -> None:
+        self.display.sync()
+
+    def release_all(self) -> None:
+        super().release_all()
+        if self.spares is not None:
+            self.spares.give_back()
+
+
+class SpareKeys:
+    """Keycodes that no key of the layout uses, lent to the characters it cannot type.
+
+    A program reads the keysym of a key press from the keyboard mapping when it handles
+    the event, which may be well after we sent it: a keycode remapped meanwhile reads
+    as another character, or as none. So each character gets a keycode of its own and
+    keeps it while it is in use; a keycode is lent again to another character only
+    after ``HOLD`` seconds without use, the least recently used first. Control's end
+    gives them all back (unmapped)."""
+
+    HOLD = 2.0
+
+    def __init__(self, display, clock=time.monotonic, sleep=time.sleep) -> None:
+        self.display = display
+        self.clock, self.sleep = clock, sleep
+        first = display.display.info.min_keycode
+        count = display.display.info.max_keycode - first + 1
+        mapping = display.get_keyboard_mapping(first, count)
+        self.free = [first + offset for offset, syms in enumerate(mapping) if not any(syms)]
+        self.lent: OrderedDict[int, tuple[int, float]] = OrderedDict()  # keysym → (keycode, last used)
+
+    def keycode_for(self, keysym: int) -> int:
+        """The keycode that types ``keysym`` now (0: no spare keycode at all)."""
+        if keysym in self.lent:
+            keycode, _used = self.lent.pop(keysym)
+        elif self.free:
+            keycode = self._map(self.free.pop(), keysym)
+        elif self.lent:
+            _oldest, (keycode, used) = self.lent.popitem(last=False)
+            self.sleep(max(0.0, used + self.HOLD - self.clock()))  # still being read: wait
+            keycode = self._map(keycode, keysym)
+        else:
+            return 0
+        self.lent[keysym] = (keycode, self.clock())
+        return keycode
+
+    def _map(self, keycode: int, keysym: int) -> int:
+        self.display.change_keyboard_mapping(keycode, [(keysym, keysym)])
+        self.display.sync()
+        return keycode
+
+    def give_back(self) -> None:
+        for keycode, _used in self.lent.values():
+            self.display.change_keyboard_mapping(keycode, [(0, 0)])
+            self.free.append(keycode)
+        self.lent.clear()
         self.display.sync()
 
 

@@ -260,7 +260,7 @@ def test_it_carries_the_controllers_click_and_keys_to_the_helper_on_the_requeste
         # The person at the computer is asked, in the helper: yes.
         helper.wait_for_line("Olivia Owner wants to control your computer. Allow? [y/N]")
         wait_remote_view(ann.page, "consent")
-        expect(panel).to_contain_text("Waiting for your consent in the helper window…")
+        expect(panel).to_contain_text("Waiting for you to allow it in the Parley helper…")
         helper.say("y")
         ann.page.wait_for_function("() => window.parleyRoom.remote.session?.state === 'active'", timeout=MEDIA_TIMEOUT_MS)
         wait_remote_view(ann.page, "controlled")

@@ -55,10 +55,16 @@ class RecordingPerformer(Performer):
 
 
 class QuietUI:
+    def start(self, loop):
+        pass
+
     def hide(self):
         pass
 
     def cancel_question(self):
+        pass
+
+    def close(self):
         pass
 
 

@@ -123,6 +123,9 @@ FRENCH = {
         "Le serveur de la réunion a fermé la connexion ; contrôle à distance arrêté."
     ),
     "The meeting closed this pairing ({reason}).": "La réunion a mis fin à cet appairage ({reason}).",
+    "A newer helper paired with this meeting page; this one stops here.": (
+        "Un assistant plus récent s'est appairé à cette page de réunion ; celui-ci s'arrête ici."
+    ),
     "Remote control refused.": "Contrôle à distance refusé.",
     "Remote control could not start: {message}": "Le contrôle à distance n'a pas pu démarrer : {message}",
     "Remote control ended ({reason}).": "Contrôle à distance terminé ({reason}).",
@@ -988,6 +991,11 @@ def websocket_url(server: str) -> tuple[str, str]:
     return f"{scheme}://{netloc}{prefix}{HELPER_PATH}", origin
 
 
+# Close codes of the helper socket (docs/remote-control.md).
+CLOSE_REPLACED = 4409
+CLOSE_ENDED = 4410
+
+
 class PairingRefused(Exception):
     pass
 
@@ -1006,6 +1014,7 @@ class Helper:
         self.active: int | None = None  # the session whose input is performed
         self.controller_name = ""
         self.consent_task: asyncio.Task | None = None
+        self.closed_by_meeting = False  # told why (helper.closed) before the socket closed
 
     async def run(self) -> int:
         try:
@@ -1022,7 +1031,9 @@ class Helper:
         except PairingRefused as refused:
             self.out(tr("Pairing refused: {reason}", reason=refused))
             return 3
-        except (ConnectionClosed, OSError) as error:
+        except ConnectionClosed as closed:
+            return self._closed(closed)
+        except OSError as error:
             self.out(
                 tr(
                     "Connection to the meeting lost ({error}); remote control stopped. Get a new code from the meeting page to pair again.",
@@ -1033,6 +1044,23 @@ class Helper:
         finally:
             self._stop_locally(None)
             self.ui.close()
+
+    def _closed(self, closed: Any) -> int:
+        """The server closed the socket: a normal end (the meeting said why, or a newer
+        helper took over) is 0; a connection lost is 1."""
+        code = closed.rcvd.code if getattr(closed, "rcvd", None) else None
+        if self.closed_by_meeting or code == CLOSE_ENDED:
+            return 0  # the reason was printed when the meeting said it
+        if code == CLOSE_REPLACED:
+            self.out(tr("A newer helper paired with this meeting page; this one stops here."))
+            return 0
+        self.out(
+            tr(
+                "Connection to the meeting lost ({error}); remote control stopped. Get a new code from the meeting page to pair again.",
+                error=closed,
+            )
+        )
+        return 1
 
     async def _session(self, socket: Any) -> int:
         await socket.send(
@@ -1051,6 +1079,8 @@ class Helper:
         )
         async for raw in socket:
             self._dispatch(json.loads(raw))
+        if self.closed_by_meeting:
+            return 0
         self.out(tr("The meeting server closed the connection; remote control stopped."))
         return 1
 
@@ -1084,6 +1114,7 @@ class Helper:
         elif kind == "control.stopped" and body.get("session_id") in (self.active, self.asking):
             self._stop_locally(reason_text(str(body.get("reason") or "stopped")))
         elif kind == "helper.closed":
+            self.closed_by_meeting = True
             self._stop_locally(None)
             self.out(tr("The meeting closed this pairing ({reason}).", reason=closed_text(str(body.get("reason") or "ended"))))
 

@@ -406,7 +406,7 @@ export class RemoteControl {
   }
 
   consentView() {
-    return [this.status(gettext("Waiting for your consent in the helper window…")), this.row(this.stopButton())];
+    return [this.status(gettext("Waiting for you to allow it in the Parley helper…")), this.row(this.stopButton())];
   }
 
   controlledView(session) {

@@ -59,7 +59,7 @@ def required_python() -> tuple[int, int]:
     and each bundled library declare (``Requires-Python: >=3.11``)."""
     floors = [HELPER_PYTHON]
     for name in DISTRIBUTIONS:
-        declared = _distribution(name).metadata.get("Requires-Python") or ""
+        declared = " ".join(_distribution(name).metadata.get_all("Requires-Python") or [])
         floors += [(int(major), int(minor)) for major, minor in re.findall(r">=\s*(\d+)\.(\d+)", declared)]
     return max(floors)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from django.http import FileResponse, Http404
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
@@ -30,7 +28,7 @@ def helper_archive(request):
 @require_GET
 def helper_prebuilt(request, name: str):
     """A ready-to-run helper the operator provided (downloads.PREBUILT), if it is there."""
-    path: Path | None = downloads.prebuilt_file(name)
+    path = downloads.prebuilt_file(name)
     if path is None:
         raise Http404
     content_type = downloads.PREBUILT[name][2]

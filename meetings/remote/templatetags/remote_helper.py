@@ -12,4 +12,4 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def helper_offer(context) -> downloads.Offer:
-    return downloads.offers(context["request"])[1][0]
+    return downloads.offer_for(downloads.visitor_system(context["request"]) or downloads.SYSTEMS[0])

@@ -64,7 +64,6 @@ export function keyName(key) {
   return /[A-Z]/.test(key) ? key.toLowerCase() : key; // Ctrl+Shift+A is "a" with shift
 }
 
-// The helper acts through python-xlib on Linux (X11), through pynput elsewhere.
 function isPrintable(key) {
   return [...key].length === 1 && !/[\u0000-\u001f\u007f]/.test(key);
 }

@@ -364,6 +364,13 @@ PARLEY_SFU_SHARED_ROOMS = env_bool("PARLEY_SFU_SHARED_ROOMS", False)
 # room holds at most this many people (whatever the meeting's own maximum).
 PARLEY_MESH_MAX = env_int("PARLEY_MESH_MAX", 6, min_value=2, max_value=50)
 
+# --- Remote control: the desktop helper's downloads (docs/remote-control.md) -----------
+# Ready-to-run helpers an operator built (meetings/remote/helper/parley-helper.spec) and
+# put here, offered on the helper page when present: parley-helper-windows.exe,
+# parley-helper-macos.zip. Linux gets parley-helper.pyz, built by Parley itself (cached
+# in DATA_DIR/helper-build).
+PARLEY_HELPER_DOWNLOADS_DIR = Path(env_str("PARLEY_HELPER_DOWNLOADS_DIR", str(DATA_DIR / "helper-downloads")))
+
 # --- Auth, i18n -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

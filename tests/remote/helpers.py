@@ -23,6 +23,9 @@ from tests.fixtures_live import XVFB_SCREEN
 WIDTH, HEIGHT = XVFB_SCREEN
 TIMEOUT = 20.0
 QUIET = 0.5  # how long "nothing happens" is watched
+# A Python with nothing installed, as on a support customer's computer: isolated (-I: no
+# user site, no PYTHON* variables) and without site-packages (-S), unbuffered (-u).
+BARE_PYTHON = (sys.executable, "-I", "-S", "-u")
 
 
 # --- Without X --------------------------------------------------------------------------
@@ -176,11 +179,11 @@ def _keysym_text(keysym: int) -> str:
 class HelperProgram:
     """The helper as a user runs it: its output read line by line, its stdin ours."""
 
-    def __init__(self, script: Path, server_url: str, code: str, display_name: str):
+    def __init__(self, script: Path, server_url: str, code: str, display_name: str, python: tuple[str, ...] = (sys.executable,)):
         env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "DJANGO_"))}
         env.update(DISPLAY=display_name, PYTHONUNBUFFERED="1")
         # English whatever the developer's locale: the tests read its lines.
-        command = [sys.executable, str(script), "--server", server_url, "--code", code, "--consent", "terminal", "--lang", "en"]
+        command = [*python, str(script), "--server", server_url, "--code", code, "--consent", "terminal", "--lang", "en"]
         self.process = processes.spawn(
             command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )

@@ -80,6 +80,11 @@ FRENCH = {
     "parley-helper: {problem}": "parley-helper : {problem}",
     "Parley helper {version}: screen {monitor}, server {origin}.": "Assistant Parley {version} : écran {monitor}, serveur {origin}.",
     "Stopped.": "Arrêté.",
+    "This helper needs Python {required} or newer, and this is Python {current}. Install a newer Python, "
+    "or use parley_helper.py instead (the helper page of your meeting server says how).": (
+        "Cet assistant nécessite Python {required} ou plus récent, et celui-ci est Python {current}. Installez un Python "
+        "plus récent, ou utilisez plutôt parley_helper.py (la page de l'assistant de votre serveur de réunion explique comment)."
+    ),
     # Performing input
     "The X server has no XTEST extension.": "Le serveur X n'a pas l'extension XTEST.",
     "No X display: the helper drives X11 through XTEST.": "Aucun affichage X : l'assistant pilote X11 au moyen de XTEST.",
@@ -1232,15 +1237,29 @@ def choose_monitor(monitors: list[Monitor], number: int | None, ask: Callable[[s
     return monitors[int(answer) - 1]
 
 
+def python_too_old(required: tuple[int, int]) -> str:
+    return tr(
+        "This helper needs Python {required} or newer, and this is Python {current}. Install a newer Python, "
+        "or use parley_helper.py instead (the helper page of your meeting server says how).",
+        required="{}.{}".format(*required),
+        current="{}.{}".format(*sys.version_info[:2]),
+    )
+
+
 def say(text: str) -> None:
     print(text, flush=True)
 
 
-def main(argv: list | None = None) -> int:
+def main(argv: list | None = None, requires_python: tuple[int, int] | None = None) -> int:
+    """``requires_python``: the oldest Python the libraries bundled with this copy run
+    on (parley-helper.pyz), said plainly rather than failing on their first import."""
     argv = sys.argv[1:] if argv is None else argv
     set_language(language_asked(argv) or detect_language())
     args = parse_args(argv)
     set_language(args.lang)
+    if requires_python and sys.version_info[:2] < tuple(requires_python):
+        say(tr("parley-helper: {problem}", problem=python_too_old(requires_python)))
+        return 2
     code = normalise_code(args.code)
     try:
         if code is None:

@@ -5,7 +5,7 @@
 // AudioContext made earlier stays suspended (and Chrome warns "The AudioContext was
 // not allowed to start"). So the context is made on a gesture only: the "Sound"
 // control, or the first click or key press on the page while sound is on. The choice
-// is remembered; until a gesture unlocks it, the control says to click to allow sound.
+// is remembered; until a gesture unlocks it, the control offers to allow sound.
 // Notification permission is asked once, when the person turns sound on.
 
 const SOUND_KEY = "parley.client.sound";
@@ -93,7 +93,7 @@ export function setUpSoundControl(button) {
     button.querySelector(".sound-toggle__text").textContent = on
       ? unlocked()
         ? gettext("Sound on")
-        : gettext("Sound on: click to allow")
+        : gettext("Allow sound")
       : gettext("Sound off");
   };
   button.addEventListener("click", async () => {

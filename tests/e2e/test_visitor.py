@@ -161,7 +161,7 @@ def test_it_sounds_for_a_request_only_once_allowed_and_notifies_a_hidden_tab(new
     toggle = page.locator("#sound-toggle")
     # Sound is on by default, but the browser allows it only after a click: the control says so.
     expect(toggle).to_have_attribute("data-state", "locked")
-    expect(toggle).to_contain_text("click to allow")
+    expect(toggle).to_have_text("Allow sound")
 
     request_meeting(new_page, "grace", "Vera Visitor", "vera@example.org")
     expect(request_item(page, "Vera Visitor")).to_be_visible()

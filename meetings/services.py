@@ -705,11 +705,16 @@ def change_role(actor: Participant, target_id: int, role: str) -> Participant:
     return target
 
 
-def kick_participant(actor: Participant, target_id: int) -> Participant:
-    """Out of the room now; banned from coming back if the meeting moderates participants."""
+def kick_participant(actor: Participant, target_id: int, *, ban: bool | None = None) -> Participant:
+    """Out of the room now. ``ban``: barred from coming back into this meeting, which
+    only a meeting that moderates participants offers; unsaid, such a meeting bans
+    (F11) and any other does not. A kick without a ban lets the person join again
+    (through the lobby where there is one)."""
     with transaction.atomic():
         meeting, current, target = _moderation(actor, target_id, "kick")
-        banned = meeting.moderate_participants
+        if ban and not meeting.moderate_participants:
+            raise PermissionDenied(_("Only a meeting that moderates participants bans. Remove the person instead: they may come back."))
+        banned = meeting.moderate_participants if ban is None else ban
         with _watch_organizers(meeting):
             target.is_banned = banned
             target.connected = False

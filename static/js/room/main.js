@@ -92,6 +92,7 @@ const people = new ParticipantsPanel({
   count: $("participants-count-badge"),
   selfId,
   self: () => state.self,
+  meeting: () => state.meeting,
   request,
 });
 

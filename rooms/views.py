@@ -147,6 +147,7 @@ def _render_client(request, extension: Extension, create_form: MeetingCreateForm
         "create_form": create_form,
         "meetings": _meetings_of(request.user),
         "waiting_requests": list(services.waiting_requests_for(extension)),
+        "recent_requests": services.recent_requests_for(extension),
         "sections": render_sections(request),
     }
     return render(request, "rooms/client.html", context)

@@ -571,6 +571,25 @@ def test_it_gives_the_request_to_the_first_agent_and_tells_the_second_who_took_i
     assert Meeting.objects.filter(owner=other.user).count() == 0
 
 
+def test_it_shows_who_took_a_queue_request_and_when_in_the_history_of_the_other_agent(owner, other, owner_client, other_client):
+    queue = make_queue([owner, other])
+    waiting = make_request(queue, name="Vera Visitor")
+    owner_client.post(reverse("request_join", args=[waiting.pk]))
+    waiting.refresh_from_db()
+    at = timezone.localtime(waiting.closed_at).strftime("%H:%M")
+
+    page = other_client.get(reverse("client")).content.decode()
+
+    incoming, history = page.split('id="request-history"', 1)
+    assert "Vera Visitor" not in incoming.split('id="incoming-requests"', 1)[1].split("</ul>", 1)[0]
+    item = history.split("</li>", 1)[0]
+    assert f'data-request-id="{waiting.pk}"' in item and "Vera Visitor" in item
+    assert f"Taken by Olivia Owner at {at}." in " ".join(item.split())
+    assert "request-join" not in item and "request-ignore" not in item
+    mine = owner_client.get(reverse("client")).content.decode()
+    assert f"You took it at {at}." in " ".join(mine.split())
+
+
 def test_it_hides_other_peoples_requests(other_client, owner):
     waiting = make_request(owner)
     assert other_client.post(reverse("request_join", args=[waiting.pk])).status_code == 404

@@ -673,6 +673,11 @@ def test_it_gives_a_joined_participant_the_room_snapshot(lobby_room, settings):
     assert [p["id"] for p in services.room_snapshot(lobby_room.organizer)["lobby"]] == [guest.pk]
     with pytest.raises(PermissionDenied):
         services.room_snapshot(guest)
+    # Only organizers get the meeting link, which they may hand out (the Info panel).
+    assert "join_url" not in snapshot["meeting"]
+    assert services.room_snapshot(lobby_room.organizer)["meeting"]["join_url"] == services.meeting_link_url(
+        lobby_room.meeting, absolute=False
+    )
 
 
 def test_it_lets_signals_go_only_to_connected_people_in_the_room(lobby_room):

@@ -22,6 +22,7 @@ from playwright.sync_api import Page, expect
 
 from core import processes
 from documents.models import Annotation, Document, Presentation
+from tests.documents.helpers import make_document, page_color
 from tests.e2e.pages import IN_ROOM_JS, WS_RECORDER, Person, forced_send, join_room, shared_room
 from tests.fixtures_live import LiveEnv
 from tests.fixtures_live import make_live_env as _live_env
@@ -176,6 +177,58 @@ def download(person: Person, format_: str) -> tuple[bytes, str]:
 
 
 # --- PDF sharing -------------------------------------------------------------------------
+
+
+# (rgb) → the colour at the middle of the Documents panel's preview image, once loaded.
+PREVIEW_COLOUR_JS = """(rgb) => {
+  const image = document.querySelector("#documents-panel .documents-preview__image");
+  if (!image || !image.complete || !image.naturalWidth) return false;
+  const canvas = document.createElement("canvas");
+  canvas.width = image.naturalWidth;
+  canvas.height = image.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  const [r, g, b] = context.getImageData(canvas.width / 2, canvas.height / 2, 1, 1).data;
+  return [r, g, b].every((value, c) => Math.abs(value - rgb[c]) <= 3);
+}"""
+
+
+def test_it_previews_a_document_page_by_page_in_the_room_before_sharing_it(open_page, asgi_server, settings):
+    owner_ext, meeting = shared_room("Olivia Owner")
+    settings.MEDIA_ROOT = asgi_server.outbox.parent / "data" / "media"  # the files daphne serves
+    document = make_document(owner_ext.user, pages=3, name="Budget.pdf")
+    owner = join_room(open_page(user=owner_ext.user), meeting, "Olivia Owner")
+    ann = join_room(open_page(), meeting, "Ann Guest")
+    panel = open_documents(owner)
+    item = panel.locator(f'.document-item[data-document-id="{document.pk}"]')
+
+    item.locator(".document-item__preview").click()
+
+    preview = panel.locator(".documents-preview")
+    expect(preview).to_be_visible()
+    expect(panel.locator(".documents-list")).to_be_hidden()
+    expect(preview.locator(".documents-preview__title")).to_have_text("Budget.pdf")
+    expect(preview.locator(".documents-preview__position")).to_have_text("Page 1 of 3")
+    owner.page.wait_for_function(PREVIEW_COLOUR_JS, arg=list(page_color(1)))
+    preview.locator(".documents-preview__next").click()
+    expect(preview.locator(".documents-preview__position")).to_have_text("Page 2 of 3")
+    owner.page.wait_for_function(PREVIEW_COLOUR_JS, arg=list(page_color(2)))
+    owner.page.keyboard.press("ArrowRight")
+    expect(preview.locator(".documents-preview__next")).to_be_disabled()
+    owner.page.wait_for_function(PREVIEW_COLOUR_JS, arg=list(page_color(3)))
+    # Only the one who previews sees it: nothing is shared yet.
+    expect(ann.page.locator("#stage")).to_be_hidden()
+    assert not Presentation.objects.exists()
+    preview.locator(".documents-preview__back").click()
+    expect(panel.locator(".documents-list")).to_be_visible()
+    expect(item.locator(".document-item__preview")).to_be_focused()
+
+    # Share from the preview: everyone sees page 1.
+    item.locator(".document-item__preview").click()
+    preview.locator(".documents-preview__share").click()
+    expect(panel).to_be_hidden()
+    ann.page.wait_for_function(PAGE_SHOWN_JS, arg=1)
+    assert Presentation.objects.get(meeting=meeting).document_id == document.pk
 
 
 def test_it_shares_an_uploaded_pdf_turns_pages_and_shows_strokes_live_to_everyone(open_page, celery_worker):

@@ -464,3 +464,31 @@ def test_it_runs_a_dotted_whiteboard_with_pages_png_download_rights_and_stop_sha
         expect(person.page.locator("#stage")).to_be_hidden()
         person.page.wait_for_function("() => window.parleyRoom.presentation === null && window.parleyRoom.share === null")
     assert Presentation.objects.get(meeting=meeting).ended_at is not None
+
+
+def test_it_erases_every_stroke_a_drag_of_the_eraser_crosses_and_one_undo_brings_them_back(open_page):
+    owner_ext, meeting = shared_room("Olivia Owner")
+    owner = join_room(open_page(user=owner_ext.user), meeting, "Olivia Owner")
+    ann = join_room(open_page(), meeting, "Ann Guest")
+    panel = open_documents(owner)
+    panel.locator(".documents-panel__open-whiteboard").click()
+    ann.page.wait_for_function("() => window.parleyRoom.presentation?.kind === 'whiteboard'")
+    choose_tool(owner.page, "marker")
+    for x in (0.3, 0.5, 0.7):  # three upright strokes, side by side
+        draw_line(owner.page, (x, 0.3), (x, 0.7))
+    wait_annotations(ann, 1, 3)
+    wait_colour_at(ann, CANVAS, (0.5, 0.5), RED)
+
+    # One drag across the first two strokes, between them and the third: those two go.
+    choose_tool(owner.page, "eraser")
+    draw_line(owner.page, (0.2, 0.5), (0.6, 0.5))
+
+    wait_annotations(ann, 1, 1)
+    wait_annotations(owner, 1, 1)
+    assert not colour_at(ann, CANVAS, (0.3, 0.4), RED) and not colour_at(ann, CANVAS, (0.5, 0.4), RED)
+    assert colour_at(ann, CANVAS, (0.7, 0.4), RED)
+    assert Annotation.objects.filter(removed_at__isnull=True).count() == 1
+    # The drag is one change: one Undo brings both strokes back.
+    owner.page.locator('#presentation .annotate__button[data-tool="undo"]').click()
+    wait_annotations(ann, 1, 3)
+    wait_colour_at(ann, CANVAS, (0.3, 0.4), RED)

@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
 from core import presence
@@ -212,7 +213,7 @@ def meeting_link_url(meeting: Meeting, *, absolute: bool = True) -> str:
 
 def check_meeting_link(meeting: Meeting, token: str) -> None:
     """Refuse a meeting link that the server did not make for this meeting."""
-    if not signing.constant_time_compare(token, meeting_link_token(meeting)):
+    if not constant_time_compare(token, meeting_link_token(meeting)):
         raise InvalidMeetingLink(_("This meeting link is not valid. Check that you copied it whole."))
 
 

@@ -80,22 +80,24 @@ def test_it_connects_three_people_with_video_audio_chat_reactions_share_and_snap
         viewer.page.evaluate(
             """() => {
               window.__reactions = [];
-              new MutationObserver(() => {
+              const record = () => {
                 for (const node of document.querySelectorAll(".tile__reaction[data-emoji]")) {
                   const picture = node.querySelector("img");
                   // A picture shipped with Parley, loaded: no emoji font needed.
                   const loaded = Boolean(picture && picture.complete && picture.naturalWidth > 0 && picture.src.endsWith(".svg"));
+                  if (picture && !loaded) picture.addEventListener("load", record, { once: true });
                   const alt = picture ? picture.alt : "";
                   window.__reactions.push({ id: node.closest(".tile").dataset.participantId, emoji: node.dataset.emoji, loaded, alt, text: node.textContent });
                 }
-              }).observe(document.getElementById("tiles"), { subtree: true, childList: true, attributes: true });
+              };
+              new MutationObserver(record).observe(document.getElementById("tiles"), { subtree: true, childList: true, attributes: true });
             }"""
         )
     bob.page.click("#reactions-button")
     # The menu shows pictures, not emoji (which need a colour-emoji font).
     choices = bob.page.locator(".reaction-choice")
     expect(choices).to_have_count(7)
-    assert bob.page.evaluate(
+    bob.page.wait_for_function(
         """() => [...document.querySelectorAll(".reaction-choice")].every(
              (b) => !b.textContent.trim() && b.querySelector("img").complete && b.querySelector("img").naturalWidth > 0)"""
     )

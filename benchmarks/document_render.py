@@ -41,6 +41,7 @@ def _render_with_marks(document_id: int) -> tuple[float, list[float]]:
             marks.append(time.perf_counter())
 
     services._take = marking
+    _ask_again(document_id)
     try:
         started = time.perf_counter()
         services.render_document(document_id)
@@ -49,6 +50,14 @@ def _render_with_marks(document_id: int) -> tuple[float, list[float]]:
         services._take = take
     gaps = [later - earlier for earlier, later in zip([started, *marks], marks, strict=False)]
     return total, gaps
+
+
+def _ask_again(document_id: int) -> None:
+    """Back to processing, no worker holding its lease: the render does the whole work."""
+    from core import leases
+    from documents.models import Document
+
+    Document.objects.filter(pk=document_id).update(status=Document.Status.PROCESSING, **leases.finished())
 
 
 def _baseline(data: bytes, page_pixels: int, *, encode: bool) -> tuple[float, list[float]]:

@@ -202,6 +202,9 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-disconnected-participants": {"task": "meetings.tasks.sweep_disconnected", "schedule": 5.0},
     # Closes polls whose time ran out if their scheduled task was lost (restart, broker down).
     "close-expired-polls": {"task": "polls.tasks.close_expired_polls", "schedule": 5.0},
+    # Queues again the renders whose worker died (its lease ran out), or fails them.
+    "requeue-dead-poll-pdfs": {"task": "polls.tasks.requeue_dead_pdf_renders", "schedule": 10.0},
+    "requeue-dead-document-renders": {"task": "documents.tasks.requeue_dead_renders", "schedule": 10.0},
     # Removes the files of deleted documents once no presentation refers to them.
     "purge-deleted-documents": {"task": "documents.tasks.purge_deleted_documents", "schedule": 600.0},
     # Interrupts recordings whose media worker stopped renewing its lease (and continues them).
@@ -295,6 +298,11 @@ PARLEY_RECONNECT_GRACE = env_int("PARLEY_RECONNECT_GRACE", 20, min_value=1)
 # handler). 0 turns the heartbeat off (the in-process Channels tests).
 PARLEY_WEB_HEARTBEAT_SECONDS = env_int("PARLEY_WEB_HEARTBEAT_SECONDS", 5, min_value=0, max_value=60)
 
+# --- Renders by the worker (results PDFs, document pages, exports; core/leases.py) ------
+# Seconds a worker's claim on a render lasts without progress (a results PDF must render
+# within it); past it the worker is taken for dead and the render is queued again.
+PARLEY_RENDER_LEASE_SECONDS = env_int("PARLEY_RENDER_LEASE_SECONDS", 60, min_value=2, max_value=3600)
+
 # --- Shared Documents Repository --------------------------------------------------------
 PARLEY_DOCUMENT_MAX_BYTES = env_int("PARLEY_DOCUMENT_MAX_BYTES", 50 * 2**20, min_value=1024)
 PARLEY_DOCUMENT_MAX_PAGES = env_int("PARLEY_DOCUMENT_MAX_PAGES", 300, min_value=1, max_value=5000)
@@ -355,6 +363,13 @@ PARLEY_SFU_SHARED_ROOMS = env_bool("PARLEY_SFU_SHARED_ROOMS", False)
 # A mesh makes every browser upload one stream per other person: without a Janus, a
 # room holds at most this many people (whatever the meeting's own maximum).
 PARLEY_MESH_MAX = env_int("PARLEY_MESH_MAX", 6, min_value=2, max_value=50)
+
+# --- Remote control: the desktop helper's downloads (docs/remote-control.md) -----------
+# Ready-to-run helpers an operator built (meetings/remote/helper/parley-helper.spec) and
+# put here, offered on the helper page when present: parley-helper-windows.exe,
+# parley-helper-macos.zip. Linux gets parley-helper.pyz, built by Parley itself (cached
+# in DATA_DIR/helper-build).
+PARLEY_HELPER_DOWNLOADS_DIR = Path(env_str("PARLEY_HELPER_DOWNLOADS_DIR", str(DATA_DIR / "helper-downloads")))
 
 # --- Auth, i18n -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -54,6 +54,8 @@ urlpatterns = [
     # Remote control: the desktop helper, for everyone.
     path("remote/helper/", remote_views.helper_instructions, name="remote_helper"),
     path("remote/helper/parley_helper.py", remote_views.helper_download, name="remote_helper_download"),
+    path("remote/helper/parley-helper.pyz", remote_views.helper_archive, name="remote_helper_archive"),
+    path("remote/helper/<str:name>", remote_views.helper_prebuilt, name="remote_helper_prebuilt"),
     # Janus's event handler (group rooms through the SFU, docs/sfu.md).
     path("sfu/events/", sfu_views.janus_events, name="janus_events"),
     # The visitor's side of a Click2Meet request.

@@ -26,7 +26,10 @@ class DocumentAdmin(admin.ModelAdmin):
     list_filter = ("status", "created_at", ("deleted_at", admin.EmptyFieldListFilter))
     list_select_related = ("owner",)
     search_fields = ("name", "owner__username", "owner__email", "owner__extension__display_name")
-    fields = ("name", "owner", "status", "error", "page_count", "pages_rendered", "size", "file", "thumbnail", "created_at", "deleted_at")
+    fields = (
+        "name", "owner", "status", "error", "page_count", "pages_rendered", "lease_until", "size", "file", "thumbnail", "created_at",
+        "deleted_at",
+    )  # fmt: skip
     readonly_fields = fields
     inlines = [DocumentPageInline]
     actions = ["render_again"]

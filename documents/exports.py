@@ -9,8 +9,10 @@ the text. They are drawn at twice the size and scaled down, for smooth edges.
 
 The PDF is written page by page (a JPEG image per page, an img2pdf-like layout), so a
 300-page document never has all its pages in memory at once. Each export has one file
-under a fixed name, written under the export's row lock: a task delivered twice still
-leaves one file.
+under a fixed name. A worker claims the export (its lease, ``core.leases``) before it
+starts and renews the lease with each page; the file is written under the export's row
+lock only while the lease is still its own: a task delivered twice, an export queued
+again once its worker died, and that worker coming back late still leave one file.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import functools
 import io
 import logging
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from django.core.files import File
@@ -29,6 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image, ImageDraw, ImageFont
 
+from core import leases
 from documents import presenting
 from documents.models import Annotation, DocumentPage, Export, Presentation
 
@@ -208,9 +211,11 @@ class ImagePdfWriter:
         self.out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref_at))
 
 
-def write_presentation_pdf(presentation: Presentation, out: IO[bytes]) -> None:
+def write_presentation_pdf(presentation: Presentation, out: IO[bytes], *, before_page: Callable[[], None] = lambda: None) -> None:
+    """Every page into ``out``; ``before_page`` is called before each (the lease's renewal)."""
     writer = ImagePdfWriter(out)
     for number in range(1, presentation.page_count + 1):
+        before_page()
         writer.add_page(compose_page(presentation, number))
     writer.close()
 
@@ -223,61 +228,90 @@ def _is_ready(export: Export) -> bool:
     return export.status == Export.Status.READY and bool(name) and default_storage.exists(name or "")
 
 
+def _rendering():
+    return Export.objects.filter(status=Export.Status.RENDERING)
+
+
+def _renew(export: Export) -> None:
+    if not leases.renew(export, _rendering()):
+        raise leases.LeaseLost
+
+
 def render_export(export_id: int, *, last_try: bool = False) -> str:
     """Render and store an export, then tell its requester (``presentation.export``).
 
-    Returns ``"gone"`` (no such export), ``"ready"`` (already there: nothing done) or
-    ``"rendered"``. A failure is re-raised for the task to retry; on its last try the
-    export is marked failed first, so that the person waiting learns of it.
+    Returns ``"gone"`` (no such export), ``"ready"`` (already there: nothing done),
+    ``"skipped"`` (another worker holds its lease, or it is not rendering),
+    ``"superseded"`` (this worker lost its lease to another: nothing stored) or
+    ``"rendered"``. A failure is re-raised for the task to retry (the export goes back
+    to the queue meanwhile); on its last try the export is marked failed first, so that
+    the person waiting learns of it.
     """
     export = Export.objects.select_related("presentation", "presentation__meeting").filter(pk=export_id).first()
     if export is None:
         return "gone"
     if _is_ready(export):
         return "ready"
+    if not leases.claim(export, _rendering()):
+        return "skipped"
     try:
         with tempfile.TemporaryFile() as content:
             if export.format == Export.Format.PNG:
                 content.write(page_png(export.presentation, export.page or 1))
             else:
-                write_presentation_pdf(export.presentation, content)
+                write_presentation_pdf(export.presentation, content, before_page=lambda: _renew(export))
             content.seek(0)
-            return _store(export_id, content)
+            return _store(export, content)
+    except leases.LeaseLost:
+        return _superseded(export)
     except Exception as exc:
         if last_try:
             logger.exception("Export %s failed for good", export_id)
-            _mark_failed(export_id, exc)
+            _mark_failed(export, exc)
+        else:
+            leases.release(export, _rendering(), presenting.EXPORT_RETRY_AFTER)
         raise
 
 
-def _store(export_id: int, content: IO[bytes]) -> str:
+def _superseded(export: Export) -> str:
+    logger.warning("Export %s was rendered again elsewhere; this late render is dropped", export.pk)
+    return "superseded"
+
+
+def _locked(export_id: int) -> Export | None:
+    return Export.objects.select_for_update(of=("self",)).select_related("presentation__meeting").filter(pk=export_id).first()
+
+
+def _store(export: Export, content: IO[bytes]) -> str:
     with transaction.atomic():
-        export = Export.objects.select_for_update().select_related("presentation__meeting").filter(pk=export_id).first()
-        if export is None:
+        current = _locked(export.pk)
+        if current is None:
             return "gone"
-        if _is_ready(export):  # another delivery of the task finished first
+        if not leases.holds(current, export.lease_token):  # taken for dead, the export was given to another
+            return _superseded(export)
+        if _is_ready(current):
             return "ready"
-        name = export_name(export)
+        name = export_name(current)
         # A file left by an attempt killed before it could commit: replace it.
         if default_storage.exists(name):
             default_storage.delete(name)
-        export.file.name = default_storage.save(name, File(content, name=name))
-        export.status = Export.Status.READY
-        export.error = ""
-        export.finished_at = timezone.now()
-        export.save(update_fields=["file", "status", "error", "finished_at"])
-        presenting.publish_export_state(export)
+        current.file.name = default_storage.save(name, File(content, name=name))
+        current.status = Export.Status.READY
+        current.error = ""
+        current.finished_at = timezone.now()
+        current.save(update_fields=["file", "status", "error", "finished_at", *leases.finish(current)])
+        presenting.publish_export_state(current)
     return "rendered"
 
 
-def _mark_failed(export_id: int, exc: Exception) -> None:
+def _mark_failed(export: Export, exc: Exception) -> None:
     with transaction.atomic():
-        export = Export.objects.select_for_update().select_related("presentation__meeting").filter(pk=export_id).first()
-        if export is None or export.status == Export.Status.READY:
+        current = _locked(export.pk)
+        if current is None or current.status == Export.Status.READY or not leases.holds(current, export.lease_token):
             return
-        export.status = Export.Status.FAILED
-        export.error = _("The file could not be made (%(reason)s). Try again.") % {"reason": type(exc).__name__}
-        export.error = export.error[:ERROR_MAX]
-        export.finished_at = timezone.now()
-        export.save(update_fields=["status", "error", "finished_at"])
-        presenting.publish_export_state(export)
+        current.status = Export.Status.FAILED
+        current.error = _("The file could not be made (%(reason)s). Try again.") % {"reason": type(exc).__name__}
+        current.error = current.error[:ERROR_MAX]
+        current.finished_at = timezone.now()
+        current.save(update_fields=["status", "error", "finished_at", *leases.finish(current)])
+        presenting.publish_export_state(current)

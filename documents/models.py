@@ -17,10 +17,14 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.leases import Leased
+
 NAME_MAX = 200
 
 
-class Document(models.Model):
+class Document(Leased, models.Model):
+    """Its lease (``Leased``) is the render of its pages (``documents.services``)."""
+
     class Status(models.TextChoices):
         PROCESSING = "processing", _("Processing")
         READY = "ready", _("Ready")
@@ -189,9 +193,10 @@ class AnnotationAction(models.Model):
         return f"{self.get_kind_display()} {self.annotation_id}"
 
 
-class Export(models.Model):
+class Export(Leased, models.Model):
     """A PNG of one page or a PDF of all pages with their annotations, rendered by the
-    worker (``documents.tasks.render_export``) and stored under a fixed name."""
+    worker (``documents.tasks.render_export``, under the lease of ``Leased``) and stored
+    under a fixed name."""
 
     class Format(models.TextChoices):
         PNG = "png", "PNG"

@@ -39,6 +39,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import leases
 from documents import services as document_services
 from documents.models import Annotation, AnnotationAction, Document, DocumentPage, Export, Presentation
 from meetings import services as meeting_services
@@ -74,7 +75,8 @@ COLOR_RE = re.compile(r"#[0-9a-fA-F]{6}")
 TEXT_CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 # An undo looks this far back for an action that still applies.
 UNDO_LOOKBACK = 100
-# An export still "rendering" after this many seconds is asked for again.
+# An export whose task no worker took after this many seconds (a task the broker lost)
+# is queued again when asked for. Once a worker took it, its lease decides (core.leases).
 EXPORT_RETRY_AFTER = 120
 
 
@@ -828,17 +830,18 @@ def request_export(participant: Participant, wanted: ExportInput) -> Export:
         if wanted.format == Export.Format.PNG:
             page = wanted.page or presentation.page
             _check_page(presentation, page)
-        recent = Export.objects.filter(
-            presentation=presentation,
-            requester=current,
-            format=wanted.format,
-            page=page,
-            status=Export.Status.RENDERING,
-            created_at__gte=timezone.now() - timedelta(seconds=EXPORT_RETRY_AFTER),
-        ).first()
-        if recent is not None:  # asked twice: one render
-            return recent
-        export = Export.objects.create(presentation=presentation, requester=current, format=wanted.format, page=page)
+        asked = (
+            Export.objects.select_for_update()
+            .filter(presentation=presentation, requester=current, format=wanted.format, page=page, status=Export.Status.RENDERING)
+            .order_by("-pk")
+            .first()
+        )
+        if asked is not None:  # asked twice: one render (queued again if its worker died)
+            _requeue_if_dead(asked)
+            return asked
+        export = Export.objects.create(
+            presentation=presentation, requester=current, format=wanted.format, page=page, **leases.queued(EXPORT_RETRY_AFTER)
+        )
         _enqueue_export(export)
     return export
 
@@ -846,18 +849,22 @@ def request_export(participant: Participant, wanted: ExportInput) -> Export:
 def archive_export(user, presentation: Presentation, *, retry: bool = False) -> Export:
     """The annotated PDF for the meeting's managers, during or after the meeting.
 
-    The latest PDF export serves while it is rendering, once it failed (unless
-    ``retry``), and once ready if nothing can have changed since: the presentation
-    ended before it was asked for, or it is only a few moments old.
+    The latest PDF export serves while it is rendering (queued again if its worker
+    died), once it failed (unless ``retry``), and once ready if nothing can have changed
+    since: the presentation ended before it was asked for, or it is only a few moments
+    old.
     """
     if not can_manage_meeting(user, presentation.meeting):
         raise PermissionDenied
     with transaction.atomic():
         presentation = Presentation.objects.select_for_update().select_related("meeting").get(pk=presentation.pk)
-        latest = Export.objects.filter(presentation=presentation, format=Export.Format.PDF).order_by("-pk").first()
+        latest = Export.objects.select_for_update().filter(presentation=presentation, format=Export.Format.PDF).order_by("-pk").first()
         if latest is not None and _still_serves(presentation, latest, retry=retry):
+            _requeue_if_dead(latest)
             return latest
-        export = Export.objects.create(presentation=presentation, requested_by=user, format=Export.Format.PDF)
+        export = Export.objects.create(
+            presentation=presentation, requested_by=user, format=Export.Format.PDF, **leases.queued(EXPORT_RETRY_AFTER)
+        )
         _enqueue_export(export)
     return export
 
@@ -865,11 +872,20 @@ def archive_export(user, presentation: Presentation, *, retry: bool = False) -> 
 def _still_serves(presentation: Presentation, export: Export, *, retry: bool) -> bool:
     recent = timezone.now() - export.created_at < timedelta(seconds=EXPORT_RETRY_AFTER)
     if export.status == Export.Status.RENDERING:
-        return recent
+        return True
     if export.status == Export.Status.FAILED:
         return not retry
     final = presentation.ended_at is not None and export.created_at >= presentation.ended_at
     return final or recent
+
+
+def _requeue_if_dead(export: Export) -> None:
+    """A rendering export (locked) whose lease ran out (its worker died) or whose task
+    was never taken: queue it again."""
+    if export.status != Export.Status.RENDERING or not leases.is_dead(export):
+        return
+    export.save(update_fields=leases.queue(export, EXPORT_RETRY_AFTER, fresh=False))
+    _enqueue_export(export)
 
 
 def _enqueue_export(export: Export) -> None:
@@ -882,6 +898,21 @@ def _enqueue_export(export: Export) -> None:
             logger.exception("Could not enqueue export %s", export.pk)
 
     transaction.on_commit(enqueue)
+
+
+def requeue_dead_exports(now=None) -> int:
+    """Exports whose worker died (its lease ran out) are queued again; after
+    ``leases.MAX_EXPIRIES`` of them the export is failed (beat, every few seconds)."""
+    rendering = Export.objects.filter(status=Export.Status.RENDERING).select_related("presentation__meeting")
+    return leases.sweep(rendering, wait_seconds=EXPORT_RETRY_AFTER, requeue=_enqueue_export, give_up=_give_up_export, now=now)
+
+
+def _give_up_export(export: Export) -> None:
+    export.status = Export.Status.FAILED
+    export.error = _("The file could not be made: the worker rendering it stopped several times. Try again.")
+    export.finished_at = timezone.now()
+    export.save(update_fields=["status", "error", "finished_at"])
+    publish_export_state(export)
 
 
 def publish_export_state(export: Export) -> None:

@@ -8,6 +8,11 @@ The render runs PDFium in a limited child process (``documents.rendering``) and 
 each page as it comes (``pages_rendered`` is the progress); on any failure the pages
 stored so far are removed and the document says why. Every change is announced to the
 owner's web client (``document.updated`` on the extension's group) after commit.
+
+A worker claims the render first (the document's lease, ``core.leases``) and renews the
+lease with each page it stores; a worker that lost its lease (it was taken for dead and
+the render given to another) stops, removing only the file it just stored. A render
+whose worker died is queued again by the beat sweep (``requeue_dead_renders``).
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.core.files import File
@@ -32,6 +37,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import leases
 from core.realtime import broadcast
 from documents import rendering, validation
 from documents.models import Document, DocumentPage
@@ -41,6 +47,11 @@ from rooms.models import Extension
 logger = logging.getLogger(__name__)
 
 UPDATED_EVENT = "document.updated"
+
+
+def queue_wait() -> int:
+    """How long a queued render may wait for a worker before it may be queued again."""
+    return 2 * settings.PARLEY_DOCUMENT_RENDER_SECONDS
 
 
 class RenderStopped(Exception):
@@ -105,6 +116,7 @@ def upload_document(owner, uploaded) -> Document:
                 size=checked.size,
                 page_count=checked.page_count,
                 status=Document.Status.PROCESSING,
+                **leases.queued(queue_wait()),
             )
     except BaseException:
         _delete_quietly(stored_name)
@@ -161,33 +173,79 @@ def render_error_message(code: str) -> str:
     return messages.get(code) or validation.pdf_error_message(code)
 
 
-def render_document(document_id: int) -> None:
-    """Render every page of the document from scratch (the Celery task calls this).
+def _rendering() -> QuerySet[Document]:
+    """Documents a worker may render: processing, not deleted."""
+    return Document.objects.filter(status=Document.Status.PROCESSING, deleted_at__isnull=True)
 
-    Idempotent: earlier pages and thumbnail are removed first. Raises nothing for a
-    bad PDF (the document is marked failed with the reason)."""
+
+def render_document(document_id: int) -> str:
+    """Render every page of the document from scratch (the Celery task calls this),
+    under the document's lease.
+
+    Idempotent: earlier pages and thumbnail are removed first. Raises nothing: a bad
+    PDF, the time limit or an error mark the document failed with the reason. Returns
+    ``"ready"``, ``"failed"``, ``"timed out"``, ``"gone"`` (deleted), ``"skipped"``
+    (another worker holds its lease, or it is not processing) or ``"superseded"`` (this
+    worker lost its lease to another: it stopped).
+    """
     document = Document.objects.filter(pk=document_id, deleted_at__isnull=True).first()
     if document is None:
-        return
-    _start_render(document)
-    deadline = time.monotonic() + settings.PARLEY_DOCUMENT_RENDER_SECONDS
-    limits = rendering.deadline_limits(deadline, settings.PARLEY_DOCUMENT_RENDER_MEMORY_MB)
+        return "gone"
+    if not leases.claim(document, _rendering()):
+        return "skipped"
     try:
-        with _local_pdf(document) as path, tempfile.TemporaryDirectory(prefix="parley-render-") as out_dir:
-            for message in rendering.render(path, out_dir, page_pixels=settings.PARLEY_DOCUMENT_PAGE_PIXELS, limits=limits):
-                _take(document, message, Path(out_dir))
+        _render(document)
     except rendering.PdfError as error:
-        fail_render(document.pk, render_error_message(error.code))
+        return _fail_held(document, render_error_message(error.code), "failed")
     except RenderStopped:
         _remove_page_files(document)
         if not Document.objects.filter(pk=document.pk).exists():
             _delete_quietly(document.file.name)
+        return "gone"
+    except leases.LeaseLost:
+        logger.warning("The render of document %s was given to another worker; this one stops", document.pk)
+        return "superseded"
+    except SoftTimeLimitExceeded:
+        return _fail_held(document, render_error_message(rendering.PdfError.TIMEOUT), "timed out")
+    except Exception:
+        logger.exception("Rendering document %s failed", document.pk)
+        return _fail_held(document, _("Rendering failed because of an error on the server. Try again later."), "failed")
+    return "ready"
+
+
+def _render(document: Document) -> None:
+    _start_render(document)
+    deadline = time.monotonic() + settings.PARLEY_DOCUMENT_RENDER_SECONDS
+    limits = rendering.deadline_limits(deadline, settings.PARLEY_DOCUMENT_RENDER_MEMORY_MB)
+    with _local_pdf(document) as path, tempfile.TemporaryDirectory(prefix="parley-render-") as out_dir:
+        for message in rendering.render(path, out_dir, page_pixels=settings.PARLEY_DOCUMENT_PAGE_PIXELS, limits=limits):
+            _take(document, message, Path(out_dir))
+
+
+def _fail_held(document: Document, reason: str, outcome: str) -> str:
+    fail_render(document.pk, reason, holder=document)
+    return outcome
+
+
+def _lease_lost(document: Document) -> Exception:
+    """Why a renewal failed: the document is gone, or another worker has its render."""
+    if not Document.objects.filter(pk=document.pk).exists():
+        return RenderStopped()
+    return leases.LeaseLost()
+
+
+def _renew(document: Document, *, stored: str = "", **progress) -> None:
+    """Renew the lease, writing ``progress``; when it is lost, remove the file this
+    worker just stored (``stored``) and stop."""
+    if not leases.renew(document, Document.objects.all(), **progress):
+        _delete_quietly(stored)
+        raise _lease_lost(document)
 
 
 def _start_render(document: Document) -> None:
     with transaction.atomic():
+        _renew(document, status=Document.Status.PROCESSING, error="", pages_rendered=0, thumbnail="")
         DocumentPage.objects.filter(document=document).delete()
-        Document.objects.filter(pk=document.pk).update(status=Document.Status.PROCESSING, error="", pages_rendered=0, thumbnail="")
         document.refresh_from_db()
         _announce(document)
     _remove_page_files(document)
@@ -204,25 +262,22 @@ def _local_pdf(document: Document) -> Iterator[Path]:
 
 
 def _take(document: Document, message: dict, out_dir: Path) -> None:
-    """Store what the renderer just produced and record the progress."""
+    """Store what the renderer just produced and record the progress, renewing the lease."""
     if "page" in message:
         number = int(message["page"])
         name = _store_image(out_dir / message["file"], f"{document.pages_prefix}/page-{number}.png")
         with transaction.atomic():
-            if not Document.objects.filter(pk=document.pk).update(pages_rendered=number):
-                raise RenderStopped
+            _renew(document, stored=name, pages_rendered=number)
             DocumentPage.objects.create(document=document, number=number, image=name, width=message["width"], height=message["height"])
             document.pages_rendered = number
             _announce(document)
     elif "thumbnail" in message:
         name = _store_image(out_dir / message["thumbnail"], f"{document.pages_prefix}/thumbnail.png")
-        if not Document.objects.filter(pk=document.pk).update(thumbnail=name):
-            raise RenderStopped
+        _renew(document, stored=name, thumbnail=name)
         document.thumbnail.name = name
     elif "pages" in message:
         document.page_count = int(message["pages"])
-        if not Document.objects.filter(pk=document.pk).update(page_count=document.page_count):
-            raise RenderStopped
+        _renew(document, page_count=document.page_count)
     elif message.get("done"):
         _finish_render(document)
 
@@ -236,21 +291,28 @@ def _store_image(path: Path, wanted: str) -> str:
 
 def _finish_render(document: Document) -> None:
     with transaction.atomic():
-        updated = Document.objects.filter(pk=document.pk, status=Document.Status.PROCESSING).update(status=Document.Status.READY, error="")
-        if not updated:
-            raise RenderStopped
+        held = Document.objects.filter(pk=document.pk, status=Document.Status.PROCESSING, lease_token=document.lease_token)
+        if not document.lease_token or not held.update(status=Document.Status.READY, error="", **leases.finished()):
+            raise _lease_lost(document)
         document.status = Document.Status.READY
         _announce(document)
 
 
-def fail_render(document_id: int, reason: str) -> None:
-    """Mark the render failed with ``reason`` and remove every page stored so far."""
+def fail_render(document_id: int, reason: str, *, holder: Document | None = None) -> None:
+    """Mark the render failed with ``reason`` and remove every page stored so far; with
+    ``holder`` (a worker's own failure), only while it still holds the lease."""
     document = Document.objects.filter(pk=document_id).first()
     if document is None:
         return
+    failed = Document.objects.filter(pk=document.pk)
+    if holder is not None:
+        if not holder.lease_token:
+            return
+        failed = failed.filter(lease_token=holder.lease_token)
     with transaction.atomic():
+        if not failed.update(status=Document.Status.FAILED, error=reason[:500], pages_rendered=0, thumbnail="", **leases.finished()):
+            return
         DocumentPage.objects.filter(document=document).delete()
-        Document.objects.filter(pk=document.pk).update(status=Document.Status.FAILED, error=reason[:500], pages_rendered=0, thumbnail="")
         document.refresh_from_db()
         _announce(document)
     _remove_page_files(document)
@@ -271,16 +333,38 @@ def _remove_page_files(document: Document) -> None:
 
 
 def render_again(document: Document) -> bool:
-    """Queue a fresh render (admin action). Not while a render may still be running."""
-    running_since = timezone.now() - document.created_at
-    if document.status == Document.Status.PROCESSING and running_since.total_seconds() < 2 * settings.PARLEY_DOCUMENT_RENDER_SECONDS:
-        return False
-    if document.deleted_at is not None:
-        return False
+    """Queue a fresh render (admin action). Not while a worker holds the render's lease
+    or its task still waits for a worker."""
     with transaction.atomic():
-        Document.objects.filter(pk=document.pk).update(status=Document.Status.PROCESSING, error="", pages_rendered=0)
-        transaction.on_commit(lambda: _queue_render(document.pk))
+        current = Document.objects.select_for_update().filter(pk=document.pk, deleted_at__isnull=True).first()
+        if current is None:
+            return False
+        if current.status == Document.Status.PROCESSING and not leases.is_dead(current):
+            return False
+        lease_fields = leases.queue(current, queue_wait(), fresh=True)
+        current.status, current.error, current.pages_rendered = Document.Status.PROCESSING, "", 0
+        current.save(update_fields=["status", "error", "pages_rendered", *lease_fields])
+        transaction.on_commit(lambda: _queue_render(current.pk))
     return True
+
+
+def requeue_dead_renders(now=None) -> int:
+    """Renders whose worker died (its lease ran out) are queued again; after
+    ``leases.MAX_EXPIRIES`` of them the document is failed (beat, every few seconds)."""
+
+    def requeue(document: Document) -> None:
+        transaction.on_commit(lambda: _queue_render(document.pk))
+
+    return leases.sweep(_rendering(), wait_seconds=queue_wait(), requeue=requeue, give_up=_give_up_render, now=now)
+
+
+def _give_up_render(document: Document) -> None:
+    reason = _("The worker rendering this document stopped several times. Delete it and upload it again later.")
+    Document.objects.filter(pk=document.pk).update(status=Document.Status.FAILED, error=reason, pages_rendered=0, thumbnail="")
+    DocumentPage.objects.filter(document=document).delete()
+    document.refresh_from_db()
+    _announce(document)
+    transaction.on_commit(lambda: _remove_page_files(document))
 
 
 # --- Delete and purge ---------------------------------------------------------------------------
@@ -319,9 +403,10 @@ def _not_presented(documents: QuerySet[Document]) -> QuerySet[Document]:
 
 def purge_deleted_documents(document_ids: list[int] | None = None) -> int:
     """Remove the files and rows of deleted documents no presentation refers to, and
-    whose render cannot still be running. Returns how many were removed."""
-    render_over = timezone.now() - timedelta(seconds=2 * settings.PARLEY_DOCUMENT_RENDER_SECONDS)
-    candidates = Document.objects.filter(deleted_at__isnull=False).exclude(status=Document.Status.PROCESSING, created_at__gt=render_over)
+    whose render cannot still be running (no live lease). Returns how many were removed."""
+    candidates = Document.objects.filter(deleted_at__isnull=False).exclude(
+        status=Document.Status.PROCESSING, lease_until__gt=timezone.now()
+    )
     if document_ids is not None:
         candidates = candidates.filter(pk__in=document_ids)
     removed = 0

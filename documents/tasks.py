@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.utils.translation import gettext as _
 
-from documents import rendering, services
+from documents import services
 from documents.models import Document
-
-logger = logging.getLogger(__name__)
 
 # The render child is killed at PARLEY_DOCUMENT_RENDER_SECONDS; these limits (enforced
 # by the prefork pool) catch what is left: a storage that hangs while pages are saved.
@@ -22,19 +16,11 @@ RENDER_HARD_LIMIT = RENDER_SOFT_LIMIT + 30
 
 @shared_task(soft_time_limit=RENDER_SOFT_LIMIT, time_limit=RENDER_HARD_LIMIT)
 def render_document(document_id: int) -> str:
-    """Render every page; idempotent (a redelivered task starts the render over)."""
+    """Render every page; idempotent (a redelivered task starts the render over, unless
+    it is over or another worker holds its lease)."""
     if not Document.objects.filter(pk=document_id, deleted_at__isnull=True).exists():
         return "gone"
-    try:
-        services.render_document(document_id)
-    except SoftTimeLimitExceeded:
-        services.fail_render(document_id, services.render_error_message(rendering.PdfError.TIMEOUT))
-        return "timed out"
-    except Exception:
-        logger.exception("Rendering document %s failed", document_id)
-        services.fail_render(document_id, _("Rendering failed because of an error on the server. Try again later."))
-        return "failed"
-    return Document.objects.filter(pk=document_id).values_list("status", flat=True).first() or "gone"
+    return services.render_document(document_id)
 
 
 @shared_task
@@ -48,11 +34,20 @@ def purge_deleted_documents(document_ids: list[int] | None = None) -> int:
 
 @shared_task(bind=True, autoretry_for=(Exception,), retry_backoff=2, retry_backoff_max=60, retry_jitter=True, max_retries=3)
 def render_export(self, export_id: int) -> str:
-    """Idempotent: an export whose file is ready is left alone, so a redelivered task
-    (a worker killed mid-render) still leaves exactly one file."""
+    """Idempotent: an export whose file is ready is left alone, and only the worker
+    holding the export's lease stores it, so a redelivered task, an export queued again
+    after its worker died, and that worker coming back late still leave one file."""
     from documents import exports
     from documents.models import Export
 
     if not Export.objects.filter(pk=export_id).exists():
         return "gone"
     return exports.render_export(export_id, last_try=self.request.retries >= self.max_retries)
+
+
+@shared_task
+def requeue_dead_renders() -> int:
+    """Beat: document renders and exports whose worker died are queued again (or failed)."""
+    from documents import presenting
+
+    return services.requeue_dead_renders() + presenting.requeue_dead_exports()

@@ -72,11 +72,12 @@ class PollRunAdmin(admin.ModelAdmin):
             _("State"),
             {"fields": ("status", "duration_seconds", "started_at", "closes_at", "closed_at", "closed_by", "on_screen", "results_shared")},
         ),
-        (_("Results PDF"), {"fields": ("pdf_status", "pdf_link", "pdf_error", "pdf_requested_at")}),
+        (_("Results PDF"), {"fields": ("pdf_status", "pdf_link", "pdf_error", "pdf_requested_at", "lease_until")}),
     )
     readonly_fields = (
         "title", "meeting", "poll", "started_by_name", "anonymous", "results", "status", "duration_seconds", "started_at",
         "closes_at", "closed_at", "closed_by", "on_screen", "results_shared", "pdf_status", "pdf_link", "pdf_error", "pdf_requested_at",
+        "lease_until",
     )  # fmt: skip
 
     def get_queryset(self, request):

@@ -16,6 +16,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.leases import Leased
+
 TITLE_MAX = 200
 QUESTION_MAX = 500
 CHOICE_MAX = 200
@@ -74,8 +76,10 @@ class Choice(models.Model):
         return self.text
 
 
-class PollRun(models.Model):
-    """One submission of a poll in a meeting, with its frozen questions and results."""
+class PollRun(Leased, models.Model):
+    """One submission of a poll in a meeting, with its frozen questions and results.
+
+    Its lease (``Leased``) is the results PDF's render (``polls.pdf``)."""
 
     class Status(models.TextChoices):
         OPEN = "open", _("Open")

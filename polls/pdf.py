@@ -1,8 +1,13 @@
 """The results PDF of a poll run, rendered by the worker (``polls.tasks.render_results_pdf``).
 
-Each run has one file under a fixed name (``polls/results/run-<id>.pdf``) and the file
-is written under the run's row lock, so a task delivered twice (a worker killed
-mid-render, a render asked for again) still leaves exactly one PDF.
+Each run has one file under a fixed name (``polls/results/run-<id>.pdf``). A worker
+claims the render (the run's lease, ``core.leases``) before it starts, and writes the
+file under the run's row lock only while the lease is still its own: a task delivered
+twice, a render asked for again once its worker died, and that worker coming back late
+still leave exactly one PDF.
+
+The render is one step (WeasyPrint), so the lease is not renewed while it runs: the
+task's time limit keeps the render within the lease (``polls.tasks``).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -17,6 +23,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from core import leases
 from polls import services
 from polls.models import PollRun
 
@@ -90,55 +97,74 @@ def _is_ready(run: PollRun) -> bool:
     return default_storage.exists(name)
 
 
+def _workable():
+    """Runs whose PDF a worker may render: asked for, or ready with its file gone."""
+    return PollRun.objects.filter(pdf_status__in=(PollRun.PdfStatus.RENDERING, PollRun.PdfStatus.READY))
+
+
 def render_run_pdf(run_id: int, *, last_try: bool = False) -> str:
     """Render and store the run's PDF, then tell the room (``poll.pdf``).
 
-    Returns ``"gone"`` (no such run), ``"ready"`` (already there: nothing done) or
-    ``"rendered"``. A failure is re-raised for the task to retry; on its last try the
-    run is marked failed first, so that the person waiting learns of it.
+    Returns ``"gone"`` (no such run), ``"ready"`` (already there: nothing done),
+    ``"skipped"`` (another worker holds the render's lease, or nobody asked for it),
+    ``"superseded"`` (this worker's lease ran out and the render was given to another:
+    nothing stored) or ``"rendered"``. A failure is re-raised for the task to retry (the
+    render goes back to the queue meanwhile); on its last try the run is marked failed
+    first, so that the person waiting learns of it.
     """
     run = PollRun.objects.select_related("meeting").filter(pk=run_id).first()
     if run is None:
         return "gone"
     if _is_ready(run):
         return "ready"
+    if not leases.claim(run, _workable(), seconds=settings.PARLEY_RENDER_LEASE_SECONDS):
+        return "skipped"
     try:
         content = html_to_pdf(results_html(run))
-        return _store(run_id, content)
+        return _store(run, content)
     except Exception as exc:
         if last_try:
             logger.exception("The PDF of poll run %s failed for good", run_id)
-            _mark_failed(run_id, exc)
+            _mark_failed(run, exc)
+        else:
+            leases.release(run, _workable(), services.PDF_RETRY_AFTER)
         raise
 
 
-def _store(run_id: int, content: bytes) -> str:
+def _locked(run_id: int) -> PollRun | None:
+    return PollRun.objects.select_for_update(of=("self",)).select_related("meeting").filter(pk=run_id).first()
+
+
+def _store(run: PollRun, content: bytes) -> str:
     with transaction.atomic():
-        run = PollRun.objects.select_for_update(of=("self",)).select_related("meeting").filter(pk=run_id).first()
-        if run is None:
+        current = _locked(run.pk)
+        if current is None:
             return "gone"
-        if _is_ready(run):  # another delivery of the task finished first
+        if not leases.holds(current, run.lease_token):  # taken for dead, the render was given to another
+            logger.warning("The PDF of poll run %s was rendered again elsewhere; this late render is dropped", run.pk)
+            return "superseded"
+        if _is_ready(current):
             return "ready"
-        name = pdf_name(run.pk)
+        name = pdf_name(current.pk)
         # A file left by an attempt killed before it could commit: replace it, under
         # the same name, rather than add another beside it.
         if default_storage.exists(name):
             default_storage.delete(name)
-        run.pdf.name = default_storage.save(name, ContentFile(content))
-        run.pdf_status = PollRun.PdfStatus.READY
-        run.pdf_error = ""
-        run.save(update_fields=["pdf", "pdf_status", "pdf_error"])
-        services.publish_pdf_state(run)
+        current.pdf.name = default_storage.save(name, ContentFile(content))
+        current.pdf_status = PollRun.PdfStatus.READY
+        current.pdf_error = ""
+        current.save(update_fields=["pdf", "pdf_status", "pdf_error", *leases.finish(current)])
+        services.publish_pdf_state(current)
     return "rendered"
 
 
-def _mark_failed(run_id: int, exc: Exception) -> None:
+def _mark_failed(run: PollRun, exc: Exception) -> None:
     with transaction.atomic():
-        run = PollRun.objects.select_for_update(of=("self",)).select_related("meeting").filter(pk=run_id).first()
-        if run is None or _is_ready(run):
+        current = _locked(run.pk)
+        if current is None or _is_ready(current) or not leases.holds(current, run.lease_token):
             return
-        run.pdf_status = PollRun.PdfStatus.FAILED
+        current.pdf_status = PollRun.PdfStatus.FAILED
         # Shown to participants: the kind of error only; the log has the details.
-        run.pdf_error = (_("The PDF could not be made (%(error)s). Try again.") % {"error": type(exc).__name__})[:ERROR_MAX]
-        run.save(update_fields=["pdf_status", "pdf_error"])
-        services.publish_pdf_state(run)
+        current.pdf_error = (_("The PDF could not be made (%(error)s). Try again.") % {"error": type(exc).__name__})[:ERROR_MAX]
+        current.save(update_fields=["pdf_status", "pdf_error", *leases.finish(current)])
+        services.publish_pdf_state(current)

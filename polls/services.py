@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import leases
 from meetings.models import Meeting, Participant
 from meetings.permissions import can
 from meetings.roomkit import PRESENTERS, RoomError, authorise, current_participant, lock_meeting, to_room, valid_id
@@ -35,7 +36,8 @@ logger = logging.getLogger(__name__)
 
 MAX_QUESTIONS = 20
 MAX_CHOICES = 10
-# A PDF still "rendering" after this many seconds is asked for again.
+# A PDF whose task no worker took after this many seconds (a task the broker lost) is
+# queued again when asked for. Once a worker took it, its lease decides (core.leases).
 PDF_RETRY_AFTER = 120
 
 
@@ -580,21 +582,40 @@ def _ask_for_pdf(run: PollRun) -> None:
         raise PollError("poll_open", _("Close the poll before saving its results."))
     if run.pdf_status == PollRun.PdfStatus.READY:
         return
-    # Rendering for long means a lost task: ask again (the render is idempotent).
-    recent = run.pdf_requested_at and timezone.now() - run.pdf_requested_at < timedelta(seconds=PDF_RETRY_AFTER)
-    if run.pdf_status == PollRun.PdfStatus.RENDERING and recent:
+    # Rendering: a worker holds its lease, or the task waits for one. Once that ran out
+    # (a worker killed mid-render, a lost task) it is dead: queue it again.
+    if run.pdf_status == PollRun.PdfStatus.RENDERING and not leases.is_dead(run):
         return
+    lease_fields = leases.queue(run, PDF_RETRY_AFTER, fresh=run.pdf_status != PollRun.PdfStatus.RENDERING)
     run.pdf_status = PollRun.PdfStatus.RENDERING
     run.pdf_error = ""
     run.pdf_requested_at = timezone.now()
-    run.save(update_fields=["pdf_status", "pdf_error", "pdf_requested_at"])
+    run.save(update_fields=["pdf_status", "pdf_error", "pdf_requested_at", *lease_fields])
     publish_pdf_state(run)
+    _enqueue_pdf(run.pk)
+
+
+def _enqueue_pdf(run_id: int) -> None:
     from polls.tasks import render_results_pdf
 
     def enqueue() -> None:
         try:
-            render_results_pdf.delay(run.pk)
+            render_results_pdf.delay(run_id)
         except Exception:
-            logger.exception("Could not enqueue the PDF of poll run %s", run.pk)
+            logger.exception("Could not enqueue the PDF of poll run %s", run_id)
 
     transaction.on_commit(enqueue)
+
+
+def requeue_dead_pdf_renders(now=None) -> int:
+    """Results PDFs whose worker died (its lease ran out) are queued again; after
+    ``leases.MAX_EXPIRIES`` of them the PDF is failed (beat, every few seconds)."""
+    rendering = PollRun.objects.filter(pdf_status=PollRun.PdfStatus.RENDERING).select_related("meeting")
+    return leases.sweep(rendering, wait_seconds=PDF_RETRY_AFTER, requeue=lambda run: _enqueue_pdf(run.pk), give_up=_give_up_pdf, now=now)
+
+
+def _give_up_pdf(run: PollRun) -> None:
+    run.pdf_status = PollRun.PdfStatus.FAILED
+    run.pdf_error = _("The PDF could not be made: the worker rendering it stopped several times. Try again.")
+    run.save(update_fields=["pdf_status", "pdf_error"])
+    publish_pdf_state(run)

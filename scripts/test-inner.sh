@@ -6,7 +6,9 @@
 # With arguments: one pytest run with them. Without: the whole suite in two lanes on
 # the same Redis, the fast lane (neither browser nor integration) on one xdist worker
 # per core (work stealing, see pyproject.toml), then the browser and integration tests
-# one at a time (they start real processes and browsers, and time their own waits).
+# one at a time (they start real processes and browsers, and time their own waits);
+# the Firefox lane (marker `firefox`) is part of them. It adds a default route through
+# the veth pair for as long as Firefox runs (tests/fixtures_live.py says why).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 cd "$REPO_DIR"

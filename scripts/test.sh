@@ -13,9 +13,10 @@ cd "$REPO_DIR"
 started=$SECONDS
 
 ensure_venv requirements-dev.txt
-# xvfb: the remote-control helper's tests run a virtual X server.
+# xvfb: the remote-control helper's tests run a virtual X server (and Firefox, whose
+# screen the Firefox lane shares). firefox-esr: the Firefox lane (WebDriver BiDi).
 # janus: group rooms (the SFU) and their tests.
-ensure_debs chromium gettext libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core iproute2 util-linux xvfb janus
+ensure_debs chromium firefox-esr gettext libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core iproute2 util-linux xvfb janus
 
 # --- PostgreSQL (the tests need a real database with real concurrency) ----------------
 ensure_postgres

@@ -1,5 +1,5 @@
 """Fixtures that start real processes: Redis, a Celery worker, daphne, a media worker,
-Xvfb, Chromium.
+Xvfb, Chromium, Firefox.
 
 Each waits for a condition (a port that answers, a "ready" line) with a timeout and
 stops what it started, process group and all. The live processes share the test
@@ -29,6 +29,7 @@ from django.conf import settings
 from config.celery import app as celery_app
 from core import processes
 from tests.chromium_flags import CHROMIUM, CHROMIUM_ARGS
+from tests.firefox_bidi import BIDI_LISTENING, FIREFOX, BidiSession, FirefoxPage, bidi_url, firefox_command, write_profile
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0
@@ -216,15 +217,16 @@ def live_env(transactional_db, live_redis, tmp_path) -> LiveEnv:
 
 @pytest.fixture
 def start_celery_worker(live_env):
-    """Start a real worker process (``start_celery_worker(beat=False, **environment)``),
-    ready to take tasks (with Celery beat's periodic sweeps when ``beat``); every worker
-    started is stopped at the end of the test."""
+    """Start a real worker process (``start_celery_worker(beat=False, module="celery",
+    **environment)``), ready to take tasks (with Celery beat's periodic sweeps when
+    ``beat``); ``module`` is what ``python -m`` runs (a wrapper of Celery's command, such
+    as ``tests.paused_renders``). Every worker started is stopped at the end of the test."""
     workers: list[LiveProcess] = []
     # Tasks left in the broker by earlier tests refer to rows that are gone.
     celery_app.control.purge()
 
-    def start(*, beat: bool = False, **extra_env: str) -> LiveProcess:
-        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--without-mingle", "--without-gossip"]
+    def start(*, beat: bool = False, module: str = "celery", **extra_env: str) -> LiveProcess:
+        command = [sys.executable, "-m", module, "-A", "config", "worker", "--pool", "solo", "--without-mingle", "--without-gossip"]
         command += ["--loglevel", "INFO", "--hostname", f"test{len(workers)}-{os.getpid()}@%h"]
         if beat:  # the periodic sweeps too, as manage.py parley runs them
             command += ["-B", "-s", str(Path(live_env.variables["PARLEY_DATA_DIR"]) / f"beat-{len(workers)}")]
@@ -461,6 +463,55 @@ def open_page(media_browser, asgi_server):
     for context in contexts:
         with contextlib.suppress(Exception):
             context.close()
+
+
+# --- Firefox ---------------------------------------------------------------------------
+
+# parley-vb's address: the other end of the veth pair of scripts/test-inner.sh.
+TEST_NETWORK_GATEWAY = "10.203.0.2"
+
+
+@contextlib.contextmanager
+def _default_route_into_test_network():
+    """Firefox takes a machine without a default route for offline and then gathers no
+    ICE candidate at all. For as long as it runs, the namespace gets one through its own
+    veth pair: both ends are in this namespace, which has no other interface (checked
+    before), so nothing sent that way can leave it."""
+    route = ["default", "via", TEST_NETWORK_GATEWAY, "dev", "parley-va"]
+    subprocess.run(["ip", "route", "add", *route], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["ip", "route", "del", *route], check=False, capture_output=True)
+
+
+@pytest.fixture
+def firefox_page(asgi_server, xvfb, tmp_path):
+    """A tab of Debian's Firefox ESR (fresh profile, fake camera and microphone, the
+    Xvfb screen to share) on ``asgi_server``, driven over WebDriver BiDi
+    (tests/firefox_bidi.py); only inside the loopback-only namespace of scripts/test.sh."""
+    others = non_loopback_interfaces()
+    if others:
+        pytest.fail(f"Browser tests must not reach the network, but this process sees interfaces {', '.join(others)}. {USE_TEST_SH}")
+    if not {name for _index, name in socket.if_nameindex()} >= TEST_NETWORK_INTERFACES:
+        pytest.fail(f"The test's veth pair ({', '.join(sorted(TEST_NETWORK_INTERFACES))}) is missing. {USE_TEST_SH}")
+    if not Path(FIREFOX).exists():
+        pytest.fail(f"{FIREFOX} is missing (apt-get install firefox-esr). {USE_TEST_SH}")
+    profile = tmp_path / "firefox-profile"
+    write_profile(profile)
+    env = {**os.environ, "DISPLAY": xvfb, "HOME": str(tmp_path), "MOZ_CRASHREPORTER_DISABLE": "1"}
+    with _default_route_into_test_network():
+        firefox = LiveProcess("firefox", firefox_command(profile), env)
+        session = None
+        try:
+            firefox.wait_for_line(BIDI_LISTENING)
+            session = BidiSession(bidi_url(next(line for line in list(firefox.lines) if BIDI_LISTENING in line)))
+            yield FirefoxPage(session, asgi_server.url)
+        finally:
+            if session is not None:
+                session.close()
+            firefox.stop()
+            print(f"--- {firefox.name} output ---\n{firefox.output()}")
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 // Join/Ignore forms still work; this module adds live updates on top. A request that
 // stops waiting moves to the history below the list, which says who took it (or how
 // it ended) and when, without its Join and Ignore buttons.
+import { alert, setUpSoundControl } from "./alerts.js";
 import { LiveSocket } from "./live.js";
 import { fmt, showToast } from "./ui.js";
 
@@ -68,9 +69,10 @@ function addRequest(data, { notify }) {
   list.prepend(item);
   refreshCount();
   if (notify) {
-    beep();
+    const text = fmt(gettext("%s asks for a meeting."), [data.visitor_name]);
+    alert(gettext("New meeting request"), text);
     bumpTitle();
-    showToast(fmt(gettext("%s asks for a meeting."), [data.visitor_name]));
+    showToast(text);
   }
 }
 
@@ -112,58 +114,18 @@ function historyItem(data) {
 }
 
 // The request stopped waiting: out of the list, on top of the history.
-function settle(data, { fresh = true } = {}) {
+function settle(data) {
   itemFor(data.id)?.remove();
   history.querySelector(`li.request[data-request-id="${CSS.escape(String(data.id))}"]`)?.remove();
   const item = historyItem(data);
-  if (fresh) item.classList.add("request--just-settled");
+  item.classList.add("request--just-settled");
   history.prepend(item);
   for (const extra of [...history.children].slice(HISTORY_SHOWN)) extra.remove();
   historySection.hidden = false;
   refreshCount();
 }
 
-// --- Attention: sound and title badge ------------------------------------------------
-
-let audio = null;
-
-function audioContext() {
-  const Context = window.AudioContext || window.webkitAudioContext;
-  if (!Context) return null;
-  audio = audio || new Context();
-  return audio;
-}
-
-// Browsers start audio suspended until the person interacts with the page.
-document.addEventListener(
-  "pointerdown",
-  () => {
-    const context = audioContext();
-    if (context && context.state === "suspended") context.resume().catch(() => {});
-  },
-  { passive: true },
-);
-
-function beep() {
-  const context = audioContext();
-  if (!context) return;
-  if (context.state === "suspended") context.resume().catch(() => {});
-  const start = context.currentTime + 0.01;
-  // Two short notes (G5, C6): noticeable, not alarming.
-  [784, 1046.5].forEach((frequency, index) => {
-    const at = start + index * 0.2;
-    const oscillator = context.createOscillator();
-    const gain = context.createGain();
-    oscillator.type = "sine";
-    oscillator.frequency.value = frequency;
-    gain.gain.setValueAtTime(0.0001, at);
-    gain.gain.exponentialRampToValueAtTime(0.2, at + 0.02);
-    gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.18);
-    oscillator.connect(gain).connect(context.destination);
-    oscillator.start(at);
-    oscillator.stop(at + 0.2);
-  });
-}
+// --- Attention: sound, notification (alerts.js) and title badge -------------------------
 
 function bumpTitle() {
   unseen += 1;
@@ -221,11 +183,13 @@ function onMessage(message) {
     case "request.ignored":
       closeRequest(body.id, gettext("Ignored."), 1500);
       break;
-    case "request.joined_room":
-      beep();
+    case "request.joined_room": {
+      const text = fmt(gettext("%s is joining your room."), [body.visitor_name]);
+      alert(gettext("A visitor is coming"), text);
       bumpTitle();
-      showToast(fmt(gettext("%s is joining your room."), [body.visitor_name]));
+      showToast(text);
       break;
+    }
     case "error":
       if (pendingIgnores.has(message.id)) {
         const id = pendingIgnores.get(message.id);
@@ -277,4 +241,5 @@ list.addEventListener("submit", (event) => {
   }, 0);
 });
 
+setUpSoundControl(document.getElementById("sound-toggle"));
 refreshCount();

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -16,8 +17,10 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from PIL import Image
 
+from core import leases
 from documents import exports, presenting
 from documents import services as document_services
 from documents.models import Document, Export, Presentation
@@ -164,7 +167,7 @@ def test_a_render_that_keeps_failing_says_so_to_its_requester(monkeypatch, djang
     board = whiteboard(room.presenter)
     export = Export.objects.create(presentation=board, requester=room.participant, format="pdf")
 
-    def broken(presentation, out):
+    def broken(presentation, out, **renewal):
         raise OSError("disk full")
 
     monkeypatch.setattr(exports, "write_presentation_pdf", broken)
@@ -177,6 +180,39 @@ def test_a_render_that_keeps_failing_says_so_to_its_requester(monkeypatch, djang
     assert export.status == "failed" and "OSError" in export.error
     [(_group, body)] = events.named("presentation.export")
     assert body == {"export_id": export.pk, "status": "failed", "url": None, "error": export.error}
+
+
+@pytest.mark.django_db
+def test_an_export_renews_its_lease_page_by_page_and_stops_once_another_worker_has_it(monkeypatch, django_capture_on_commit_callbacks):
+    events = RoomEvents()
+    monkeypatch.setattr("core.realtime.send_now", events)
+    room = make_room()
+    board = whiteboard(room.presenter)
+    Presentation.objects.filter(pk=board.pk).update(page_count=3)
+    export = Export.objects.create(presentation=board, requester=room.participant, format="pdf")
+    compose = exports.compose_page
+    leases_seen: list = []
+    others: list[Export] = []
+
+    def slow_page(presentation, number):
+        leases_seen.append(Export.objects.get(pk=export.pk).lease_until)
+        if number == 2:
+            # This worker stalls past its lease: taken for dead, another takes the export.
+            Export.objects.filter(pk=export.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+            other = Export.objects.get(pk=export.pk)
+            assert leases.claim(other, Export.objects.filter(status=Export.Status.RENDERING))
+            others.append(other)
+        return compose(presentation, number)
+
+    monkeypatch.setattr(exports, "compose_page", slow_page)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert exports.render_export(export.pk) == "superseded"
+
+    assert leases_seen[0] < leases_seen[1]  # renewed before page 2
+    current = Export.objects.get(pk=export.pk)
+    assert (current.status, current.file.name, current.lease_token) == ("rendering", "", others[0].lease_token)
+    assert not default_storage.exists("documents/exports")
+    assert events.named("presentation.export") == []
 
 
 # --- A real worker --------------------------------------------------------------------

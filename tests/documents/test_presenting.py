@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from core import leases
 from documents import presenting, tasks
 from documents.models import Annotation, AnnotationAction, Document, Export, Presentation
 from documents.report import presentations as report_section
@@ -684,6 +685,75 @@ def test_managers_get_the_annotated_pdf_rendered_once_after_the_end(room, export
         Presentation.objects.filter(pk=board.pk).update(ended_at=timezone.now() - timedelta(hours=2))
         assert presenting.archive_export(room.creator.user, board).pk == final.pk
     assert export_tasks == [first.pk, retried.pk, final.pk]
+
+
+RENDERING = Export.objects.filter(status=Export.Status.RENDERING)
+
+
+def worker_claims(export: Export) -> Export:
+    taken = Export.objects.get(pk=export.pk)
+    assert leases.claim(taken, RENDERING)
+    return taken
+
+
+def lease_runs_out(export: Export) -> None:
+    Export.objects.filter(pk=export.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+
+
+def test_asking_again_queues_the_same_export_once_its_worker_died(room, export_tasks, committed):
+    board = whiteboard(room.presenter)
+    wanted = presenting.ExportInput(board.pk, "pdf")
+    with committed():
+        export = presenting.request_export(room.participant, wanted)
+    worker = worker_claims(export)
+    with committed():
+        assert presenting.request_export(room.participant, wanted).pk == export.pk
+    assert export_tasks == [export.pk]  # its worker holds the lease
+    assert Export.objects.get(pk=export.pk).lease_token == worker.lease_token
+
+    lease_runs_out(export)
+    with committed():
+        again = presenting.request_export(room.participant, wanted)
+    assert (again.pk, again.status, again.lease_token) == (export.pk, "rendering", "")
+    assert export_tasks == [export.pk, export.pk]
+    assert Export.objects.count() == 1  # one export, one file to come
+
+
+def test_the_managers_annotated_pdf_is_queued_again_once_its_worker_died(room, export_tasks, committed):
+    board = whiteboard(room.presenter)
+    with committed():
+        first = presenting.archive_export(room.creator.user, board)
+    worker_claims(first)
+    with committed():
+        assert presenting.archive_export(room.creator.user, board).pk == first.pk
+    lease_runs_out(first)
+    with committed():
+        assert presenting.archive_export(room.creator.user, board).pk == first.pk
+    assert export_tasks == [first.pk, first.pk]
+
+
+def test_the_sweep_queues_again_an_export_whose_worker_died_and_fails_it_after_too_many(room, events, export_tasks, committed):
+    board = whiteboard(room.presenter)
+    with committed():
+        export = presenting.request_export(room.participant, presenting.ExportInput(board.pk, "png"))
+    worker_claims(export)
+    assert presenting.requeue_dead_exports() == 0
+    for lost in range(1, leases.MAX_EXPIRIES):
+        lease_runs_out(export)
+        with committed():
+            assert presenting.requeue_dead_exports() == 1
+        assert export_tasks == [export.pk] * (lost + 1)
+        worker_claims(export)
+
+    lease_runs_out(export)
+    with committed():
+        assert presenting.requeue_dead_exports() == 1
+
+    export.refresh_from_db()
+    assert (export.status, export.lease_token, export.lease_until) == ("failed", "", None)
+    assert export.error == "The file could not be made: the worker rendering it stopped several times. Try again."
+    assert events.named("presentation.export") == [(participant_group(room.participant.pk), presenting.export_payload(export))]
+    assert len(export_tasks) == leases.MAX_EXPIRIES
 
 
 # --- The repository in the room -------------------------------------------------------

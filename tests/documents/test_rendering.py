@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from PIL import Image
 
+from core import leases
 from documents import rendering, services, tasks
 from documents.models import Document, DocumentPage, Presentation
 from rooms.groups import extension_group
@@ -115,7 +118,9 @@ def test_a_pdf_with_javascript_is_only_drawn(owner, django_capture_on_commit_cal
 def test_rendering_again_starts_clean(owner, django_capture_on_commit_callbacks):
     document = uploaded(owner, pdf_samples.multi_page_pdf(2), capture=django_capture_on_commit_callbacks)
     before = stored_files()
-    tasks.render_document(document.pk)
+    assert tasks.render_document(document.pk) == "skipped"  # a redelivered task: the render is over
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.render_again(document)
     document.refresh_from_db()
     assert (document.status, document.pages_rendered) == ("ready", 2)
     assert DocumentPage.objects.filter(document=document).count() == 2
@@ -234,9 +239,109 @@ def test_render_again_renders_a_failed_document(owner, monkeypatch, django_captu
     assert (document.status, document.error, document.pages_rendered) == ("ready", "", 2)
 
 
-def test_render_again_leaves_a_running_render_alone(owner):
+def test_render_again_leaves_a_running_render_alone(owner, django_capture_on_commit_callbacks):
     document = stored_without_checks(owner, pdf_samples.multi_page_pdf(2))
+    assert leases.claim(Document.objects.get(pk=document.pk), PROCESSING)  # a worker renders it
     assert not services.render_again(document)
+    # A render queued at upload waits for a worker.
+    with django_capture_on_commit_callbacks():
+        queued = services.upload_document(owner.user, pdf_samples.upload(pdf_samples.multi_page_pdf(1), "queued.pdf"))
+    assert not services.render_again(queued)
+
+
+def test_render_again_renders_a_document_whose_worker_died(owner, django_capture_on_commit_callbacks):
+    document = stored_without_checks(owner, pdf_samples.multi_page_pdf(2))
+    assert leases.claim(Document.objects.get(pk=document.pk), PROCESSING)
+    lease_runs_out(document)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.render_again(document)
+    document.refresh_from_db()
+    assert (document.status, document.pages_rendered, document.lease_token) == ("ready", 2, "")
+
+
+# --- Leases: a worker that died, a worker that comes back late ---------------------------------
+
+
+PROCESSING = Document.objects.filter(status=Document.Status.PROCESSING)
+
+
+def lease_runs_out(document: Document) -> None:
+    Document.objects.filter(pk=document.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+
+
+def killed_after_one_page(document: Document) -> None:
+    """A worker claimed the render, stored page 1 and died."""
+    dead = Document.objects.get(pk=document.pk)
+    assert leases.claim(dead, PROCESSING)
+    stored = default_storage.save(f"{document.pages_prefix}/page-1.png", ContentFile(pdf_samples.multi_page_pdf(1)))
+    DocumentPage.objects.create(document=document, number=1, image=stored, width=10, height=10)
+    Document.objects.filter(pk=document.pk).update(pages_rendered=1)
+    lease_runs_out(document)
+
+
+def test_a_worker_that_lost_its_lease_stops_and_leaves_the_new_render_alone(owner, monkeypatch):
+    take = services._take
+    tokens: list[str] = []
+
+    def stalls_at_page_two(document, message, out_dir):
+        if message.get("page") == 2 and not tokens:
+            # This worker stalls past its lease: taken for dead, the render goes to
+            # another worker, which renders the whole document; then this one goes on.
+            tokens.append(document.lease_token)
+            lease_runs_out(document)
+            assert tasks.render_document(document.pk) == "ready"
+        take(document, message, out_dir)
+
+    monkeypatch.setattr(services, "_take", stalls_at_page_two)
+    document = stored_without_checks(owner, pdf_samples.multi_page_pdf(3))
+
+    assert tasks.render_document(document.pk) == "superseded"
+
+    document.refresh_from_db()
+    assert (document.status, document.error, document.pages_rendered, document.lease_token) == ("ready", "", 3, "")
+    prefix = document.pages_prefix
+    assert [page.image.name for page in document.pages.order_by("number")] == [f"{prefix}/page-{n}.png" for n in (1, 2, 3)]
+    assert stored_files() == sorted([document.file.name, *(f"{prefix}/page-{n}.png" for n in (1, 2, 3)), f"{prefix}/thumbnail.png"])
+
+
+def test_the_sweep_renders_again_a_document_whose_worker_died(owner, django_capture_on_commit_callbacks):
+    document = stored_without_checks(owner, pdf_samples.multi_page_pdf(2))
+    killed_after_one_page(document)
+    alive = stored_without_checks(owner, pdf_samples.multi_page_pdf(1))
+    assert leases.claim(Document.objects.get(pk=alive.pk), PROCESSING)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.requeue_dead_renders() == 1
+
+    document.refresh_from_db()
+    assert (document.status, document.pages_rendered, document.lease_expiries) == ("ready", 2, 1)
+    assert Document.objects.get(pk=alive.pk).status == "processing"  # its worker is alive
+
+
+def test_the_sweep_fails_a_document_whose_workers_died_too_often(owner, monkeypatch, django_capture_on_commit_callbacks):
+    events = record_events(monkeypatch)
+    document = stored_without_checks(owner, pdf_samples.multi_page_pdf(2))
+    Document.objects.filter(pk=document.pk).update(lease_expiries=leases.MAX_EXPIRIES - 1)
+    killed_after_one_page(document)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.requeue_dead_renders() == 1
+
+    assert_no_pages_left(document, "The worker rendering this document stopped several times.")
+    assert document.lease_token == ""
+    [(event, body)] = events.of(extension_group(owner.pk))
+    assert (event, body["status"]) == ("document.updated", "failed")
+
+
+def test_a_deleted_document_is_purged_only_once_no_worker_renders_it(owner, django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr(tasks.purge_deleted_documents, "delay", lambda ids: None)
+    document = stored_without_checks(owner, pdf_samples.multi_page_pdf(1))
+    assert leases.claim(Document.objects.get(pk=document.pk), PROCESSING)
+    services.delete_document(owner.user, document)
+    assert services.purge_deleted_documents() == 0
+    lease_runs_out(document)
+    assert services.purge_deleted_documents() == 1
+    assert stored_files() == []
 
 
 # --- Delete and purge --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from meetings.models import RoomType
 from tests.factories import make_extension, make_meeting
+from tests.firefox_bidi import FirefoxPage
 
 # The machine is shared and slow: media gets generous time (these are limits, not sleeps).
 MEDIA_TIMEOUT_MS = 30_000
@@ -47,11 +48,14 @@ WS_RECORDER = """
 """
 
 # (selector, previous sample) → a new sample once the video plays and, given a
-# previous sample, once both its decoded frame count and its clock moved on.
+# previous sample, once both its decoded frame count and its clock moved on. (Firefox
+# counts no frame of a MediaStream in getVideoPlaybackQuality(); it counts the frames
+# it paints in mozPaintedFrames.)
 VIDEO_SAMPLE_JS = """([selector, before]) => {
   const video = document.querySelector(selector);
   if (!video || !video.srcObject || video.paused || video.readyState < 2 || video.videoWidth === 0) return false;
-  const now = { frames: video.getVideoPlaybackQuality().totalVideoFrames, time: video.currentTime,
+  const frames = video.getVideoPlaybackQuality().totalVideoFrames || video.mozPaintedFrames || 0;
+  const now = { frames, time: video.currentTime,
                 width: video.videoWidth, height: video.videoHeight };
   if (!before) return now;
   return now.frames >= before.frames + 5 && now.time > before.time ? now : false;
@@ -91,10 +95,42 @@ ROOM_STATE_JS = """() => ({
 
 IN_ROOM_JS = "() => Boolean(window.parleyRoom && window.parleyRoom.self && window.parleyRoom.socketState === 'connected')"
 
+# --- A shared document on the stage (tests/e2e/test_documents.py, test_firefox.py) ---
+
+# ([selector, x, y, [r, g, b], tolerance, reach]) → whether an opaque pixel of that
+# colour is within `reach` px (default 2) of the point (x, y), in fractions of the canvas.
+COLOR_NEAR_JS = """([selector, fx, fy, rgb, tolerance, reach = 2]) => {
+  const canvas = document.querySelector(selector);
+  if (!canvas || !canvas.width || !canvas.height) return false;
+  const x = Math.round(fx * canvas.width) - reach;
+  const y = Math.round(fy * canvas.height) - reach;
+  const data = canvas.getContext("2d").getImageData(x, y, 2 * reach + 1, 2 * reach + 1).data;
+  for (let i = 0; i < data.length; i += 4) {
+    const near = [0, 1, 2].every((c) => Math.abs(data[i + c] - rgb[c]) <= tolerance);
+    if (data[i + 3] > 200 && near) return true;
+  }
+  return false;
+}"""
+
+# ([page, count]) → the presentation is on `page`, no stroke of ours is being drawn,
+# and that page has `count` annotations.
+ANNOTATIONS_JS = """([page, count]) => {
+  const shown = window.parleyRoom.presentation;
+  return Boolean(shown) && shown.page === page && !shown.drawing && (shown.annotations[page] || 0) === count;
+}"""
+
+# (page) → the document's page `page` is on screen: its image loaded, the indicator says so.
+PAGE_SHOWN_JS = """(page) => {
+  const shown = window.parleyRoom.presentation;
+  const image = document.querySelector("#presentation .presentation__image");
+  return Boolean(shown) && shown.page === page && shown.image_loaded === true && image.naturalWidth > 0
+    && document.querySelector("#presentation .presentation__indicator").dataset.page === String(page);
+}"""
+
 
 @dataclass
 class Person:
-    page: Page
+    page: Page | FirefoxPage
     id: int
     name: str
 
@@ -134,15 +170,32 @@ def tile_video(participant_id: int) -> str:
     return f'.tile[data-participant-id="{participant_id}"] video'
 
 
-def wait_video_playing(page: Page, selector: str) -> dict:
+def join_room_in_firefox(page: FirefoxPage, meeting, name: str) -> Person:
+    """``join_room`` for the Firefox tab (a guest: the join form asks for a name)."""
+    page.goto(f"/m/{meeting.public_id}/")
+    page.wait_for("() => Boolean(document.querySelector('form#join-form input[name=name]'))", what="the join form")
+    page.fill("form#join-form input[name=name]", name)
+    page.click("#join-submit")
+    page.wait_for_url(f"/m/{meeting.public_id}/room/")
+    page.wait_for(IN_ROOM_JS, what=f"{name} in the room")
+    return Person(page, int(page.evaluate("() => document.getElementById('meeting-room').dataset.participantId")), name)
+
+
+def wait_video_playing(page: Page | FirefoxPage, selector: str) -> dict:
     """The video at ``selector`` has a picture and its frames advance."""
-    first = page.wait_for_function(VIDEO_SAMPLE_JS, arg=[selector, None], polling=100, timeout=MEDIA_TIMEOUT_MS).json_value()
-    later = page.wait_for_function(VIDEO_SAMPLE_JS, arg=[selector, first], polling=100, timeout=MEDIA_TIMEOUT_MS).json_value()
+    if isinstance(page, FirefoxPage):
+        first = page.wait_for(VIDEO_SAMPLE_JS, [selector, None], what=f"{selector} playing", timeout=MEDIA_TIMEOUT_MS / 1000)
+        later = page.wait_for(VIDEO_SAMPLE_JS, [selector, first], what=f"{selector}'s frames advancing", timeout=MEDIA_TIMEOUT_MS / 1000)
+    else:
+        first = page.wait_for_function(VIDEO_SAMPLE_JS, arg=[selector, None], polling=100, timeout=MEDIA_TIMEOUT_MS).json_value()
+        later = page.wait_for_function(VIDEO_SAMPLE_JS, arg=[selector, first], polling=100, timeout=MEDIA_TIMEOUT_MS).json_value()
     assert later["width"] > 0 and later["height"] > 0
     return later
 
 
-def wait_for_js(page: Page, script: str, arg, *, what: str, interval_s: float = 0.1, timeout_s: float = MEDIA_TIMEOUT_MS / 1000):
+def wait_for_js(
+    page: Page | FirefoxPage, script: str, arg, *, what: str, interval_s: float = 0.1, timeout_s: float = MEDIA_TIMEOUT_MS / 1000
+):
     """Evaluate an (async) ``script`` until it returns something truthy, and return it.
 
     ``page.wait_for_function`` cannot be used for async scripts: it takes the promise
@@ -157,7 +210,7 @@ def wait_for_js(page: Page, script: str, arg, *, what: str, interval_s: float = 
         time.sleep(interval_s)
 
 
-def wait_audio_flowing(page: Page, peer_id: int) -> dict:
+def wait_audio_flowing(page: Page | FirefoxPage, peer_id: int) -> dict:
     """Audio from ``peer_id`` arrives on this page's connection to them, with a level."""
     first = wait_for_js(page, AUDIO_SAMPLE_JS, [peer_id, None], what=f"audio samples from {peer_id}")
     return wait_for_js(page, AUDIO_SAMPLE_JS, [peer_id, first], what=f"more audio, with a level, from {peer_id}")

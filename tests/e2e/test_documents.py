@@ -23,7 +23,17 @@ from playwright.sync_api import Page, expect
 from core import processes
 from documents.models import Annotation, Document, Presentation
 from tests.documents.helpers import make_document, page_color
-from tests.e2e.pages import IN_ROOM_JS, WS_RECORDER, Person, forced_send, join_room, shared_room
+from tests.e2e.pages import (
+    ANNOTATIONS_JS,
+    COLOR_NEAR_JS,
+    IN_ROOM_JS,
+    PAGE_SHOWN_JS,
+    WS_RECORDER,
+    Person,
+    forced_send,
+    join_room,
+    shared_room,
+)
 from tests.fixtures_live import LiveEnv
 from tests.fixtures_live import make_live_env as _live_env
 from tests.pdf_samples import multi_page_pdf, png_image
@@ -54,21 +64,6 @@ SENT_RECORDER = """
 })();
 """
 
-# ([selector, x, y, [r, g, b], tolerance, reach]) → whether an opaque pixel of that
-# colour is within `reach` px (default 2) of the point (x, y), in fractions of the canvas.
-COLOR_NEAR_JS = """([selector, fx, fy, rgb, tolerance, reach = 2]) => {
-  const canvas = document.querySelector(selector);
-  if (!canvas || !canvas.width || !canvas.height) return false;
-  const x = Math.round(fx * canvas.width) - reach;
-  const y = Math.round(fy * canvas.height) - reach;
-  const data = canvas.getContext("2d").getImageData(x, y, 2 * reach + 1, 2 * reach + 1).data;
-  for (let i = 0; i < data.length; i += 4) {
-    const near = [0, 1, 2].every((c) => Math.abs(data[i + c] - rgb[c]) <= tolerance);
-    if (data[i + 3] > 200 && near) return true;
-  }
-  return false;
-}"""
-
 # ([selector, [r, g, b], tolerance]) → how many pixels of the canvas have that colour.
 COLOR_COUNT_JS = """([selector, rgb, tolerance]) => {
   const canvas = document.querySelector(selector);
@@ -79,21 +74,6 @@ COLOR_COUNT_JS = """([selector, rgb, tolerance]) => {
     if (data[i + 3] > 200 && [0, 1, 2].every((c) => Math.abs(data[i + c] - rgb[c]) <= tolerance)) count += 1;
   }
   return count;
-}"""
-
-# ([page, count]) → the presentation is on `page`, no stroke of ours is being drawn,
-# and that page has `count` annotations.
-ANNOTATIONS_JS = """([page, count]) => {
-  const shown = window.parleyRoom.presentation;
-  return Boolean(shown) && shown.page === page && !shown.drawing && (shown.annotations[page] || 0) === count;
-}"""
-
-# (page) → the document's page `page` is on screen: its image loaded, the indicator says so.
-PAGE_SHOWN_JS = """(page) => {
-  const shown = window.parleyRoom.presentation;
-  const image = document.querySelector("#presentation .presentation__image");
-  return Boolean(shown) && shown.page === page && shown.image_loaded === true && image.naturalWidth > 0
-    && document.querySelector("#presentation .presentation__indicator").dataset.page === String(page);
 }"""
 
 

@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from Xlib import XK, X
 
+from meetings.remote.models import RemoteSession
 from tests.e2e.pages import (
     MEDIA_TIMEOUT_MS,
     WS_RECORDER,
@@ -26,13 +27,11 @@ from tests.e2e.pages import (
     shared_room,
     wait_video_playing,
 )
-from tests.fixtures_live import REPO_DIR
-from tests.remote.helpers import HelperProgram, RecordingWindow
+from tests.remote.helpers import BARE_PYTHON, HelperProgram, RecordingWindow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREEN = (1280, 720)  # xvfb's screen; Chromium's fake shared screen is 1280×720 too
-HELPER = REPO_DIR / "meetings" / "remote" / "helper" / "parley_helper.py"
 CODE_PATTERN = re.compile(r"^[A-Z0-9]{4}-[A-Z0-9]{4}$")
 
 # The remote.input events the page sends, in order (wraps WebSocket.send).
@@ -199,7 +198,25 @@ def test_it_offers_remote_control_only_when_an_organizer_or_presenter_can_take_i
     expect(pat.page.locator("#remote-panel")).to_be_hidden()
 
 
-def test_it_carries_the_controllers_click_and_keys_to_the_helper_on_the_requesters_screen(open_page, asgi_server, xvfb, test_window):
+def test_it_says_the_requester_left_when_they_click_leave_not_that_the_connection_was_lost(open_page):
+    owner_ext, meeting = shared_room("Olivia Owner")
+    owner = join_room(open_page(user=owner_ext.user), meeting, "Olivia Owner")
+    pat = join_room(open_page(), meeting, "Pat Participant")
+    pat.page.click("#remote-button")
+    owner.page.locator("#remote-ask-yes").click()
+    wait_remote_view(pat.page, "share")
+
+    pat.page.click("#leave-button")
+    pat.page.wait_for_url(f"**/m/{meeting.public_id}/leave/")
+
+    wait_no_session(owner.page)
+    expect(owner.page.locator("#room-notice")).to_contain_text("Remote control ended: a participant left the meeting.")
+    assert list(RemoteSession.objects.values_list("reason", flat=True)) == [RemoteSession.Reason.LEFT]
+
+
+def test_it_carries_the_controllers_click_and_keys_to_the_helper_on_the_requesters_screen(
+    open_page, asgi_server, xvfb, test_window, tmp_path
+):
     owner_ext, meeting = shared_room("Olivia Owner")
     owner = join_room(open_page(user=owner_ext.user, init_script=WS_RECORDER + INPUT_RECORDER), meeting, "Olivia Owner")
     # A taller window than the screen's 16:9: the picture has bands above and below.
@@ -227,23 +244,28 @@ def test_it_carries_the_controllers_click_and_keys_to_the_helper_on_the_requeste
     expect(stage).to_have_attribute("data-sharer-id", str(ann.id))
     wait_video_playing(owner.page, "#stage-video")
 
-    # The helper panel: where to get it, how to run it, with a fresh pairing code.
+    # The helper panel: where to get it (on Linux, parley-helper.pyz: nothing to install),
+    # how to run it, with a fresh pairing code.
     panel = ann.page.locator("#remote-panel")
     download = panel.locator("#remote-helper-download")
+    expect(download).to_have_attribute("download", "parley-helper.pyz")
     response = ann.page.request.get(download.get_attribute("href"))
-    assert response.ok and b"parley" in response.body().lower()
+    assert response.ok
+    archive = tmp_path / "parley-helper.pyz"
+    archive.write_bytes(response.body())
     code_node = panel.locator("#remote-code")
     expect(code_node).to_have_text(CODE_PATTERN)
     code = code_node.inner_text()
-    expect(panel).to_contain_text("pip install websockets python-xlib")
-    expect(panel.locator("#remote-command")).to_have_text(f"python parley_helper.py --server {asgi_server.url} --code {code}")
+    expect(panel).not_to_contain_text("pip install")
+    expect(panel.locator("#remote-command")).to_have_text(f"python3 parley-helper.pyz --server {asgi_server.url} --code {code}")
 
-    helper = HelperProgram(HELPER, asgi_server.url, code, xvfb)
+    # The downloaded helper, run as the command says by a Python without its libraries.
+    helper = HelperProgram(archive, asgi_server.url, code, xvfb, python=BARE_PYTHON)
     try:
         # The person at the computer is asked, in the helper: yes.
         helper.wait_for_line("Olivia Owner wants to control your computer. Allow? [y/N]")
         wait_remote_view(ann.page, "consent")
-        expect(panel).to_contain_text("Waiting for your consent in the helper window…")
+        expect(panel).to_contain_text("Waiting for you to allow it in the Parley helper…")
         helper.say("y")
         ann.page.wait_for_function("() => window.parleyRoom.remote.session?.state === 'active'", timeout=MEDIA_TIMEOUT_MS)
         wait_remote_view(ann.page, "controlled")

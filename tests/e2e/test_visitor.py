@@ -159,3 +159,56 @@ def test_it_gives_a_queue_request_to_the_first_agent_and_shows_the_other_who_too
 
     visitor_page.wait_for_url(re.compile(r"\?invite="))
     join(visitor_page, expect_preview=False, role="participant")
+
+
+# The page's own Notification, recorded, and a hidden tab (a person on another tab).
+HIDDEN_TAB_WITH_NOTIFICATIONS = """
+(() => {
+  window.shownNotifications = [];
+  class RecordedNotification {
+    static permission = "granted";
+    static requestPermission() { return Promise.resolve("granted"); }
+    constructor(title, options) { window.shownNotifications.push([title, options.body]); }
+    addEventListener() {}
+  }
+  window.Notification = RecordedNotification;
+  Object.defineProperty(document, "hidden", { get: () => window.tabHidden === true });
+})();
+"""
+
+
+def test_it_sounds_for_a_request_only_once_allowed_and_notifies_a_hidden_tab(new_page):
+    agent = make_extension("grace", display_name="Grace Hopper", email="grace@example.com")
+    page = agent_client(new_page, agent)
+    page.context.add_init_script(HIDDEN_TAB_WITH_NOTIFICATIONS)
+    page.reload()
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "connected")
+    warnings = []
+    page.on("console", lambda message: warnings.append(message.text) if "AudioContext" in message.text else None)
+    toggle = page.locator("#sound-toggle")
+    # Sound is on by default, but the browser allows it only after a click: the control says so.
+    expect(toggle).to_have_attribute("data-state", "locked")
+    expect(toggle).to_have_text("Allow sound")
+
+    request_meeting(new_page, "grace", "Vera Visitor", "vera@example.org")
+    expect(request_item(page, "Vera Visitor")).to_be_visible()
+    assert page.evaluate("window.parleyAlerts.audioState") == "none"  # nothing started without a gesture
+    assert warnings == []
+
+    toggle.click()
+    expect(toggle).to_have_attribute("data-state", "on")
+    assert page.evaluate("window.parleyAlerts.audioState") == "running"
+    played = page.evaluate("window.parleyAlerts.beeps")  # the click plays a sample
+    page.evaluate("window.tabHidden = true")
+    request_meeting(new_page, "grace", "Wes Visitor", "wes@example.org")
+    expect(request_item(page, "Wes Visitor")).to_be_visible()
+    page.wait_for_function(f"() => window.parleyAlerts.beeps === {played + 1}")
+    assert page.evaluate("window.shownNotifications") == [["New meeting request", "Wes Visitor asks for a meeting."]]
+    assert warnings == []
+
+    # Turned off, and remembered.
+    toggle.click()
+    expect(toggle).to_have_attribute("data-state", "off")
+    page.reload()
+    expect(page.locator("#sound-toggle")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#sound-toggle")).to_contain_text("Sound off")

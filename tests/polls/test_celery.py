@@ -1,5 +1,7 @@
 """The results PDF rendered by a real Celery worker through a real Redis, and rendered
-exactly once when the worker is killed while rendering."""
+exactly once when the worker is killed while rendering: the task handed out again by
+the broker, or the render queued again once the dead worker's lease ran out; and a
+worker taken for dead that comes back stores nothing."""
 
 from __future__ import annotations
 
@@ -10,11 +12,13 @@ import pypdfium2 as pdfium
 import pytest
 import redis
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from core import processes
 from polls import pdf, services
 from polls.models import PollRun
 from tests.fixtures_live import LiveProcess
+from tests.paused_renders import PAUSED
 from tests.polls.helpers import Setup, closed_run, make_setup, pdf_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -107,6 +111,9 @@ def unacked_since(redis_url: str) -> float | None:
 
 def test_it_renders_exactly_one_pdf_when_the_worker_is_killed_while_rendering(start_celery_worker, live_env, worker_storage):
     live_env.variables["CELERY_VISIBILITY_TIMEOUT"] = str(VISIBILITY_TIMEOUT)
+    # Shorter than the visibility timeout, as in production (60 s against 600 s): the
+    # task handed out again finds the dead worker's lease over and claims the render.
+    live_env.variables["PARLEY_RENDER_LEASE_SECONDS"] = str(VISIBILITY_TIMEOUT - 2)
     setup, run = big_closed_run()
     first = start_celery_worker()
 
@@ -138,3 +145,81 @@ def test_it_renders_exactly_one_pdf_when_the_worker_is_killed_while_rendering(st
     assert "20. Question 20 about the plan?" in text
     assert "Answer 20.2 1 33.3%" in text
     assert not first.alive()
+
+
+# --- The render's lease ------------------------------------------------------------------
+
+# The workers' PARLEY_RENDER_LEASE_SECONDS (the product's default is 60). The broker's
+# visibility timeout stays at its default (600 s): the killed worker's task is not
+# handed out again within the test, so only the lease can bring the PDF.
+LEASE_SECONDS = 3
+
+
+def paused_worker(start_celery_worker, gate: Path) -> LiveProcess:
+    """A worker whose renders wait, once it holds their lease, until ``gate`` exists."""
+    return start_celery_worker(
+        module="tests.paused_renders", PARLEY_TEST_RENDER_GATE=str(gate), PARLEY_RENDER_LEASE_SECONDS=str(LEASE_SECONDS)
+    )
+
+
+def wait_for_the_lease_to_run_out(run: PollRun) -> None:
+    lease_until = PollRun.objects.get(pk=run.pk).lease_until
+    assert lease_until is not None
+    processes.wait_until(lambda: timezone.now() > lease_until, timeout=LEASE_SECONDS + 5, what="the render's lease to run out")
+
+
+def test_it_queues_again_a_pdf_whose_worker_was_killed_once_its_lease_ran_out(start_celery_worker, worker_storage, tmp_path):
+    setup = make_setup()
+    run = closed_run(setup, shared=True)
+    first = paused_worker(start_celery_worker, tmp_path / "never-opened")
+
+    services.request_pdf(setup.voters[0], run.pk)
+    first.wait_for_line(PAUSED)
+    held = PollRun.objects.get(pk=run.pk)
+    assert held.lease_token  # the worker claimed the render
+    first.kill()  # the whole worker, mid-render
+
+    # Seen rendering; while the dead worker's lease runs, asking again does nothing.
+    assert services.request_pdf(setup.voters[1], run.pk)["status"] == "rendering"
+    assert PollRun.objects.get(pk=run.pk).lease_token == held.lease_token
+    assert render_lines(first, "succeeded") == []
+
+    wait_for_the_lease_to_run_out(run)
+    assert services.request_pdf(setup.voters[1], run.pk) == {"run_id": run.pk, "status": "rendering", "url": None, "error": None}
+    assert PollRun.objects.get(pk=run.pk).lease_token == ""  # queued again
+    second = start_celery_worker(PARLEY_RENDER_LEASE_SECONDS=str(LEASE_SECONDS))
+
+    run = wait_for_pdf(run)
+    processes.wait_until(lambda: render_lines(second, "succeeded"), timeout=RENDER_TIMEOUT, what="the queued render", alive=second.alive)
+    [done] = render_lines(second, "succeeded")
+    assert done.endswith("'rendered'")
+    assert stored_files() == [f"run-{run.pk}.pdf"]
+    assert "Pizza 2 66.7%" in pdf_text(default_storage.open(run.pdf.name).read())
+    assert (run.lease_token, run.lease_until) == ("", None)
+    assert not first.alive()
+
+
+def test_a_worker_taken_for_dead_that_comes_back_stores_nothing(start_celery_worker, worker_storage, tmp_path):
+    gate = tmp_path / "gate"
+    setup = make_setup()
+    run = closed_run(setup, shared=True)
+    first = paused_worker(start_celery_worker, gate)
+
+    services.request_pdf(setup.voters[0], run.pk)
+    first.wait_for_line(PAUSED)
+    wait_for_the_lease_to_run_out(run)  # stuck: no progress within its lease
+    services.request_pdf(setup.voters[1], run.pk)
+    second = start_celery_worker(PARLEY_RENDER_LEASE_SECONDS=str(LEASE_SECONDS))
+    run = wait_for_pdf(run)
+    rendered = default_storage.open(run.pdf.name).read()
+
+    gate.touch()  # the first worker goes on with its render
+    processes.wait_until(lambda: render_lines(first, "succeeded"), timeout=RENDER_TIMEOUT, what="the late render", alive=first.alive)
+
+    [late] = render_lines(first, "succeeded")
+    assert late.endswith("'superseded'")
+    assert render_lines(second, "succeeded")[0].endswith("'rendered'")
+    assert stored_files() == [f"run-{run.pk}.pdf"]
+    current = PollRun.objects.get(pk=run.pk)
+    assert (current.pdf_status, current.pdf.name) == (PollRun.PdfStatus.READY, run.pdf.name)
+    assert default_storage.open(run.pdf.name).read() == rendered

@@ -6,13 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import zoneinfo
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from core import leases
 from meetings.models import Meeting, Role, RoomType
 from meetings.report import report_context
 from meetings.roomkit import PRESENTERS, meeting_group
@@ -255,6 +256,69 @@ def test_it_marks_the_pdf_failed_and_says_so_on_the_last_try(setup, events, monk
     assert audience is None
     assert stored_files() == []
     assert PollRun.objects.get(pk=other.pk).pdf_status == PollRun.PdfStatus.RENDERING  # others unaffected
+
+
+def overtaken(run: PollRun, then) -> tuple[list[PollRun], object]:
+    """A render during which this worker's lease runs out and another worker takes the
+    render (this one was taken for dead: the old worker comes back late), then ``then``."""
+    others: list[PollRun] = []
+
+    def render(html: str) -> bytes:
+        PollRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+        other = PollRun.objects.get(pk=run.pk)
+        assert leases.claim(other, PollRun.objects.filter(pdf_status=PollRun.PdfStatus.RENDERING))
+        others.append(other)
+        return then(html)
+
+    return others, render
+
+
+def test_a_late_finisher_stores_nothing_once_another_worker_has_the_render(setup, events, monkeypatch, django_capture_on_commit_callbacks):
+    run = asking(closed_run(setup, shared=True))
+    others, render = overtaken(run, pdf.html_to_pdf)
+    monkeypatch.setattr(pdf, "html_to_pdf", render)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pdf.render_run_pdf(run.pk) == "superseded"
+
+    current = PollRun.objects.get(pk=run.pk)
+    assert (current.pdf_status, current.pdf.name) == (PollRun.PdfStatus.RENDERING, "")
+    assert current.lease_token == others[0].lease_token  # the new holder's lease, untouched
+    assert stored_files() == []
+    assert events.pdf_events(setup.meeting) == []
+
+
+@pytest.mark.parametrize("last_try", [False, True])
+def test_a_late_finisher_that_fails_leaves_the_new_holder_alone(setup, events, monkeypatch, last_try):
+    run = asking(closed_run(setup, shared=True))
+    others, render = overtaken(run, failing_render)
+    monkeypatch.setattr(pdf, "html_to_pdf", render)
+
+    with pytest.raises(OSError):
+        pdf.render_run_pdf(run.pk, last_try=last_try)
+
+    current = PollRun.objects.get(pk=run.pk)
+    assert (current.pdf_status, current.pdf_error) == (PollRun.PdfStatus.RENDERING, "")
+    assert current.lease_token == others[0].lease_token
+    assert events.pdf_events(setup.meeting) == []
+
+
+def test_a_render_that_will_be_retried_goes_back_to_the_queue(setup, monkeypatch):
+    run = asking(closed_run(setup))
+    monkeypatch.setattr(pdf, "html_to_pdf", failing_render)
+    with pytest.raises(OSError):
+        pdf.render_run_pdf(run.pk, last_try=False)
+    current = PollRun.objects.get(pk=run.pk)
+    assert current.lease_token == ""  # the retry claims it again
+    assert not leases.is_dead(current)  # asking meanwhile queues nothing more
+    monkeypatch.undo()
+    assert pdf.render_run_pdf(run.pk) == "rendered"
+
+
+def test_it_renders_only_what_was_asked_for(setup):
+    run = closed_run(setup)  # nobody asked for its PDF (or it failed and nobody asked again)
+    assert pdf.render_run_pdf(run.pk) == "skipped"
+    assert stored_files() == []
 
 
 def failing_render(html: str) -> bytes:

@@ -13,6 +13,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from core import leases
 from meetings import services as meeting_services
 from meetings.models import Meeting, Participant, Role, RoomType
 from meetings.roomkit import meeting_group
@@ -673,6 +674,76 @@ def test_it_asks_again_for_a_pdf_whose_rendering_was_lost_and_announces_it_to_ev
         services.request_pdf(room.guest, run.pk)
     assert pdf_tasks == [run.pk]
     assert events.audiences == [("poll.pdf", None)]
+
+
+def worker_claims(run: PollRun) -> PollRun:
+    """What a worker's task does first: take the render's lease (``polls.pdf``)."""
+    taken = reload(run)
+    assert leases.claim(taken, PollRun.objects.filter(pdf_status=PollRun.PdfStatus.RENDERING))
+    return taken
+
+
+def lease_runs_out(run: PollRun) -> None:
+    PollRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+
+
+def test_it_queues_again_a_pdf_whose_worker_died_once_its_lease_ran_out(room, committed, events, pdf_tasks):
+    run = closed_run(room)
+    services.share_results(room.creator, run.pk)
+    with committed():
+        services.request_pdf(room.guest, run.pk)
+    worker = worker_claims(run)
+    events.clear()
+    # The worker holds the lease: asking again does nothing.
+    with committed():
+        assert services.request_pdf(room.participant, run.pk)["status"] == "rendering"
+    assert (pdf_tasks, events.audiences) == ([run.pk], [])
+    assert reload(run).lease_token == worker.lease_token
+
+    # Killed: no progress, the lease runs out; asking again queues it at once.
+    lease_runs_out(run)
+    with committed():
+        state = services.request_pdf(room.participant, run.pk)
+    assert state == {"run_id": run.pk, "status": "rendering", "url": None, "error": None}
+    assert pdf_tasks == [run.pk, run.pk]
+    assert events.audiences == [("poll.pdf", None)]
+    queued = reload(run)
+    assert queued.lease_token == ""
+    assert not leases.is_dead(queued)  # now waiting for a worker
+    with committed():
+        services.request_pdf(room.guest, run.pk)
+    assert pdf_tasks == [run.pk, run.pk]
+
+
+def test_the_sweep_queues_again_a_pdf_whose_worker_died_and_fails_it_after_too_many(room, committed, events, pdf_tasks):
+    run = closed_run(room)
+    with committed():
+        services.request_pdf(room.creator, run.pk)
+    worker_claims(run)
+    assert services.requeue_dead_pdf_renders() == 0  # its worker is alive
+    for lost in range(1, leases.MAX_EXPIRIES):
+        lease_runs_out(run)
+        with committed():
+            assert services.requeue_dead_pdf_renders() == 1
+        assert pdf_tasks == [run.pk] * (lost + 1)
+        assert (reload(run).pdf_status, reload(run).lease_expiries) == ("rendering", lost)
+        worker_claims(run)
+    events.clear()
+
+    lease_runs_out(run)
+    with committed():
+        assert services.requeue_dead_pdf_renders() == 1
+
+    run = reload(run)
+    assert (run.pdf_status, run.lease_token, run.lease_until) == ("failed", "", None)
+    assert run.pdf_error == "The PDF could not be made: the worker rendering it stopped several times. Try again."
+    assert pdf_tasks == [run.pk] * leases.MAX_EXPIRIES
+    assert events.named("poll.pdf")[0][1] == {"run_id": run.pk, "status": "failed", "url": None, "error": run.pdf_error}
+    # Asked for again by hand: a fresh start, the count of lost workers with it.
+    with committed():
+        services.request_pdf(room.creator, run.pk)
+    assert (reload(run).pdf_status, reload(run).lease_expiries) == ("rendering", 0)
+    assert len(pdf_tasks) == leases.MAX_EXPIRIES + 1
 
 
 # --- The timer with a real worker --------------------------------------------------------

@@ -23,6 +23,9 @@ from tests.fixtures_live import XVFB_SCREEN
 WIDTH, HEIGHT = XVFB_SCREEN
 TIMEOUT = 20.0
 QUIET = 0.5  # how long "nothing happens" is watched
+# A Python with nothing installed, as on a support customer's computer: isolated (-I: no
+# user site, no PYTHON* variables) and without site-packages (-S), unbuffered (-u).
+BARE_PYTHON = (sys.executable, "-I", "-S", "-u")
 
 
 # --- Without X --------------------------------------------------------------------------
@@ -55,10 +58,16 @@ class RecordingPerformer(Performer):
 
 
 class QuietUI:
+    def start(self, loop):
+        pass
+
     def hide(self):
         pass
 
     def cancel_question(self):
+        pass
+
+    def close(self):
         pass
 
 
@@ -125,19 +134,56 @@ class RecordingWindow:
                 text.append(chr(keysym))
         return "".join(text)
 
+    def text_as_a_program_reads_it(self) -> str:
+        """The characters of the key presses that arrived, read as an X program reads
+        them: in order, the keyboard mapping refreshed when a MappingNotify comes and
+        each key looked up when its event is handled (here: after all of them came, as
+        a busy program would)."""
+        self.display.sync()
+        self.quiet_read()
+        text = []
+        for event in self.events:
+            if event.type == self.X.MappingNotify:
+                self.display.refresh_keyboard_mapping(event)
+            elif event.type == self.X.KeyPress:
+                keysym = self.display.keycode_to_keysym(event.detail, 1 if event.state & self.X.ShiftMask else 0)
+                text.append(_keysym_text(keysym))
+        self.events = []
+        return "".join(text)
+
+    def quiet_read(self) -> None:
+        deadline = time.monotonic() + QUIET
+        while time.monotonic() < deadline:
+            self._read()
+            time.sleep(0.02)
+
     def close(self) -> None:
         self.window.destroy()
         self.display.close()
 
 
+def _keysym_text(keysym: int) -> str:
+    """What a keysym types: Latin-1 keysyms are their code point, Unicode ones 0x01000000
+    plus it, EuroSign €; a modifier or NoSymbol nothing; anything else is shown."""
+    if 0x20 <= keysym <= 0x7E or 0xA0 <= keysym <= 0xFF:
+        return chr(keysym)
+    if keysym & 0xFF000000 == 0x01000000:
+        return chr(keysym & 0x00FFFFFF)
+    if keysym == 0x20AC:
+        return "€"
+    if 0xFFE1 <= keysym <= 0xFFEE:  # Shift, Control, Alt…
+        return ""
+    return f"<{keysym:#x}>"
+
+
 class HelperProgram:
     """The helper as a user runs it: its output read line by line, its stdin ours."""
 
-    def __init__(self, script: Path, server_url: str, code: str, display_name: str):
+    def __init__(self, script: Path, server_url: str, code: str, display_name: str, python: tuple[str, ...] = (sys.executable,)):
         env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "DJANGO_"))}
         env.update(DISPLAY=display_name, PYTHONUNBUFFERED="1")
         # English whatever the developer's locale: the tests read its lines.
-        command = [sys.executable, str(script), "--server", server_url, "--code", code, "--consent", "terminal", "--lang", "en"]
+        command = [*python, str(script), "--server", server_url, "--code", code, "--consent", "terminal", "--lang", "en"]
         self.process = processes.spawn(
             command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )

@@ -1,6 +1,7 @@
-"""The desktop helper for real, under Xvfb: downloaded from the live server, run as a
-program, paired with a meeting participant, consent given on its terminal (``y`` on
-stdin, ``--consent terminal``). A full-screen test window records what X delivers.
+"""The desktop helper for real, under Xvfb: parley-helper.pyz downloaded from the live
+server, run as a program by a Python that has none of its libraries, paired with a
+meeting participant, consent given on its terminal (``y`` on stdin, ``--consent
+terminal``). A full-screen test window records what X delivers.
 
 The controller's click at (0.25, 0.75) lands on (320, 539) of a 1280×720 screen and
 the window gets the press and release; typed text arrives as key presses that decode
@@ -16,6 +17,7 @@ import queue
 import threading
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -35,7 +37,7 @@ from meetings.remote.helper.parley_helper import (
 )
 from tests.factories import make_extension, make_meeting, make_participant
 from tests.fixtures_live import REPO_DIR, session_cookie_for
-from tests.remote.helpers import HEIGHT, TIMEOUT, WIDTH, HelperProgram, QuietUI, RecordingPerformer, RecordingWindow
+from tests.remote.helpers import BARE_PYTHON, HEIGHT, TIMEOUT, WIDTH, HelperProgram, QuietUI, RecordingPerformer, RecordingWindow
 
 # --- Pure parts ---------------------------------------------------------------------------
 
@@ -112,6 +114,30 @@ def test_it_holds_modifiers_for_one_key_press_only():
     assert performer.keys_down == set() and performer.buttons_down == set()
 
 
+# --- Typing on a real X server (Xvfb, US layout) --------------------------------------------
+
+FRENCH = "é€ñàç, déjà là: Ça coûte 5 € à Noël! ÉÈÀÙ œ æ ß ü " * 2
+
+
+def test_it_types_characters_the_layout_lacks_exactly_and_in_order(xvfb):
+    """French text on a US layout: every accented character goes through a spare key.
+    A program that reads its events late still reads each one right."""
+    window = RecordingWindow(xvfb)
+    performer = XTestPerformer(xvfb)
+    try:
+        performer.type_text(FRENCH)
+        performer.flush()
+        assert window.text_as_a_program_reads_it() == FRENCH
+        # Control ends: the spare keys are given back to the layout.
+        performer.release_all()
+        first = window.display.display.info.min_keycode
+        count = window.display.display.info.max_keycode - first + 1
+        mapping = window.display.get_keyboard_mapping(first, count)
+        assert not [syms for syms in mapping if any(s in syms for s in (0xE9, 0x20AC, 0x010020AC))]
+    finally:
+        window.close()
+
+
 # --- The live server's side --------------------------------------------------------------
 
 
@@ -181,13 +207,15 @@ def _guest_cookie() -> str:
 
 
 def _download_helper(server_url: str, folder: Path) -> Path:
-    with urllib.request.urlopen(f"{server_url}/remote/helper/parley_helper.py", timeout=TIMEOUT) as response:
+    """parley-helper.pyz as a Linux visitor gets it: the helper and its libraries."""
+    with urllib.request.urlopen(f"{server_url}/remote/helper/parley-helper.pyz", timeout=TIMEOUT) as response:
         assert response.status == 200
-        assert "attachment" in response.headers["Content-Disposition"]
-        script = folder / "parley_helper.py"
-        script.write_bytes(response.read())
-    assert script.read_bytes() == (REPO_DIR / "meetings/remote/helper/parley_helper.py").read_bytes()
-    return script
+        assert response.headers["Content-Disposition"] == 'attachment; filename="parley-helper.pyz"'
+        archive = folder / "parley-helper.pyz"
+        archive.write_bytes(response.read())
+    with zipfile.ZipFile(archive) as pyz:
+        assert pyz.read("parley_helper.py") == (REPO_DIR / "meetings/remote/helper/parley_helper.py").read_bytes()
+    return archive
 
 
 # --- The helper for real ----------------------------------------------------------------------
@@ -210,7 +238,8 @@ def test_it_performs_the_controllers_click_and_text_and_nothing_else(asgi_server
         requester = RoomSocket(stack, asgi_server.url, meeting.public_id, requester_key)
         other = RoomSocket(stack, asgi_server.url, meeting.public_id, other_key)
         code = requester.ok("remote.pair")["code"]
-        helper = HelperProgram(_download_helper(asgi_server.url, tmp_path), asgi_server.url, code, xvfb)
+        # Run by a Python without websockets or python-xlib: the archive brings them.
+        helper = HelperProgram(_download_helper(asgi_server.url, tmp_path), asgi_server.url, code, xvfb, python=BARE_PYTHON)
         stack.callback(helper.stop)
         helper.wait_for_line("Paired with")
         requester.until("remote.helper", paired=True)

@@ -27,6 +27,8 @@ import queue
 import string
 import sys
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +80,11 @@ FRENCH = {
     "parley-helper: {problem}": "parley-helper : {problem}",
     "Parley helper {version}: screen {monitor}, server {origin}.": "Assistant Parley {version} : écran {monitor}, serveur {origin}.",
     "Stopped.": "Arrêté.",
+    "This helper needs Python {required} or newer, and this is Python {current}. Install a newer Python, "
+    "or use parley_helper.py instead (the helper page of your meeting server says how).": (
+        "Cet assistant nécessite Python {required} ou plus récent, et celui-ci est Python {current}. Installez un Python "
+        "plus récent, ou utilisez plutôt parley_helper.py (la page de l'assistant de votre serveur de réunion explique comment)."
+    ),
     # Performing input
     "The X server has no XTEST extension.": "Le serveur X n'a pas l'extension XTEST.",
     "No X display: the helper drives X11 through XTEST.": "Aucun affichage X : l'assistant pilote X11 au moyen de XTEST.",
@@ -121,6 +128,9 @@ FRENCH = {
         "Le serveur de la réunion a fermé la connexion ; contrôle à distance arrêté."
     ),
     "The meeting closed this pairing ({reason}).": "La réunion a mis fin à cet appairage ({reason}).",
+    "A newer helper paired with this meeting page; this one stops here.": (
+        "Un assistant plus récent s'est appairé à cette page de réunion ; celui-ci s'arrête ici."
+    ),
     "Remote control refused.": "Contrôle à distance refusé.",
     "Remote control could not start: {message}": "Le contrôle à distance n'a pas pu démarrer : {message}",
     "Remote control ended ({reason}).": "Contrôle à distance terminé ({reason}).",
@@ -498,7 +508,7 @@ class XTestPerformer(Performer):
         if not self.display.has_extension("XTEST"):
             raise RuntimeError(tr("The X server has no XTEST extension."))
         self.root = self.display.screen().root
-        self._scratch_keycode: int | None = None
+        self.spares: SpareKeys | None = None
 
     def monitors(self) -> list[Monitor]:
         try:
@@ -576,28 +586,73 @@ class XTestPerformer(Performer):
             elif not shifted and held_shift:
                 self.key("shift", True)
 
-    def _spare_keycode(self) -> int:
-        if self._scratch_keycode is None:
-            first = self.display.display.info.min_keycode
-            count = self.display.display.info.max_keycode - first + 1
-            mapping = self.display.get_keyboard_mapping(first, count)
-            empty = [first + offset for offset, syms in enumerate(mapping) if not any(syms)]
-            self._scratch_keycode = empty[-1] if empty else 0
-        return self._scratch_keycode
-
     def _type_keysym(self, keysym: int) -> None:
-        """A character no key makes: map it on a spare keycode, type it, unmap it."""
-        keycode = self._spare_keycode()
+        """A character no key of the layout makes (é on a US layout, €…): typed on a
+        spare keycode lent to it (``SpareKeys``)."""
+        if self.spares is None:
+            self.spares = SpareKeys(self.display)
+        keycode = self.spares.keycode_for(keysym)
         if not keycode:
             return
-        self.display.change_keyboard_mapping(keycode, [(keysym, keysym)])
-        self.display.sync()
         self._send_key(keycode, True)
         self._send_key(keycode, False)
         self.display.sync()
-        self.display.change_keyboard_mapping(keycode, [(0, 0)])
 
     def flush(self) -> None:
+        self.display.sync()
+
+    def release_all(self) -> None:
+        super().release_all()
+        if self.spares is not None:
+            self.spares.give_back()
+
+
+class SpareKeys:
+    """Keycodes that no key of the layout uses, lent to the characters it cannot type.
+
+    A program reads the keysym of a key press from the keyboard mapping when it handles
+    the event, which may be well after we sent it: a keycode remapped meanwhile reads
+    as another character, or as none. So each character gets a keycode of its own and
+    keeps it while it is in use; a keycode is lent again to another character only
+    after ``HOLD`` seconds without use, the least recently used first. Control's end
+    gives them all back (unmapped)."""
+
+    HOLD = 2.0
+
+    def __init__(self, display, clock=time.monotonic, sleep=time.sleep) -> None:
+        self.display = display
+        self.clock, self.sleep = clock, sleep
+        first = display.display.info.min_keycode
+        count = display.display.info.max_keycode - first + 1
+        mapping = display.get_keyboard_mapping(first, count)
+        self.free = [first + offset for offset, syms in enumerate(mapping) if not any(syms)]
+        self.lent: OrderedDict[int, tuple[int, float]] = OrderedDict()  # keysym → (keycode, last used)
+
+    def keycode_for(self, keysym: int) -> int:
+        """The keycode that types ``keysym`` now (0: no spare keycode at all)."""
+        if keysym in self.lent:
+            keycode, _used = self.lent.pop(keysym)
+        elif self.free:
+            keycode = self._map(self.free.pop(), keysym)
+        elif self.lent:
+            _oldest, (keycode, used) = self.lent.popitem(last=False)
+            self.sleep(max(0.0, used + self.HOLD - self.clock()))  # still being read: wait
+            keycode = self._map(keycode, keysym)
+        else:
+            return 0
+        self.lent[keysym] = (keycode, self.clock())
+        return keycode
+
+    def _map(self, keycode: int, keysym: int) -> int:
+        self.display.change_keyboard_mapping(keycode, [(keysym, keysym)])
+        self.display.sync()
+        return keycode
+
+    def give_back(self) -> None:
+        for keycode, _used in self.lent.values():
+            self.display.change_keyboard_mapping(keycode, [(0, 0)])
+            self.free.append(keycode)
+        self.lent.clear()
         self.display.sync()
 
 
@@ -941,6 +996,11 @@ def websocket_url(server: str) -> tuple[str, str]:
     return f"{scheme}://{netloc}{prefix}{HELPER_PATH}", origin
 
 
+# Close codes of the helper socket (docs/remote-control.md).
+CLOSE_REPLACED = 4409
+CLOSE_ENDED = 4410
+
+
 class PairingRefused(Exception):
     pass
 
@@ -959,6 +1019,7 @@ class Helper:
         self.active: int | None = None  # the session whose input is performed
         self.controller_name = ""
         self.consent_task: asyncio.Task | None = None
+        self.closed_by_meeting = False  # told why (helper.closed) before the socket closed
 
     async def run(self) -> int:
         try:
@@ -975,7 +1036,9 @@ class Helper:
         except PairingRefused as refused:
             self.out(tr("Pairing refused: {reason}", reason=refused))
             return 3
-        except (ConnectionClosed, OSError) as error:
+        except ConnectionClosed as closed:
+            return self._closed(closed)
+        except OSError as error:
             self.out(
                 tr(
                     "Connection to the meeting lost ({error}); remote control stopped. Get a new code from the meeting page to pair again.",
@@ -986,6 +1049,23 @@ class Helper:
         finally:
             self._stop_locally(None)
             self.ui.close()
+
+    def _closed(self, closed: Any) -> int:
+        """The server closed the socket: a normal end (the meeting said why, or a newer
+        helper took over) is 0; a connection lost is 1."""
+        code = closed.rcvd.code if getattr(closed, "rcvd", None) else None
+        if self.closed_by_meeting or code == CLOSE_ENDED:
+            return 0  # the reason was printed when the meeting said it
+        if code == CLOSE_REPLACED:
+            self.out(tr("A newer helper paired with this meeting page; this one stops here."))
+            return 0
+        self.out(
+            tr(
+                "Connection to the meeting lost ({error}); remote control stopped. Get a new code from the meeting page to pair again.",
+                error=closed,
+            )
+        )
+        return 1
 
     async def _session(self, socket: Any) -> int:
         await socket.send(
@@ -1004,6 +1084,8 @@ class Helper:
         )
         async for raw in socket:
             self._dispatch(json.loads(raw))
+        if self.closed_by_meeting:
+            return 0
         self.out(tr("The meeting server closed the connection; remote control stopped."))
         return 1
 
@@ -1037,6 +1119,7 @@ class Helper:
         elif kind == "control.stopped" and body.get("session_id") in (self.active, self.asking):
             self._stop_locally(reason_text(str(body.get("reason") or "stopped")))
         elif kind == "helper.closed":
+            self.closed_by_meeting = True
             self._stop_locally(None)
             self.out(tr("The meeting closed this pairing ({reason}).", reason=closed_text(str(body.get("reason") or "ended"))))
 
@@ -1154,15 +1237,29 @@ def choose_monitor(monitors: list[Monitor], number: int | None, ask: Callable[[s
     return monitors[int(answer) - 1]
 
 
+def python_too_old(required: tuple[int, int]) -> str:
+    return tr(
+        "This helper needs Python {required} or newer, and this is Python {current}. Install a newer Python, "
+        "or use parley_helper.py instead (the helper page of your meeting server says how).",
+        required="{}.{}".format(*required),
+        current="{}.{}".format(*sys.version_info[:2]),
+    )
+
+
 def say(text: str) -> None:
     print(text, flush=True)
 
 
-def main(argv: list | None = None) -> int:
+def main(argv: list | None = None, requires_python: tuple[int, int] | None = None) -> int:
+    """``requires_python``: the oldest Python the libraries bundled with this copy run
+    on (parley-helper.pyz), said plainly rather than failing on their first import."""
     argv = sys.argv[1:] if argv is None else argv
     set_language(language_asked(argv) or detect_language())
     args = parse_args(argv)
     set_language(args.lang)
+    if requires_python and sys.version_info[:2] < tuple(requires_python):
+        say(tr("parley-helper: {problem}", problem=python_too_old(requires_python)))
+        return 2
     code = normalise_code(args.code)
     try:
         if code is None:

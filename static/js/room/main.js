@@ -775,11 +775,13 @@ function onKicked({ by, banned }) {
   finish("kicked");
 }
 
-// Leaves the call for good: connections closed, devices released, a notice shown.
-function teardown() {
+// Leaves the call for good: connections closed, devices released. The socket stays open when
+// the person leaves with the Leave button: the page goes away once the server has
+// recorded the leave, so the room hears "left", not a lost connection first.
+function teardown({ keepSocket = false } = {}) {
   if (state.finished) return;
   state.finished = true;
-  signaling.stop();
+  if (!keepSocket) signaling.stop();
   mesh.closeAll();
   if (sfu) sfu.stop();
   closeFeatures();
@@ -952,7 +954,7 @@ function bindControls() {
   });
   $("room-notice").querySelector(".room-notice__close").addEventListener("click", hideNotice);
   $("room-closed-here").addEventListener("click", () => location.reload());
-  $("leave-form").addEventListener("submit", teardown);
+  $("leave-form").addEventListener("submit", () => teardown({ keepSocket: true }));
   $("end-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!(await confirmAction(gettext("End the meeting for everyone?"), gettext("End meeting")))) return;

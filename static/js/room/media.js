@@ -3,7 +3,7 @@
 // Two MediaStreams live as long as the page: one for camera+microphone, one for the
 // screen, so that their ids (sent in SDP as msid, and as share.start's stream_id)
 // never change while their tracks do.
-import { audioConstraints, videoConstraints } from "./preferences.js";
+import { audioConstraints, markScreenTrack, videoConstraints } from "./preferences.js";
 
 const RETRYABLE = new Set(["OverconstrainedError", "NotFoundError", "NotReadableError", "AbortError"]);
 
@@ -225,6 +225,7 @@ export class LocalMedia {
   async startScreen(video = {}) {
     const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 }, ...video }, audio: false });
     const track = stream.getVideoTracks()[0];
+    markScreenTrack(track);
     if ("contentHint" in track) track.contentHint = "detail";
     this.setScreenTrack(track);
     // The browser's own "Stop sharing" ends the track.

@@ -98,8 +98,8 @@ export function videoConstraints(settings) {
   return constraints;
 }
 
-// The ICE candidate pair in use: Chromium names it on the transport; Firefox marks it
-// `selected`; otherwise the nominated pair that succeeded.
+// The ICE candidate pair in use: Chromium and Firefox name it on the transport;
+// otherwise the nominated pair that succeeded.
 export function selectedCandidatePair(report) {
   for (const stats of report.values()) {
     if (stats.type === "transport" && stats.selectedCandidatePairId) {
@@ -109,9 +109,7 @@ export function selectedCandidatePair(report) {
   }
   let fallback = null;
   for (const stats of report.values()) {
-    if (stats.type !== "candidate-pair") continue;
-    if (stats.selected) return stats;
-    if (stats.nominated && stats.state === "succeeded") fallback = stats;
+    if (stats.type === "candidate-pair" && stats.nominated && stats.state === "succeeded") fallback = stats;
   }
   return fallback;
 }
@@ -132,17 +130,22 @@ async function autoAudioBitrate(pc) {
 }
 
 // Screen captures keep their own (higher) limits: the video quality is the camera's.
+// They are marked when captured: Firefox tells neither `displaySurface` in their
+// settings nor a `contentHint`.
+const screenTracks = new WeakSet();
+
+export function markScreenTrack(track) {
+  screenTracks.add(track);
+}
+
 function isScreenTrack(track) {
-  const settings = typeof track.getSettings === "function" ? track.getSettings() : {};
-  return "displaySurface" in settings || track.contentHint === "detail" || track.contentHint === "text";
+  return screenTracks.has(track);
 }
 
 async function limitSender(sender, limits) {
   const kind = sender.track.kind;
   try {
     const parameters = sender.getParameters();
-    // Before negotiation (and in Firefox) the list may be empty.
-    if (!parameters.encodings || parameters.encodings.length === 0) parameters.encodings = [{}];
     Object.assign(parameters.encodings[0], limits);
     await sender.setParameters(parameters);
     return { kind, ok: true, ...limits };

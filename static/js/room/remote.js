@@ -64,11 +64,6 @@ export function keyName(key) {
   return /[A-Z]/.test(key) ? key.toLowerCase() : key; // Ctrl+Shift+A is "a" with shift
 }
 
-// The helper acts through python-xlib on Linux (X11), through pynput elsewhere.
-function helperLibrary() {
-  return /Linux|X11/.test(navigator.userAgent) && !/Android/.test(navigator.userAgent) ? "python-xlib" : "pynput";
-}
-
 function isPrintable(key) {
   return [...key].length === 1 && !/[\u0000-\u001f\u007f]/.test(key);
 }
@@ -366,14 +361,18 @@ export class RemoteControl {
   }
 
   helperView() {
+    // The download for this computer's system, chosen by the server (meetings/remote/downloads.py):
+    // ready to run (parley-helper.pyz on Linux, a program the operator provides), or the
+    // Python script with the libraries to install first.
     const link = el("a", "button button--small button--primary", gettext("Download the helper"));
     link.href = this.helperUrls.download;
-    link.download = "parley_helper.py";
+    link.download = this.helperUrls.file;
     link.dataset.primary = "true";
     link.id = "remote-helper-download";
     const steps = el("ol", "remote-steps");
     const install = el("li", "", gettext("Install Python 3, then run:"));
-    install.append(" ", el("code", "", `pip install websockets ${helperLibrary()}`));
+    install.append(" ", el("code", "", this.helperUrls.install));
+    install.hidden = !this.helperUrls.install;
     const run = el("li", "", gettext("Run the helper:"));
     this.commandNode = el("code", "remote-command", "");
     this.commandNode.id = "remote-command";
@@ -406,7 +405,7 @@ export class RemoteControl {
   }
 
   consentView() {
-    return [this.status(gettext("Waiting for your consent in the helper window…")), this.row(this.stopButton())];
+    return [this.status(gettext("Waiting for you to allow it in the Parley helper…")), this.row(this.stopButton())];
   }
 
   controlledView(session) {
@@ -500,7 +499,7 @@ export class RemoteControl {
     // The helper speaks English or French: a French page asks for French (otherwise it
     // follows the computer's language settings).
     const lang = document.documentElement.lang.toLowerCase().startsWith("fr") ? " --lang fr" : "";
-    return `python parley_helper.py --server ${location.origin} --code ${code}${lang}`;
+    return `${this.helperUrls.run} --server ${location.origin} --code ${code}${lang}`;
   }
 
   clearPairing() {
@@ -829,7 +828,13 @@ export function setup(room) {
     ask: document.getElementById("remote-ask"),
     stage: document.getElementById("stage"),
     video: document.getElementById("stage-video"),
-    helperUrls: { download: panel.dataset.helperUrl, help: panel.dataset.helpUrl },
+    helperUrls: {
+      download: panel.dataset.helperUrl,
+      file: panel.dataset.helperFile,
+      run: panel.dataset.helperRun,
+      install: panel.dataset.helperInstall,
+      help: panel.dataset.helpUrl,
+    },
     room: () => ({ self: room.self, others: room.others, connected: room.connected }),
     share: {
       shareScreen: (accept) => room.shareScreen("remote", { video: { displaySurface: "monitor" }, accept }),

@@ -134,13 +134,6 @@ function readPair(figures, report) {
       remoteAddress: remote ? `${remote.address ?? remote.ip ?? "?"}:${remote.port ?? "?"}` : null,
     };
   }
-  if (figures.rtt !== null) return;
-  // No RTT on the pair (Firefox): the peer's RTCP reports carry it.
-  for (const stats of report.values()) {
-    if (stats.type === "remote-inbound-rtp" && Number.isFinite(stats.roundTripTime)) {
-      figures.rtt = maxOf(figures.rtt, stats.roundTripTime * 1000);
-    }
-  }
 }
 
 // Computes the figures of one connection from its report and the previous one
@@ -149,7 +142,6 @@ export function computeFigures(report, previous, name) {
   const figures = emptyFigures(name);
   const state = { loss: { audio: { lost: 0, total: 0 }, video: { lost: 0, total: 0 } } };
   for (const stats of report.values()) {
-    if (stats.isRemote) continue; // old Firefox put remote stats under the same types
     const before = previous?.get(stats.id);
     if (stats.type === "outbound-rtp") readOutbound(figures, report, stats, before, state);
     else if (stats.type === "inbound-rtp") readInbound(figures, report, stats, before, state);

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('documents', '0002_presentations'),
+        ('documents', '0003_render_leases'),
     ]
 
     operations = [

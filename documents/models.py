@@ -180,6 +180,8 @@ class AnnotationAction(models.Model):
     annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="actions")
     kind = models.CharField(max_length=8, choices=Kind.choices)
     previous = models.JSONField(null=True, blank=True)
+    # The erases of one drag of the eraser share it: they are undone together.
+    gesture = models.CharField(max_length=40, blank=True, default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     undone_at = models.DateTimeField(null=True, blank=True)
 

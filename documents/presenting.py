@@ -107,6 +107,13 @@ class TextInput:
 
 
 @dataclass(frozen=True)
+class EraseInput:
+    presentation_id: int
+    annotation_id: int
+    gesture: str = ""  # the erases of one drag of the eraser share it: one undo brings them back
+
+
+@dataclass(frozen=True)
 class CursorInput:
     presentation_id: int
     x: float = 0.0
@@ -236,9 +243,12 @@ def clean_presentation_id(body: Any) -> int:
     return _object_id(_fields(body, {"presentation_id"})["presentation_id"], "presentation_id")
 
 
-def clean_annotation_ref(body: Any) -> tuple[int, int]:
-    body = _fields(body, {"presentation_id", "annotation_id"})
-    return _object_id(body["presentation_id"], "presentation_id"), _object_id(body["annotation_id"], "annotation_id")
+def clean_erase(body: Any) -> EraseInput:
+    body = _fields(body, {"presentation_id", "annotation_id"}, frozenset({"gesture"}))
+    gesture = body.get("gesture", "")
+    if "gesture" in body and (not isinstance(gesture, str) or not STROKE_ID_RE.fullmatch(gesture)):
+        raise ValidationError(_("“gesture” is 1 to 40 letters, digits, - or _."))
+    return EraseInput(_object_id(body["presentation_id"], "presentation_id"), _object_id(body["annotation_id"], "annotation_id"), gesture)
 
 
 def clean_page_ref(body: Any) -> tuple[int, int]:
@@ -679,8 +689,12 @@ def put_text(participant: Participant, text: TextInput) -> Annotation:
     return annotation
 
 
-def _record(presentation: Presentation, current: Participant, annotation: Annotation, kind: str, previous: dict | None = None) -> None:
-    AnnotationAction.objects.create(presentation=presentation, participant=current, annotation=annotation, kind=kind, previous=previous)
+def _record(
+    presentation: Presentation, current: Participant, annotation: Annotation, kind: str, previous: dict | None = None, gesture: str = ""
+) -> None:
+    AnnotationAction.objects.create(
+        presentation=presentation, participant=current, annotation=annotation, kind=kind, previous=previous, gesture=gesture
+    )
 
 
 def _live_annotation(presentation: Presentation, annotation_id: int) -> Annotation:
@@ -694,8 +708,9 @@ def _publish_removed(meeting: Meeting, presentation: Presentation, ids: list[int
     to_room(meeting, "annotation.removed", {"presentation_id": presentation.pk, "annotation_ids": ids})
 
 
-def erase(participant: Participant, presentation_id: int, annotation_id: int) -> None:
-    """Remove a whole stroke or text (anyone's); its author or the eraser may undo."""
+def erase(participant: Participant, presentation_id: int, annotation_id: int, gesture: str = "") -> None:
+    """Remove a whole stroke or text (anyone's); its author or the eraser may undo.
+    The erases of one drag of the eraser share ``gesture``: one undo restores them all."""
     with transaction.atomic():
         current = lock_self(participant)
         _authorise_annotating(current)
@@ -703,7 +718,7 @@ def erase(participant: Participant, presentation_id: int, annotation_id: int) ->
         annotation = _live_annotation(presentation, annotation_id)
         annotation.removed_at = timezone.now()
         annotation.save(update_fields=["removed_at"])
-        _record(presentation, current, annotation, AnnotationAction.Kind.ERASE)
+        _record(presentation, current, annotation, AnnotationAction.Kind.ERASE, gesture=gesture)
         _publish_removed(current.meeting, presentation, [annotation.pk])
 
 
@@ -726,8 +741,24 @@ def undo(participant: Participant, presentation_id: int) -> None:
             action.undone_at = now
             action.save(update_fields=["undone_at"])
             if _revert(current.meeting, presentation, action):
+                if action.gesture:
+                    _revert_rest_of_gesture(current, presentation, action, now)
                 return
         raise RoomError("not_found", _("There is nothing of yours to undo."))
+
+
+def _revert_rest_of_gesture(current: Participant, presentation: Presentation, first: AnnotationAction, now) -> None:
+    """One drag of the eraser is one action to undo: what else it erased comes back."""
+    rest = (
+        AnnotationAction.objects.select_for_update()
+        .filter(presentation=presentation, participant=current, undone_at__isnull=True, kind=first.kind, gesture=first.gesture)
+        .select_related("annotation")
+        .order_by("-pk")
+    )
+    for action in rest:
+        action.undone_at = now
+        action.save(update_fields=["undone_at"])
+        _revert(current.meeting, presentation, action)
 
 
 def _revert(meeting: Meeting, presentation: Presentation, action: AnnotationAction) -> bool:

@@ -147,8 +147,8 @@ async def annotation_text(room, body):
 
 @room_features.room_handler("annotation.erase", bucket="annotation")
 async def annotation_erase(room, body):
-    presentation_id, annotation_id = _clean(presenting.clean_annotation_ref, body)
-    await room.call("annotation.erase", presenting.erase, room.participant, presentation_id, annotation_id)
+    wanted = _clean(presenting.clean_erase, body)
+    await room.call("annotation.erase", presenting.erase, room.participant, wanted.presentation_id, wanted.annotation_id, wanted.gesture)
     return {}
 
 

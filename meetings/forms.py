@@ -161,3 +161,4 @@ class JoinForm(forms.Form):
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
     invite = forms.CharField(required=False, widget=forms.HiddenInput, max_length=500)
+    link = forms.CharField(required=False, widget=forms.HiddenInput, max_length=200)

@@ -84,8 +84,10 @@ async def moderate_chat(room: RoomSocket, body: dict) -> dict:
 
 @room_features.room_handler("moderate.kick")
 async def moderate_kick(room: RoomSocket, body: dict) -> dict:
-    require_fields(body, {"participant_id": int})
-    await room.call("moderate.kick", services.kick_participant, room.participant, _participant_id(body))
+    # ``ban`` is optional: without it the meeting decides (services.kick_participant).
+    require_fields(body, {"participant_id": int, "ban": bool} if "ban" in body else {"participant_id": int})
+    target_id = _participant_id(body)
+    await room.call("moderate.kick", services.kick_participant, room.participant, target_id, ban=body.get("ban"))
     return {}
 
 

@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
 from core import presence
@@ -47,6 +48,7 @@ from meetings.roomkit import (
 logger = logging.getLogger(__name__)
 
 INVITATION_SALT = "parley.invitation"
+MEETING_LINK_SALT = "parley.meeting-link"
 
 
 class JoinRefused(Exception):
@@ -59,6 +61,10 @@ class JoinRefused(Exception):
 
 
 class InvalidInvitation(Exception):
+    pass
+
+
+class InvalidMeetingLink(Exception):
     pass
 
 
@@ -185,6 +191,39 @@ def resolve_invitation(meeting: Meeting, token: str) -> Invitation:
     return invitation
 
 
+# --- The meeting link -----------------------------------------------------------------
+#
+# What *Copy meeting link* copies: the meeting's address with a signature that only the
+# server makes (``?link=``), for the organizer to send to anyone. It is not a personal
+# invitation: it brings in any number of people, each as a participant (never more),
+# through the lobby where the meeting admits people one by one (``link_waits_in_lobby``),
+# and a banned person stays out. It opens a private room, which the bare address does
+# not (an invitee sees the address in their own link, not this signature); it lasts as
+# long as the meeting.
+
+
+def meeting_link_token(meeting: Meeting) -> str:
+    return signing.Signer(salt=MEETING_LINK_SALT).signature(meeting.public_id)
+
+
+def meeting_link_url(meeting: Meeting, *, absolute: bool = True) -> str:
+    path = reverse("meeting_join", args=[meeting.public_id]) + "?link=" + meeting_link_token(meeting)
+    return settings.PARLEY_BASE_URL + path if absolute else path
+
+
+def check_meeting_link(meeting: Meeting, token: str) -> None:
+    """Refuse a meeting link that the server did not make for this meeting."""
+    if not constant_time_compare(token, meeting_link_token(meeting)):
+        raise InvalidMeetingLink(_("This meeting link is not valid. Check that you copied it whole."))
+
+
+def link_waits_in_lobby(meeting: Meeting) -> bool:
+    """Whether people who come with the meeting link wait for an organizer: where the
+    meeting has its lobby on, and in a private room that moderates participants (the
+    link is what lets them in at all)."""
+    return meeting.lobby_enabled or (meeting.room_type == RoomType.PRIVATE and meeting.moderate_participants)
+
+
 def invite_people(meeting: Meeting, actor, rows: list[tuple[str, str]]) -> list[Invitation]:
     """Invite each (name, e-mail); each gets a personal link by e-mail."""
     if not can_manage_meeting(actor, meeting):
@@ -214,7 +253,14 @@ def invite_people(meeting: Meeting, actor, rows: list[tuple[str, str]]) -> list[
 
 
 def join_meeting(
-    meeting: Meeting, *, user=None, session_key: str = "", name: str = "", email: str = "", invitation: Invitation | None = None
+    meeting: Meeting,
+    *,
+    user=None,
+    session_key: str = "",
+    name: str = "",
+    email: str = "",
+    invitation: Invitation | None = None,
+    by_link: bool = False,
 ) -> Participant:
     """Enter a meeting with the right role, or raise ``JoinRefused``.
 
@@ -230,6 +276,10 @@ def join_meeting(
     organizer accepts them. Only someone still admitted (state ``joined``: a reload, a
     second tab, a reconnect) goes straight back in; someone who left, timed out, was
     kicked without a ban or was rejected passes the lobby again.
+
+    ``by_link``: the person came with the meeting link (checked by the caller,
+    ``check_meeting_link``): a private room lets them in as a participant, through the
+    lobby where ``link_waits_in_lobby``.
     """
     user = user if user is not None and user.is_authenticated else None
     if user is None and not session_key:
@@ -246,7 +296,7 @@ def join_meeting(
         if invitation is not None:
             existing = _take_over_invitation(meeting, invitation, existing, user=user, session_key=session_key)
         is_owner = user is not None and user.pk == meeting.owner_id
-        if meeting.room_type == RoomType.PRIVATE and not (is_owner or invitation or existing):
+        if meeting.room_type == RoomType.PRIVATE and not (is_owner or invitation or existing or by_link):
             raise JoinRefused("private_room", _("This is a private room. Only invited people can join."))
         others_present = meeting.participants.filter(state=Participant.State.JOINED, is_recorder=False)
         if existing is not None:
@@ -258,7 +308,8 @@ def join_meeting(
         if not name:
             raise JoinRefused("name_required", _("Please give your name."))
         admitted = existing is not None and existing.state == Participant.State.JOINED
-        to_lobby = meeting.lobby_enabled and role != Role.ORGANIZER and not admitted
+        lobby = meeting.lobby_enabled or (by_link and invitation is None and link_waits_in_lobby(meeting))
+        to_lobby = lobby and role != Role.ORGANIZER and not admitted
         now = timezone.now()
         participant = existing or Participant(meeting=meeting, user=user, session_key="" if user else session_key)
         participant.meeting = meeting
@@ -498,6 +549,8 @@ def room_snapshot(participant: Participant) -> dict:
             "moderate_participants": meeting.moderate_participants,
             "started_at": meeting.started_at.isoformat() if meeting.started_at else None,
             "owner_name": owners.display_name(meeting.owner),
+            # Organizers may hand out the meeting link (the Info panel copies it).
+            **({"join_url": meeting_link_url(meeting, absolute=False)} if current.role == Role.ORGANIZER else {}),
         },
         "ice_servers": ice_servers(participant_group(current.pk)),
         "version": settings.VERSION,
@@ -705,11 +758,16 @@ def change_role(actor: Participant, target_id: int, role: str) -> Participant:
     return target
 
 
-def kick_participant(actor: Participant, target_id: int) -> Participant:
-    """Out of the room now; banned from coming back if the meeting moderates participants."""
+def kick_participant(actor: Participant, target_id: int, *, ban: bool | None = None) -> Participant:
+    """Out of the room now. ``ban``: barred from coming back into this meeting, which
+    only a meeting that moderates participants offers; unsaid, such a meeting bans
+    (F11) and any other does not. A kick without a ban lets the person join again
+    (through the lobby where there is one)."""
     with transaction.atomic():
         meeting, current, target = _moderation(actor, target_id, "kick")
-        banned = meeting.moderate_participants
+        if ban and not meeting.moderate_participants:
+            raise PermissionDenied(_("Only a meeting that moderates participants bans. Remove the person instead: they may come back."))
+        banned = meeting.moderate_participants if ban is None else ban
         with _watch_organizers(meeting):
             target.is_banned = banned
             target.connected = False

@@ -126,16 +126,16 @@ def _join_initial(request, meeting: Meeting, invitation, participant: Participan
     ]
     name = next((c[0] for c in candidates if c and c[0]), "")
     email = next((c[1] for c in candidates if c and c[1]), "")
-    return {"name": name, "email": email, "invite": request.GET.get("invite", "")}
+    return {"name": name, "email": email, "invite": request.GET.get("invite", ""), "link": request.GET.get("link", "")}
 
 
-def _early_refusal(request, meeting: Meeting, invitation, participant: Participant | None) -> tuple[str, str] | None:
+def _early_refusal(request, meeting: Meeting, invitation, participant: Participant | None, by_link: bool) -> tuple[str, str] | None:
     """Refusals that are certain before the form is filled (the service decides again on POST)."""
     banned_link = invitation is not None and invitation.participants.filter(is_banned=True).exists()
     if (participant is not None and participant.is_banned) or banned_link:
         return "banned", _("You were removed from this meeting and cannot come back.")
     is_owner = request.user.is_authenticated and request.user.pk == meeting.owner_id
-    if meeting.room_type == RoomType.PRIVATE and not (is_owner or invitation or participant):
+    if meeting.room_type == RoomType.PRIVATE and not (is_owner or invitation or participant or by_link):
         return "private_room", _("This is a private room. Only invited people can join.")
     return None
 
@@ -151,12 +151,14 @@ def _link_open_elsewhere(invitation, participant: Participant | None) -> bool:
     return holders.exclude(pk=participant.pk).exists() if participant is not None else holders.exists()
 
 
-def _render_join(request, meeting, *, form=None, refusal=None, invitation=None, participant=None, status=200):
+def _render_join(request, meeting, *, form=None, refusal=None, invitation=None, participant=None, by_link=False, status=200):
     context = {
         "meeting": meeting,
         "form": form,
         "refusal": refusal,
         "invitation": invitation,
+        "by_link": by_link and invitation is None,
+        "link_lobby": services.link_waits_in_lobby(meeting),
         "participant": participant,
         "already_in": participant is not None and participant.state == Participant.State.JOINED and not participant.is_banned,
         "open_elsewhere": _link_open_elsewhere(invitation, participant),
@@ -169,23 +171,30 @@ def meeting_join(request, public_id: str):
     meeting = access.meeting_by_public_id(public_id)
     if meeting.is_ended:
         return _render_join(request, meeting, refusal=("meeting_ended", _("This meeting has ended.")), status=410)
-    token = (request.POST.get("invite") if request.method == "POST" else request.GET.get("invite")) or ""
+    params = request.POST if request.method == "POST" else request.GET
+    token = params.get("invite") or ""
     invitation = None
     if token:
         try:
             invitation = services.resolve_invitation(meeting, token)
         except services.InvalidInvitation as error:
             return _render_join(request, meeting, refusal=("invalid_invitation", str(error)), status=400)
+    by_link = bool(params.get("link"))
+    if by_link:
+        try:
+            services.check_meeting_link(meeting, params["link"])
+        except services.InvalidMeetingLink as error:
+            return _render_join(request, meeting, refusal=("invalid_link", str(error)), status=400)
     participant = _own_participant(request, meeting)
     if request.method != "POST":
-        refusal = _early_refusal(request, meeting, invitation, participant)
+        refusal = _early_refusal(request, meeting, invitation, participant, by_link)
         if refusal:
             return _render_join(request, meeting, refusal=refusal, participant=participant, status=REFUSAL_STATUS[refusal[0]])
         form = JoinForm(initial=_join_initial(request, meeting, invitation, participant))
-        return _render_join(request, meeting, form=form, invitation=invitation, participant=participant)
+        return _render_join(request, meeting, form=form, invitation=invitation, participant=participant, by_link=by_link)
     form = JoinForm(request.POST)
     if not form.is_valid():
-        return _render_join(request, meeting, form=form, invitation=invitation, participant=participant)
+        return _render_join(request, meeting, form=form, invitation=invitation, participant=participant, by_link=by_link)
     try:
         services.join_meeting(
             meeting,
@@ -194,12 +203,14 @@ def meeting_join(request, public_id: str):
             name=form.cleaned_data["name"],
             email=form.cleaned_data["email"],
             invitation=invitation,
+            by_link=by_link,
         )
     except services.JoinRefused as refused:
         status = REFUSAL_STATUS.get(refused.code, 400)
         # A full meeting may have room again in a moment: keep the form to retry.
         keep_form = form if refused.code in ("meeting_full", "already_joining", "name_required") else None
-        return _render_join(request, meeting, form=keep_form, refusal=(refused.code, refused.message), invitation=invitation, status=status)
+        refusal = (refused.code, refused.message)
+        return _render_join(request, meeting, form=keep_form, refusal=refusal, invitation=invitation, by_link=by_link, status=status)
     return redirect("meeting_room", public_id=meeting.public_id)
 
 

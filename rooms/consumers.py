@@ -29,8 +29,8 @@ class ClientConsumer(EnvelopeConsumer):
             await self.close(code=CloseCode.UNAVAILABLE)
             return
         await self.accept()
-        waiting = await database_sync_to_async(_waiting_payloads)(self.extension)
-        await self.reply("requests.snapshot", None, {"requests": waiting})
+        snapshot = await database_sync_to_async(_snapshot)(self.extension)
+        await self.reply("requests.snapshot", None, snapshot)
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
@@ -54,8 +54,12 @@ class ClientConsumer(EnvelopeConsumer):
         return {"request_id": body["request_id"]}
 
 
-def _waiting_payloads(extension) -> list[dict]:
-    return [services.request_payload(r) for r in services.waiting_requests_for(extension)]
+def _snapshot(extension) -> dict:
+    """The requests still waiting for this agent, and the recent ones that stopped waiting."""
+    return {
+        "requests": [services.request_payload(r) for r in services.waiting_requests_for(extension)],
+        "recent": [services.request_payload(r) for r in services.recent_requests_for(extension)],
+    }
 
 
 def _ignore(user, request_id: int) -> None:

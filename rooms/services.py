@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,6 +30,10 @@ from rooms.models import Extension, MeetingRequest, Queue
 from rooms.slugs import normalize_slug, validate_click2meet_slug
 
 logger = logging.getLogger(__name__)
+
+# The web client's history of requests: those that stopped waiting in the last day.
+RECENT_REQUESTS_HOURS = 24
+RECENT_REQUESTS_SHOWN = 10
 
 
 class RequestUnavailable(Refused):
@@ -240,6 +245,8 @@ def request_payload(request: MeetingRequest) -> dict:
         "created_at": request.created_at.isoformat(),
         "expires_at": request.expires_at.isoformat(),
         "taken_by": request.claimed_by.display_name if request.claimed_by else None,
+        "taken_by_id": request.claimed_by_id,
+        "closed_at": request.closed_at.isoformat() if request.closed_at else None,
     }
 
 
@@ -370,14 +377,28 @@ def visitor_status(request: MeetingRequest) -> dict:
 
 def waiting_requests_for(agent: Extension):
     """Requests an agent can still answer, newest first (the web client list)."""
-    from django.db.models import Q
-
     return (
         MeetingRequest.objects.filter(status=MeetingRequest.Status.WAITING, expires_at__gt=timezone.now())
         .filter(Q(extension=agent) | Q(queue__agents=agent))
         .exclude(ignored_by=agent)
         .select_related("extension", "queue")
         .distinct()
+    )
+
+
+def recent_requests_for(agent: Extension) -> list[MeetingRequest]:
+    """Requests of the agent or of its queues that stopped waiting in the last day,
+    the latest first (the web client's history: who took each, or how it ended, and
+    when). Visitors who went straight into a shared room asked nobody: not listed."""
+    since = timezone.now() - timedelta(hours=RECENT_REQUESTS_HOURS)
+    return list(
+        MeetingRequest.objects.exclude(status=MeetingRequest.Status.WAITING)
+        .filter(closed_at__gte=since)
+        .filter(Q(extension=agent) | Q(queue__agents=agent))
+        .exclude(meeting__is_personal_room=True)
+        .select_related("extension", "queue", "claimed_by")
+        .distinct()
+        .order_by("-closed_at", "-pk")[:RECENT_REQUESTS_SHOWN]
     )
 
 

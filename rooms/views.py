@@ -137,6 +137,10 @@ def _meetings_of(user) -> dict:
         # Live ones first, then by the time they are planned for.
         key=lambda m: (m.state != "live", m.scheduled_at or m.created_at),
     )
+    for meeting in current:
+        # What *Copy meeting link* copies, and whether those who use it wait in the lobby.
+        meeting.link_url = meeting_services.meeting_link_url(meeting)  # type: ignore[attr-defined]
+        meeting.link_lobby = meeting_services.link_waits_in_lobby(meeting)  # type: ignore[attr-defined]
     ended = list(mine.filter(ended_at__isnull=False).order_by("-ended_at")[:ENDED_MEETINGS_SHOWN])
     return {"current": current, "ended": ended}
 
@@ -147,6 +151,7 @@ def _render_client(request, extension: Extension, create_form: MeetingCreateForm
         "create_form": create_form,
         "meetings": _meetings_of(request.user),
         "waiting_requests": list(services.waiting_requests_for(extension)),
+        "recent_requests": services.recent_requests_for(extension),
         "sections": render_sections(request),
     }
     return render(request, "rooms/client.html", context)

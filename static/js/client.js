@@ -1,6 +1,8 @@
 // The web client: incoming meeting requests kept live through /ws/client/.
 // Without JavaScript (or without the socket) the server-rendered list and the
-// Join/Ignore forms still work; this module adds live updates on top.
+// Join/Ignore forms still work; this module adds live updates on top. A request that
+// stops waiting moves to the history below the list, which says who took it (or how
+// it ended) and when, without its Join and Ignore buttons.
 import { alert, setUpSoundControl } from "./alerts.js";
 import { LiveSocket } from "./live.js";
 import { fmt, showToast } from "./ui.js";
@@ -11,8 +13,13 @@ const empty = document.getElementById("requests-empty");
 const counter = document.getElementById("request-count");
 const liveStatus = document.getElementById("live-status");
 const banner = document.getElementById("live-banner");
+const history = document.getElementById("request-history");
+const historySection = document.getElementById("request-history-section");
+const historyTemplate = document.getElementById("request-history-template");
+const selfId = Number(history.dataset.extensionId);
 
 const REMOVE_CLOSED_AFTER_MS = 8000;
+const HISTORY_SHOWN = 10; // as rooms.services.RECENT_REQUESTS_SHOWN
 const baseTitle = document.title;
 let unseen = 0;
 const pendingIgnores = new Map(); // message id → request id
@@ -35,9 +42,12 @@ function refreshCount() {
   empty.hidden = list.querySelector("li.request") !== null;
 }
 
-function addRequest(data, { notify }) {
-  if (itemFor(data.id)) return;
-  const item = template.content.firstElementChild.cloneNode(true);
+function clockTime(iso) {
+  return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+}
+
+// Who asked, through what, when: the same in the list and in the history.
+function describe(item, data) {
   item.dataset.requestId = String(data.id);
   item.querySelector(".request__name").textContent = data.visitor_name;
   const email = item.querySelector(".request__email");
@@ -46,7 +56,13 @@ function addRequest(data, { notify }) {
   item.querySelector(".request__target").textContent = data.queue ? fmt(gettext("Queue %s"), [data.queue]) : gettext("Your Click2Meet page");
   const time = item.querySelector(".request__time");
   time.dateTime = data.created_at;
-  time.textContent = new Date(data.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  time.textContent = clockTime(data.created_at);
+  return item;
+}
+
+function addRequest(data, { notify }) {
+  if (itemFor(data.id)) return;
+  const item = describe(template.content.firstElementChild.cloneNode(true), data);
   item.querySelector(".request-join-form").action = urlFor("join", data.id);
   item.querySelector(".request-ignore-form").action = urlFor("ignore", data.id);
   if (notify) item.classList.add("request--new");
@@ -74,12 +90,40 @@ function closeRequest(id, note, delay = REMOVE_CLOSED_AFTER_MS) {
   }, delay);
 }
 
-const CLOSED_NOTES = {
-  expired: () => gettext("Expired: nobody answered in time."),
-  declined: () => gettext("Declined."),
-  cancelled: () => gettext("The visitor cancelled the request."),
-  accepted: () => gettext("Taken by someone else."),
-};
+// --- The history ----------------------------------------------------------------------
+
+function outcome(data) {
+  const at = data.closed_at ? clockTime(data.closed_at) : "";
+  if (data.status === "accepted") {
+    if (data.taken_by_id === selfId) return fmt(gettext("You took it at %s."), [at]);
+    return data.taken_by ? fmt(gettext("Taken by %s at %s."), [data.taken_by, at]) : fmt(gettext("Taken by someone else at %s."), [at]);
+  }
+  const notes = {
+    declined: () => fmt(gettext("Declined at %s."), [at]),
+    expired: () => fmt(gettext("Expired at %s: nobody answered in time."), [at]),
+    cancelled: () => fmt(gettext("The visitor cancelled at %s."), [at]),
+  };
+  return (notes[data.status] || (() => gettext("No longer waiting.")))();
+}
+
+function historyItem(data) {
+  const item = describe(historyTemplate.content.firstElementChild.cloneNode(true), data);
+  item.dataset.status = data.status;
+  item.querySelector(".request__outcome").textContent = outcome(data);
+  return item;
+}
+
+// The request stopped waiting: out of the list, on top of the history.
+function settle(data) {
+  itemFor(data.id)?.remove();
+  history.querySelector(`li.request[data-request-id="${CSS.escape(String(data.id))}"]`)?.remove();
+  const item = historyItem(data);
+  item.classList.add("request--just-settled");
+  history.prepend(item);
+  for (const extra of [...history.children].slice(HISTORY_SHOWN)) extra.remove();
+  historySection.hidden = false;
+  refreshCount();
+}
 
 // --- Attention: sound, notification (alerts.js) and title badge -------------------------
 
@@ -108,10 +152,16 @@ function setLiveState(state) {
   banner.hidden = state !== "unavailable";
 }
 
-function applySnapshot(requests) {
+function applySnapshot(requests, recent) {
   const current = new Set(requests.map((request) => String(request.id)));
+  const settled = new Map(recent.map((request) => [String(request.id), request]));
+  // The history as the server has it (what happened while the socket was away included).
+  history.replaceChildren(...recent.map((request) => historyItem(request)));
+  historySection.hidden = recent.length === 0;
   for (const item of list.querySelectorAll("li.request:not(.request--closed)")) {
-    if (!current.has(item.dataset.requestId)) closeRequest(item.dataset.requestId, gettext("No longer waiting."));
+    const id = item.dataset.requestId;
+    if (settled.has(id)) settle(settled.get(id));
+    else if (!current.has(id)) closeRequest(id, gettext("No longer waiting."));
   }
   // Oldest first, so that prepending leaves the newest on top.
   for (const request of [...requests].reverse()) addRequest(request, { notify: true });
@@ -121,16 +171,14 @@ function onMessage(message) {
   const body = message.body || {};
   switch (message.type) {
     case "requests.snapshot":
-      applySnapshot(body.requests || []);
+      applySnapshot(body.requests || [], body.recent || []);
       break;
     case "request.created":
       addRequest(body, { notify: true });
       break;
     case "request.taken":
-      closeRequest(body.id, body.taken_by ? fmt(gettext("Taken by %s."), [body.taken_by]) : gettext("Taken by someone else."));
-      break;
     case "request.closed":
-      closeRequest(body.id, (CLOSED_NOTES[body.status] || (() => gettext("No longer waiting.")))());
+      settle(body);
       break;
     case "request.ignored":
       closeRequest(body.id, gettext("Ignored."), 1500);

@@ -567,6 +567,22 @@ def test_undo_takes_back_ones_own_last_actions_in_order(room, events, committed)
     assert live(board) == []
 
 
+def test_one_undo_brings_back_everything_one_drag_of_the_eraser_removed(room, events, committed):
+    board = whiteboard(room.presenter)
+    alone, first, second = (draw(room.creator, board, name, final=True) for name in ("alone", "first", "second"))
+    presenting.erase(room.participant, board.pk, alone.pk)  # a click
+    presenting.erase(room.participant, board.pk, first.pk, gesture="drag-1")  # a drag across two strokes
+    presenting.erase(room.participant, board.pk, second.pk, gesture="drag-1")
+    assert live(board) == []
+
+    with committed():
+        presenting.undo(room.participant, board.pk)
+    assert live(board) == [first.pk, second.pk]
+    assert sorted(body["id"] for _name, body in events.named("annotation.added")) == [first.pk, second.pk]
+    presenting.undo(room.participant, board.pk)  # then the click
+    assert live(board) == [alone.pk, first.pk, second.pk]
+
+
 def test_undo_passes_over_actions_that_others_made_moot(room):
     board = whiteboard(room.presenter)
     kept = draw(room.participant, board, "kept", final=True)

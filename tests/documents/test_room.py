@@ -129,7 +129,8 @@ async def test_it_runs_a_whiteboard_session_over_the_room_socket(sockets, room):
     )
     assert (await s["participant"].until("annotation.updated", id=text["annotation_id"]))["body"]["data"]["text"] == "Hello"
 
-    await s["presenter"].ok("annotation.erase", {"presentation_id": board["id"], "annotation_id": first["annotation_id"]})
+    erase = {"presentation_id": board["id"], "annotation_id": first["annotation_id"], "gesture": "drag-1"}
+    await s["presenter"].ok("annotation.erase", erase)
     removed = await s["participant"].until("annotation.removed")
     assert removed["body"] == {"presentation_id": board["id"], "annotation_ids": [first["annotation_id"]]}
     await s["presenter"].ok("annotation.undo", {"presentation_id": board["id"]})
@@ -241,6 +242,10 @@ def _bad_messages(board: int, foreign: int) -> list[tuple[str, str, dict, str]]:
         ("participant", "annotation.text", {**text, "presentation_id": foreign}, "not_found"),
         ("participant", "annotation.erase", {"presentation_id": board, "annotation_id": 2**30}, "not_found"),
         ("participant", "annotation.erase", {"presentation_id": board}, "invalid"),
+        ("participant", "annotation.erase", {"presentation_id": board, "annotation_id": 1, "gesture": ""}, "invalid"),
+        ("participant", "annotation.erase", {"presentation_id": board, "annotation_id": 1, "gesture": "<b>"}, "invalid"),
+        ("participant", "annotation.erase", {"presentation_id": board, "annotation_id": 1, "gesture": "g" * 41}, "invalid"),
+        ("participant", "annotation.erase", {"presentation_id": board, "annotation_id": 1, "gesture": 7}, "invalid"),
         ("participant", "annotation.undo", {"presentation_id": board}, "not_found"),
         ("participant", "annotation.undo", {"presentation_id": board, "all": True}, "invalid"),
         ("participant", "annotation.clear", {"presentation_id": board, "page": 1}, "forbidden"),

@@ -244,6 +244,15 @@ def open_people_menu(page: Page, participant_id: int):
     return item
 
 
+def change_role(page: Page, participant_id: int, role: str) -> None:
+    """The organizer's *Change Role*, next to the person's name, then the role."""
+    if page.locator("#participants-panel").is_hidden():
+        page.click("#participants-button")
+    item = page.locator(f'#participants-list li[data-participant-id="{participant_id}"]')
+    item.locator(".person__change-role").click()
+    item.locator(f'.person__roles [data-role="{role}"]').click()
+
+
 def shared_room(owner_name: str, **fields):
     owner = make_extension(display_name=owner_name, room_type=RoomType.SHARED)
     meeting = make_meeting(owner, title="Room test", room_type=RoomType.SHARED, **fields)

@@ -22,6 +22,7 @@ from playwright.sync_api import Page, expect
 
 from core import processes
 from documents.models import Annotation, Document, Presentation
+from tests.documents.helpers import make_document, page_color
 from tests.e2e.pages import (
     ANNOTATIONS_JS,
     COLOR_NEAR_JS,
@@ -156,6 +157,58 @@ def download(person: Person, format_: str) -> tuple[bytes, str]:
 
 
 # --- PDF sharing -------------------------------------------------------------------------
+
+
+# (rgb) → the colour at the middle of the Documents panel's preview image, once loaded.
+PREVIEW_COLOUR_JS = """(rgb) => {
+  const image = document.querySelector("#documents-panel .documents-preview__image");
+  if (!image || !image.complete || !image.naturalWidth) return false;
+  const canvas = document.createElement("canvas");
+  canvas.width = image.naturalWidth;
+  canvas.height = image.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(image, 0, 0);
+  const [r, g, b] = context.getImageData(canvas.width / 2, canvas.height / 2, 1, 1).data;
+  return [r, g, b].every((value, c) => Math.abs(value - rgb[c]) <= 3);
+}"""
+
+
+def test_it_previews_a_document_page_by_page_in_the_room_before_sharing_it(open_page, asgi_server, settings):
+    owner_ext, meeting = shared_room("Olivia Owner")
+    settings.MEDIA_ROOT = asgi_server.outbox.parent / "data" / "media"  # the files daphne serves
+    document = make_document(owner_ext.user, pages=3, name="Budget.pdf")
+    owner = join_room(open_page(user=owner_ext.user), meeting, "Olivia Owner")
+    ann = join_room(open_page(), meeting, "Ann Guest")
+    panel = open_documents(owner)
+    item = panel.locator(f'.document-item[data-document-id="{document.pk}"]')
+
+    item.locator(".document-item__preview").click()
+
+    preview = panel.locator(".documents-preview")
+    expect(preview).to_be_visible()
+    expect(panel.locator(".documents-list")).to_be_hidden()
+    expect(preview.locator(".documents-preview__title")).to_have_text("Budget.pdf")
+    expect(preview.locator(".documents-preview__position")).to_have_text("Page 1 of 3")
+    owner.page.wait_for_function(PREVIEW_COLOUR_JS, arg=list(page_color(1)))
+    preview.locator(".documents-preview__next").click()
+    expect(preview.locator(".documents-preview__position")).to_have_text("Page 2 of 3")
+    owner.page.wait_for_function(PREVIEW_COLOUR_JS, arg=list(page_color(2)))
+    owner.page.keyboard.press("ArrowRight")
+    expect(preview.locator(".documents-preview__next")).to_be_disabled()
+    owner.page.wait_for_function(PREVIEW_COLOUR_JS, arg=list(page_color(3)))
+    # Only the one who previews sees it: nothing is shared yet.
+    expect(ann.page.locator("#stage")).to_be_hidden()
+    assert not Presentation.objects.exists()
+    preview.locator(".documents-preview__back").click()
+    expect(panel.locator(".documents-list")).to_be_visible()
+    expect(item.locator(".document-item__preview")).to_be_focused()
+
+    # Share from the preview: everyone sees page 1.
+    item.locator(".document-item__preview").click()
+    preview.locator(".documents-preview__share").click()
+    expect(panel).to_be_hidden()
+    ann.page.wait_for_function(PAGE_SHOWN_JS, arg=1)
+    assert Presentation.objects.get(meeting=meeting).document_id == document.pk
 
 
 def test_it_shares_an_uploaded_pdf_turns_pages_and_shows_strokes_live_to_everyone(open_page, celery_worker):
@@ -391,3 +444,31 @@ def test_it_runs_a_dotted_whiteboard_with_pages_png_download_rights_and_stop_sha
         expect(person.page.locator("#stage")).to_be_hidden()
         person.page.wait_for_function("() => window.parleyRoom.presentation === null && window.parleyRoom.share === null")
     assert Presentation.objects.get(meeting=meeting).ended_at is not None
+
+
+def test_it_erases_every_stroke_a_drag_of_the_eraser_crosses_and_one_undo_brings_them_back(open_page):
+    owner_ext, meeting = shared_room("Olivia Owner")
+    owner = join_room(open_page(user=owner_ext.user), meeting, "Olivia Owner")
+    ann = join_room(open_page(), meeting, "Ann Guest")
+    panel = open_documents(owner)
+    panel.locator(".documents-panel__open-whiteboard").click()
+    ann.page.wait_for_function("() => window.parleyRoom.presentation?.kind === 'whiteboard'")
+    choose_tool(owner.page, "marker")
+    for x in (0.3, 0.5, 0.7):  # three upright strokes, side by side
+        draw_line(owner.page, (x, 0.3), (x, 0.7))
+    wait_annotations(ann, 1, 3)
+    wait_colour_at(ann, CANVAS, (0.5, 0.5), RED)
+
+    # One drag across the first two strokes, between them and the third: those two go.
+    choose_tool(owner.page, "eraser")
+    draw_line(owner.page, (0.2, 0.5), (0.6, 0.5))
+
+    wait_annotations(ann, 1, 1)
+    wait_annotations(owner, 1, 1)
+    assert not colour_at(ann, CANVAS, (0.3, 0.4), RED) and not colour_at(ann, CANVAS, (0.5, 0.4), RED)
+    assert colour_at(ann, CANVAS, (0.7, 0.4), RED)
+    assert Annotation.objects.filter(removed_at__isnull=True).count() == 1
+    # The drag is one change: one Undo brings both strokes back.
+    owner.page.locator('#presentation .annotate__button[data-tool="undo"]').click()
+    wait_annotations(ann, 1, 3)
+    wait_colour_at(ann, CANVAS, (0.3, 0.4), RED)

@@ -247,3 +247,52 @@ def test_it_shows_a_running_poll_to_a_late_joiner_and_follows_roles_and_refusals
     vote = {"run_id": run_id, "answers": [{"question_id": 1, "choice_ids": [2]}, {"question_id": 4, "choice_ids": [5]}]}
     assert forced_send(cy.page, "poll.vote", vote) == "poll_closed"
     assert not Ballot.objects.filter(run_id=run_id).exists()
+
+
+# (selector) → the element's rectangle; and whether what is at its centre is (inside) it,
+# i.e. it is in sight, not scrolled away nor covered.
+RECT_JS = "(selector) => { const r = document.querySelector(selector).getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }"
+IN_SIGHT_JS = """(selector) => {
+  const node = document.querySelector(selector);
+  const r = node.getBoundingClientRect();
+  const hit = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
+  return r.width > 0 && Boolean(hit) && node.contains(hit);
+}"""
+
+
+def overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_it_shows_the_poll_card_beside_the_videos_and_the_open_panel_with_its_buttons_in_sight(open_page):
+    owner_ext, meeting = shared_room("Olivia Owner")
+    many = [{"text": f"Question {n}?", "multiple": True, "choices": ["First", "Second", "Third", "Fourth"]} for n in range(1, 6)]
+    poll = make_poll(owner_ext.user, questions=many)
+    owner_page = open_page(user=owner_ext.user)
+    owner_page.set_viewport_size({"width": 1280, "height": 720})
+    owner = join_room(owner_page, meeting, "Olivia Owner")
+    for name in ("Ann Guest", "Bob Guest", "Cy Guest"):
+        join_room(open_page(), meeting, name)
+    expect(owner.page.locator(".tile")).to_have_count(4)
+    owner.page.click("#participants-button")
+    assert forced_send(owner.page, "poll.start", {"poll_id": poll.pk}) == "ack"
+    expect(card(owner.page)).to_be_visible()
+
+    def check_layout(button: str) -> None:
+        card_rect = owner.page.evaluate(RECT_JS, "#poll-card")
+        assert not overlap(card_rect, owner.page.evaluate(RECT_JS, "#side-panel"))
+        for index in range(owner.page.locator(".tile").count()):
+            tile = owner.page.locator(".tile").nth(index).bounding_box()
+            assert tile is not None
+            tile_rect = [tile["x"], tile["y"], tile["x"] + tile["width"], tile["y"] + tile["height"]]
+            assert not overlap(card_rect, tile_rect), (card_rect, tile_rect)
+        # Its body scrolls (five questions), its buttons stay in sight.
+        body = card(owner.page).locator(".poll-card__body")
+        assert body.evaluate("(node) => node.scrollHeight > node.clientHeight")
+        expect(card(owner.page).locator(button)).to_be_visible()
+        assert owner.page.evaluate(IN_SIGHT_JS, f"#poll-card {button}"), button
+
+    check_layout(".poll-card__close-polling")
+    card(owner.page).locator(".poll-card__close-polling").click()
+    expect(card(owner.page).locator(".poll-card__save")).to_be_visible()
+    check_layout(".poll-card__save")

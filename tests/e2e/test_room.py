@@ -80,18 +80,32 @@ def test_it_connects_three_people_with_video_audio_chat_reactions_share_and_snap
         viewer.page.evaluate(
             """() => {
               window.__reactions = [];
-              new MutationObserver(() => {
-                for (const node of document.querySelectorAll(".tile__reaction")) {
-                  if (node.textContent) window.__reactions.push({ id: node.closest(".tile").dataset.participantId, emoji: node.textContent });
+              const record = () => {
+                for (const node of document.querySelectorAll(".tile__reaction[data-emoji]")) {
+                  const picture = node.querySelector("img");
+                  // A picture shipped with Parley, loaded: no emoji font needed.
+                  const loaded = Boolean(picture && picture.complete && picture.naturalWidth > 0 && picture.src.endsWith(".svg"));
+                  if (picture && !loaded) picture.addEventListener("load", record, { once: true });
+                  const alt = picture ? picture.alt : "";
+                  window.__reactions.push({ id: node.closest(".tile").dataset.participantId, emoji: node.dataset.emoji, loaded, alt, text: node.textContent });
                 }
-              }).observe(document.getElementById("tiles"), { subtree: true, childList: true, characterData: true });
+              };
+              new MutationObserver(record).observe(document.getElementById("tiles"), { subtree: true, childList: true, attributes: true });
             }"""
         )
     bob.page.click("#reactions-button")
+    # The menu shows pictures, not emoji (which need a colour-emoji font).
+    choices = bob.page.locator(".reaction-choice")
+    expect(choices).to_have_count(7)
+    bob.page.wait_for_function(
+        """() => [...document.querySelectorAll(".reaction-choice")].every(
+             (b) => !b.textContent.trim() && b.querySelector("img").complete && b.querySelector("img").naturalWidth > 0)"""
+    )
     bob.page.click('.reaction-choice[data-emoji="🎉"]')
     for viewer in (owner, ann):
         viewer.page.wait_for_function(
-            "([id, emoji]) => window.__reactions.some((r) => r.id === id && r.emoji === emoji)", arg=[str(bob.id), "🎉"]
+            "([id, emoji]) => window.__reactions.some((r) => r.id === id && r.emoji === emoji && r.loaded && r.alt === 'Celebrate' && !r.text)",
+            arg=[str(bob.id), "🎉"],
         )
 
     # The organizer shares the screen; the others see it playing on the stage.

@@ -12,6 +12,7 @@ from meetings.models import ChatMessage, Participant
 from tests.e2e.pages import (
     WS_RECORDER,
     Person,
+    change_role,
     forced_send,
     in_room,
     join_room,
@@ -53,13 +54,15 @@ def two_in_a_room(open_page, **meeting_fields) -> tuple[object, Person, Person]:
     return meeting, owner, pat
 
 
-def kick(owner: Person, target: Person) -> dict:
-    """The organizer removes ``target`` (menu, then the confirmation). Returns when the
-    target's page shows it is out; the figures say how long each step took."""
+def kick(owner: Person, target: Person, *, action: str = "kick", says: str = "") -> dict:
+    """The organizer removes (``action`` kick) or bans ``target`` (menu, then the
+    confirmation, which ``says`` what follows). Returns when the target's page shows it
+    is out; the figures say how long each step took."""
     owner.page.evaluate(KICK_WATCH_JS, target.id)
     item = open_people_menu(owner.page, target.id)
-    item.locator(".action-kick").click()
+    item.locator(f".action-{action}").click()
     expect(owner.page.locator("#confirm-dialog")).to_be_visible()
+    expect(owner.page.locator("#confirm-message")).to_contain_text(says)
     owner.page.click("#confirm-ok")
     expect(target.page.locator("#kicked-notice")).to_be_visible()
     target.page.wait_for_function("() => window.__sockets.at(-1).closedAt !== null")
@@ -89,8 +92,13 @@ def test_it_lets_a_participant_share_only_after_the_organizer_makes_them_present
     expect(owner.page.locator("#stage")).to_be_hidden()
     assert owner.page.evaluate("() => window.parleyRoom.share") is None
 
-    item = open_people_menu(owner.page, pat.id)
-    item.locator(".action-role").select_option("presenter")
+    # *Change Role* is next to her name, not behind the menu.
+    owner.page.click("#participants-button")
+    item = owner.page.locator(f'#participants-list li[data-participant-id="{pat.id}"]')
+    expect(item.locator(".person__change-role")).to_be_visible()
+    expect(item.locator(".person__change-role")).to_have_text("Change Role")
+    expect(item.locator(".person__menu")).to_be_hidden()
+    change_role(owner.page, pat.id, "presenter")
 
     expect(pat.page.locator("#meeting-room")).to_have_attribute("data-participant-role", "presenter")
     expect(share).to_have_attribute("data-allowed", "true")
@@ -151,8 +159,10 @@ def test_it_turns_off_a_participants_microphone_and_chat_for_good(open_page):
 def test_it_kicks_within_three_seconds_and_lets_them_rejoin_a_normal_room(open_page):
     meeting, owner, pat = two_in_a_room(open_page)
     wait_video_playing(owner.page, tile_video(pat.id))
+    # No ban here (the meeting does not moderate participants): the dialog says so.
+    expect(open_people_menu(owner.page, pat.id).locator(".action-ban")).to_be_hidden()
 
-    figures = kick(owner, pat)
+    figures = kick(owner, pat, says="They may come back with their link.")
 
     assert figures["socket_closed_ms"] <= KICK_LIMIT_MS, figures
     assert figures["tile_removed_ms"] <= KICK_LIMIT_MS, figures
@@ -175,10 +185,19 @@ def test_it_kicks_within_three_seconds_and_lets_them_rejoin_a_normal_room(open_p
     wait_video_playing(pat.page, tile_video(owner.id))
 
 
-def test_it_bars_a_kicked_participant_from_a_moderated_meeting(open_page):
+def test_it_offers_remove_and_ban_in_a_moderated_meeting_and_bars_a_banned_participant(open_page):
     meeting, owner, pat = two_in_a_room(open_page, moderate_participants=True)
+    # Both actions, each saying what follows before it is confirmed.
+    item = open_people_menu(owner.page, pat.id)
+    expect(item.locator(".action-kick")).to_have_text("Remove from meeting")
+    expect(item.locator(".action-ban")).to_have_text("Ban from meeting")
+    item.locator(".action-kick").click()
+    expect(owner.page.locator("#confirm-message")).to_have_text(f"Remove {pat.name} from the meeting? They may come back with their link.")
+    expect(owner.page.locator("#confirm-ok")).to_have_text("Remove")
+    owner.page.click("#confirm-cancel")
+    assert Participant.objects.get(pk=pat.id).state == Participant.State.JOINED
 
-    figures = kick(owner, pat)
+    figures = kick(owner, pat, action="ban", says=f"Ban {pat.name} from this meeting? They leave now and cannot come back into it.")
 
     assert figures["socket_closed_ms"] <= KICK_LIMIT_MS, figures
     assert figures["tile_removed_ms"] <= KICK_LIMIT_MS, figures

@@ -242,6 +242,24 @@ async def test_it_bars_a_kicked_person_from_a_room_that_moderates_participants(s
     assert await sockets.refused(lobby_room.path, lobby_room.participant.cookie) == 4403
 
 
+async def test_it_removes_without_a_ban_in_a_moderated_room_when_asked_and_the_person_waits_again(sockets, lobby_room):
+    s = await open_everyone(sockets, lobby_room, "creator", "participant")
+    await s["creator"].ok("moderate.kick", {"participant_id": lobby_room.participant.id, "ban": False})
+    assert (await s["participant"].until("you.kicked"))["body"] == {"by": "Cora Creator", "banned": False}
+    assert await s["participant"].closed() == 4403
+    again = await db(services.join_meeting, lobby_room.meeting, session_key=lobby_room.participant.cookie, name="Paul")
+    assert (again.pk, again.state, again.is_banned) == (lobby_room.participant.id, Participant.State.LOBBY, False)
+    assert (await s["creator"].until("lobby.request"))["body"]["id"] == lobby_room.participant.id
+
+
+async def test_it_bans_when_asked_in_a_moderated_room(sockets, lobby_room):
+    s = await open_everyone(sockets, lobby_room, "creator", "participant")
+    await s["creator"].ok("moderate.kick", {"participant_id": lobby_room.participant.id, "ban": True})
+    assert (await s["participant"].until("you.kicked"))["body"]["banned"] is True
+    with pytest.raises(services.JoinRefused):
+        await db(services.join_meeting, lobby_room.meeting, session_key=lobby_room.participant.cookie, name="Paul")
+
+
 async def test_it_ends_the_meeting_for_everyone_and_closes_every_socket(sockets, lobby_room):
     s = await open_everyone(sockets, lobby_room, "creator", "presenter", "participant")
     guest_seat = await db(join_lobby, lobby_room, "Gus Guest")
@@ -291,6 +309,13 @@ REFUSALS = [
     ("organizer", "moderate.chat", {"participant_id": "participant", "allowed": "no"}, "invalid"),
     ("organizer", "moderate.kick", {"participant_id": 1.0}, "invalid"),
     ("organizer", "moderate.kick", {"participant_id": True}, "invalid"),
+    ("organizer", "moderate.kick", {"participant_id": "participant", "ban": "yes"}, "invalid"),
+    ("organizer", "moderate.kick", {"participant_id": "participant", "ban": None}, "invalid"),
+    ("organizer", "moderate.kick", {"participant_id": "participant", "ban": 1}, "invalid"),
+    ("organizer", "moderate.kick", {"participant_id": "participant", "ban": False, "for": "good"}, "invalid"),
+    # A ban needs a meeting that moderates participants (this one does not).
+    ("organizer", "moderate.kick", {"participant_id": "participant", "ban": True}, "forbidden"),
+    ("presenter", "moderate.kick", {"participant_id": "participant", "ban": False}, "forbidden"),
     ("organizer", "meeting.end", {"now": True}, "invalid"),
     ("organizer", "lobby.accept_all", {"participant_id": 1}, "invalid"),
     ("participant", "chat.send", {"text": "hi", "from": "creator"}, "invalid"),

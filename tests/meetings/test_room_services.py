@@ -421,6 +421,23 @@ def test_it_bans_a_kicked_person_in_a_room_that_moderates_participants(lobby_roo
     assert refused.value.code == "banned"
 
 
+def test_it_removes_without_a_ban_in_a_room_that_moderates_participants_when_asked(lobby_room, committed, sent):
+    with committed():
+        services.kick_participant(lobby_room.creator, lobby_room.presenter.pk, ban=False)
+    assert sent.to(lobby_room.presenter) == [("you.kicked", {"by": "Cora Creator", "banned": False})]
+    assert _state_and_ban(lobby_room.presenter) == (KICKED, False)
+    # Back through the lobby, as anyone not admitted.
+    again = services.join_meeting(lobby_room.meeting, session_key=lobby_room.presenter.session_key, name="Pia")
+    assert (again.pk, again.state) == (lobby_room.presenter.pk, Participant.State.LOBBY)
+
+
+def test_it_refuses_a_ban_where_the_meeting_does_not_moderate_participants(room, committed, sent):
+    with committed(), pytest.raises(PermissionDenied):
+        services.kick_participant(room.organizer, room.participant.pk, ban=True)
+    assert _state_and_ban(room.participant) == (JOINED, False)
+    assert sent.to(room.participant) == []
+
+
 def test_it_lets_nobody_kick_themselves(room):
     with pytest.raises(PermissionDenied):
         services.kick_participant(room.organizer, room.organizer.pk)
@@ -656,6 +673,11 @@ def test_it_gives_a_joined_participant_the_room_snapshot(lobby_room, settings):
     assert [p["id"] for p in services.room_snapshot(lobby_room.organizer)["lobby"]] == [guest.pk]
     with pytest.raises(PermissionDenied):
         services.room_snapshot(guest)
+    # Only organizers get the meeting link, which they may hand out (the Info panel).
+    assert "join_url" not in snapshot["meeting"]
+    assert services.room_snapshot(lobby_room.organizer)["meeting"]["join_url"] == services.meeting_link_url(
+        lobby_room.meeting, absolute=False
+    )
 
 
 def test_it_lets_signals_go_only_to_connected_people_in_the_room(lobby_room):

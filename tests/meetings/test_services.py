@@ -51,8 +51,8 @@ def meeting(owner):
     return make_meeting(owner, title="Weekly sync", room_type=RoomType.SHARED)
 
 
-def _token(url: str) -> str:
-    return url.split("?invite=", 1)[1]
+def _token(url: str, name: str = "invite") -> str:
+    return url.split(f"?{name}=", 1)[1]
 
 
 def _refused(excinfo) -> str:
@@ -340,6 +340,50 @@ def test_it_keeps_uninvited_people_out_of_a_private_room(other):
     assert services.join_meeting(meeting, user=owner.user).role == Role.ORGANIZER
     invited = services.join_meeting(meeting, session_key="guest-6", invitation=make_invitation(meeting))
     assert invited.role == Role.PARTICIPANT
+
+
+def test_it_lets_people_with_the_meeting_link_into_a_private_room_as_participants(other):
+    owner = make_extension(room_type=RoomType.PRIVATE)
+    meeting = make_meeting(owner, room_type=RoomType.PRIVATE)
+    services.check_meeting_link(meeting, _token(services.meeting_link_url(meeting), "link"))
+    guest = services.join_meeting(meeting, session_key="guest-5", name="Eve", by_link=True)
+    colleague = services.join_meeting(meeting, user=other.user, by_link=True)
+    assert [(p.role, p.state) for p in (guest, colleague)] == [(Role.PARTICIPANT, JOINED)] * 2
+    # The link is not an invitation: the people it brings in are each themselves.
+    assert guest.invitation is None and guest.pk != colleague.pk
+
+
+def test_it_makes_people_with_the_meeting_link_wait_in_the_lobby_of_a_private_room_that_moderates():
+    owner = make_extension(room_type=RoomType.PRIVATE, moderate=True)
+    meeting = services.create_meeting(owner.user, title="Interviews")
+    assert (meeting.room_type, meeting.moderate_participants, meeting.lobby_enabled) == (RoomType.PRIVATE, True, False)
+    assert services.link_waits_in_lobby(meeting)
+    guest = services.join_meeting(meeting, session_key="guest-5", name="Eve", by_link=True)
+    assert (guest.role, guest.state) == (Role.PARTICIPANT, Participant.State.LOBBY)
+    # The organizer and invited people go straight in, as before.
+    assert services.join_meeting(meeting, user=owner.user).state == JOINED
+    assert services.join_meeting(meeting, session_key="guest-6", invitation=make_invitation(meeting), by_link=True).state == JOINED
+
+
+def test_it_keeps_a_banned_person_out_whatever_the_meeting_link(other):
+    meeting = make_meeting(make_extension(room_type=RoomType.PRIVATE), room_type=RoomType.PRIVATE)
+    make_participant(meeting, user=other.user, state=Participant.State.KICKED, banned=True)
+    with pytest.raises(JoinRefused) as excinfo:
+        services.join_meeting(meeting, user=other.user, by_link=True)
+    assert _refused(excinfo) == "banned"
+
+
+@pytest.mark.parametrize("tamper", [lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), lambda t: "", lambda t: t + "x"])
+def test_it_refuses_a_meeting_link_the_server_did_not_make_for_this_meeting(tamper, other):
+    meeting, elsewhere = make_meeting(make_extension()), make_meeting(other)
+    token = services.meeting_link_token(meeting)
+    with pytest.raises(services.InvalidMeetingLink):
+        services.check_meeting_link(meeting, tamper(token))
+    with pytest.raises(services.InvalidMeetingLink):
+        services.check_meeting_link(elsewhere, token)
+    # Nor is an invitation's signature a meeting link.
+    with pytest.raises(services.InvalidMeetingLink):
+        services.check_meeting_link(meeting, services.invitation_token(make_invitation(meeting)))
 
 
 def test_it_refuses_the_invitation_of_another_meeting_at_join(other):

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from core.models import OutboundEmail
 from meetings.models import Invitation, Meeting, Participant, Role, RoomType
-from meetings.services import INVITATION_SALT, invitation_token, resolve_invitation
+from meetings.services import INVITATION_SALT, invitation_token, meeting_link_url, resolve_invitation
 from rooms.models import MeetingRequest
 from tests.factories import make_extension, make_invitation, make_meeting, make_participant, make_queue, make_request, make_user
 
@@ -425,6 +425,46 @@ def test_it_refuses_an_uninvited_guest_in_a_private_room(client, private_meeting
     assert not Participant.objects.exists()
 
 
+def test_it_lets_a_guest_with_the_meeting_link_into_a_private_room_as_a_participant(client, private_meeting):
+    link = meeting_link_url(private_meeting, absolute=False)
+    page = client.get(link)
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert 'id="join-form"' in body and "You join as a participant." in body
+    assert f'name="link" value="{link.split("?link=")[1]}"' in body
+    response = client.post(
+        reverse("meeting_join", args=[private_meeting.public_id]), {"name": "Lena Link", "link": link.split("?link=")[1]}
+    )
+    assert response.status_code == 302
+    guest = Participant.objects.get(display_name="Lena Link")
+    assert (guest.role, guest.state) == (Role.PARTICIPANT, Participant.State.JOINED)
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_it_refuses_a_forged_meeting_link_and_keeps_the_bare_address_closed(client, private_meeting, method):
+    forged = meeting_link_url(private_meeting, absolute=False)[:-2] + "xx"
+    if method == "get":
+        response = client.get(forged)
+    else:
+        response = client.post(_join_url(private_meeting), {"name": "Gate Crasher", "link": forged.split("?link=")[1]})
+    assert response.status_code == 400
+    assert 'data-code="invalid_link"' in response.content.decode()
+    assert client.get(_join_url(private_meeting)).status_code == 403
+    assert not Participant.objects.exists()
+
+
+def test_it_copies_the_meeting_link_and_says_what_it_does(owner_client, owner):
+    private = make_meeting(owner, title="Interviews", room_type=RoomType.PRIVATE, moderate_participants=True)
+    open_room = make_meeting(owner, title="All hands", room_type=RoomType.SHARED)
+    page = " ".join(owner_client.get(reverse("client")).content.decode().split())
+    for meeting in (private, open_room):
+        assert f'data-copy="{meeting_link_url(meeting)}"' in page
+    private_item = page.split(f'id="meeting-{private.public_id}"', 1)[1].split("</li>", 1)[0]
+    assert "ask to join as a participant; an organizer lets them in." in private_item
+    open_item = page.split(f'id="meeting-{open_room.public_id}"', 1)[1].split("</li>", 1)[0]
+    assert "The meeting link lets anyone you send it to join as a participant." in open_item
+
+
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_it_refuses_a_tampered_invitation_link(client, private_meeting, method):
     token = invitation_token(make_invitation(private_meeting))
@@ -571,6 +611,25 @@ def test_it_gives_the_request_to_the_first_agent_and_tells_the_second_who_took_i
     assert Meeting.objects.filter(owner=other.user).count() == 0
 
 
+def test_it_shows_who_took_a_queue_request_and_when_in_the_history_of_the_other_agent(owner, other, owner_client, other_client):
+    queue = make_queue([owner, other])
+    waiting = make_request(queue, name="Vera Visitor")
+    owner_client.post(reverse("request_join", args=[waiting.pk]))
+    waiting.refresh_from_db()
+    at = timezone.localtime(waiting.closed_at).strftime("%H:%M")
+
+    page = other_client.get(reverse("client")).content.decode()
+
+    incoming, history = page.split('id="request-history"', 1)
+    assert "Vera Visitor" not in incoming.split('id="incoming-requests"', 1)[1].split("</ul>", 1)[0]
+    item = history.split("</li>", 1)[0]
+    assert f'data-request-id="{waiting.pk}"' in item and "Vera Visitor" in item
+    assert f"Taken by Olivia Owner at {at}." in " ".join(item.split())
+    assert "request-join" not in item and "request-ignore" not in item
+    mine = owner_client.get(reverse("client")).content.decode()
+    assert f"You took it at {at}." in " ".join(mine.split())
+
+
 def test_it_hides_other_peoples_requests(other_client, owner):
     waiting = make_request(owner)
     assert other_client.post(reverse("request_join", args=[waiting.pk])).status_code == 404
@@ -593,7 +652,9 @@ def test_it_ignores_a_personal_request(owner_client, owner):
     assert "You ignored the request of Ignored Ivy." in response.content.decode()
     waiting.refresh_from_db()
     assert waiting.status == MeetingRequest.Status.DECLINED
-    assert f'data-request-id="{waiting.pk}"' not in response.content.decode()
+    incoming, history = response.content.decode().split('id="request-history"', 1)
+    assert f'data-request-id="{waiting.pk}"' not in incoming
+    assert f'data-request-id="{waiting.pk}" data-status="declined"' in history  # the history says so
 
 
 def test_it_says_why_an_expired_request_cannot_be_taken(owner_client, owner):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -134,6 +136,25 @@ def test_it_renders_the_add_forms(admin_client, agent):
     queue_add = admin_client.get(reverse("admin:rooms_queue_add")).content.decode()
     assert "selectfilter" in queue_add.lower()  # filter_horizontal for the agents
     assert agent.display_name in queue_add
+
+
+def test_it_capitalises_every_label_of_the_extension_add_form(admin_client):
+    page = admin_client.get(reverse("admin:rooms_extension_add")).content.decode()
+    labels = re.findall(r"<label[^>]*>([^<]+)</label>", page)
+    assert "New login (username):" in labels
+    assert labels and all(label.strip()[0].isupper() for label in labels), labels
+
+
+def test_it_lists_an_extension_in_narrow_columns(admin_client, agent):
+    Extension.objects.filter(pk=agent.pk).update(moderate_participants=True, room_type="shared")
+    page = admin_client.get(reverse("admin:rooms_extension_changelist")).content.decode()
+    assert (
+        f'<th class="field-extension"><a href="{reverse("admin:rooms_extension_change", args=[agent.pk])}">201 Agent 201</a></th>' in page
+    )
+    assert '<td class="field-room">Shared room · moderated</td>' in page
+    assert f'<td class="field-login">{agent.user.username}</td>' in page
+    assert re.search(r'<td class="field-welcome_sent"><time datetime="[^"]+" title="[^"]+">[^<]+</time></td>', page)
+    assert "css/admin.css" in page  # column headings may wrap
 
 
 def test_it_uses_the_parley_site_header(admin_client):

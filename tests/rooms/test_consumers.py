@@ -173,6 +173,25 @@ async def test_it_sends_the_agent_a_snapshot_then_live_requests(sockets, agent):
     assert created["body"]["status"] == "waiting"
 
 
+async def test_it_sends_the_recent_history_in_the_snapshot_and_who_took_a_request_live(sockets, agent):
+    colleague = await database_sync_to_async(make_extension)(display_name="Bob")
+    queue = await database_sync_to_async(make_queue)(agents=[agent, colleague])
+    earlier = await database_sync_to_async(make_request)(queue, name="Early Bird")
+    await database_sync_to_async(services.claim_meeting_request)(earlier.pk, colleague)
+    socket, _c, _ = await sockets.open("/ws/client/", cookie=agent.cookie)
+    snapshot = (await _next(socket))["body"]
+    assert snapshot["requests"] == []
+    [recent] = snapshot["recent"]
+    assert (recent["id"], recent["status"], recent["taken_by"], recent["taken_by_id"]) == (earlier.pk, "accepted", "Bob", colleague.pk)
+    assert recent["closed_at"]
+
+    request = await database_sync_to_async(make_request)(queue, name="Vera")
+    await database_sync_to_async(services.claim_meeting_request)(request.pk, colleague)
+    taken, _seen = await _until(socket, "request.taken")
+    assert (taken["body"]["id"], taken["body"]["taken_by_id"]) == (request.pk, colleague.pk)
+    assert taken["body"]["closed_at"]
+
+
 async def test_it_sends_queue_requests_to_every_available_agent_live(sockets, agent):
     colleague = await database_sync_to_async(make_extension)(display_name="Bob")
     colleague.cookie = await database_sync_to_async(_login_cookie)(colleague.user)

@@ -427,6 +427,37 @@ def test_it_lists_the_waiting_requests_an_agent_can_answer_newest_first():
     assert set(services.waiting_requests_for(bob)) >= {queued, ignored}
 
 
+def _closed(request, status, *, ago_minutes: int, by=None):
+    at = timezone.now() - timedelta(minutes=ago_minutes)
+    MeetingRequest.objects.filter(pk=request.pk).update(status=status, closed_at=at, claimed_by=by)
+    return request
+
+
+def test_it_lists_the_requests_that_stopped_waiting_for_an_agent_in_the_last_day_latest_first():
+    ada, bob = make_extension(display_name="Ada"), make_extension(display_name="Bob")
+    queue = make_queue(agents=[ada, bob])
+    taken = _closed(make_request(queue), ACCEPTED, ago_minutes=5, by=bob)
+    expired = _closed(make_request(ada), MeetingRequest.Status.EXPIRED, ago_minutes=30)
+    _closed(make_request(bob), MeetingRequest.Status.DECLINED, ago_minutes=1)  # not Ada's
+    _closed(make_request(ada), MeetingRequest.Status.CANCELLED, ago_minutes=25 * 60)  # too old
+    make_request(queue)  # still waiting
+    assert services.recent_requests_for(ada) == [taken, expired]
+    payload = services.request_payload(MeetingRequest.objects.get(pk=taken.pk))
+    assert (payload["taken_by"], payload["taken_by_id"]) == ("Bob", bob.pk)
+    assert payload["closed_at"] == MeetingRequest.objects.get(pk=taken.pk).closed_at.isoformat()
+
+
+def test_it_keeps_the_history_to_the_latest_few_and_leaves_out_shared_room_visitors(committed, ip):
+    ada = make_extension()
+    for minutes in range(services.RECENT_REQUESTS_SHOWN + 2):
+        _closed(make_request(ada), MeetingRequest.Status.EXPIRED, ago_minutes=minutes + 1)
+    shared = make_extension(room_type=RoomType.SHARED)
+    with committed():
+        _request(shared, ip)  # straight into the extension's room: nobody had to answer
+    assert len(services.recent_requests_for(ada)) == services.RECENT_REQUESTS_SHOWN
+    assert services.recent_requests_for(shared) == []
+
+
 def test_it_shows_a_waiting_visitor_only_status_and_expiry():
     request = make_request(make_extension())
     assert services.visitor_status(request) == {"status": "waiting", "expires_at": request.expires_at.isoformat()}

@@ -41,7 +41,7 @@ const WIDTHS = [
 const TOOLS = [
   ["cursor", () => gettext("Cursor"), () => gettext("Point with a named cursor everyone sees")],
   ["marker", () => gettext("Marker"), () => gettext("Draw freehand")],
-  ["eraser", () => gettext("Eraser"), () => gettext("Click a drawing or a text to remove it")],
+  ["eraser", () => gettext("Eraser"), () => gettext("Click or drag across drawings and texts to remove them")],
   ["text", () => gettext("Text"), () => gettext("Click to place a text; click your own text to edit it")],
 ];
 // Small line icons (24×24, stroked like the room's sprite).
@@ -141,6 +141,7 @@ export class Annotator {
     Object.assign(this, { sheet, toolbar, selfId, request, current });
     this.annotations = new Map(); // id → annotation (every page)
     this.drawing = null; // our stroke being drawn
+    this.erasing = null; // a drag of the eraser: {gesture, last point, ids sent}
     this.tool = "cursor";
     this.color = COLORS[0][0];
     this.width = WIDTHS[1][0];
@@ -438,6 +439,8 @@ export class Annotator {
       this.startStroke(context, point);
     } else if (this.tool === "eraser") {
       event.preventDefault();
+      this.canvas.setPointerCapture(event.pointerId);
+      this.erasing = { gesture: newStrokeId(), last: point, sent: new Set() };
       this.eraseAt(context, point);
     } else if (this.tool === "text") {
       event.preventDefault();
@@ -458,6 +461,12 @@ export class Annotator {
       }
       this.queueRedraw();
       this.flush();
+    } else if (this.erasing && this.tool === "eraser") {
+      const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+      for (const one of events.length ? events : [event]) {
+        const point = this.fractionOf(one);
+        if (point) this.eraseAlong(context, point);
+      }
     } else if (this.tool === "cursor") {
       const point = this.fractionOf(event);
       if (point) this.moveOwnCursor(context, point);
@@ -465,6 +474,7 @@ export class Annotator {
   }
 
   onPointerUp(event) {
+    this.erasing = null; // the drag of the eraser ends
     if (!this.drawing || this.drawing.finished) return;
     const point = this.fractionOf(event);
     if (point) this.addPoint(point);
@@ -581,13 +591,14 @@ export class Annotator {
 
   // --- Eraser ---------------------------------------------------------------------------
 
-  // The topmost annotation of the page under `point`, if any.
-  hitTest(page, [fx, fy], { kind = null, author = null } = {}) {
+  // The topmost annotation of the page under `point`, if any (but those in `skip`).
+  hitTest(page, [fx, fy], { kind = null, author = null, skip = null } = {}) {
     const { width, height } = this.size;
     const x = fx * width;
     const y = fy * height;
     const candidates = this.pageAnnotations(page).reverse();
     for (const annotation of candidates) {
+      if (skip && skip.has(annotation.id)) continue;
       if (kind && annotation.kind !== kind) continue;
       if (author != null && annotation.author_id !== author) continue;
       if (annotation.kind === "text") {
@@ -607,12 +618,30 @@ export class Annotator {
     return null;
   }
 
+  // Erases what is under `point`: every annotation there, once each per drag (the
+  // erases of one drag share its gesture, so that one undo brings them all back).
   eraseAt(context, point) {
-    const hit = this.hitTest(context.page, point);
-    if (!hit) return;
-    this.request("annotation.erase", { presentation_id: context.presentation.id, annotation_id: hit.id }).catch((error) => {
-      if (error.code !== "not_found") notice(describeError(error));
-    });
+    const erasing = this.erasing || { gesture: newStrokeId(), sent: new Set() };
+    for (let hit = this.hitTest(context.page, point, { skip: erasing.sent }); hit; hit = this.hitTest(context.page, point, { skip: erasing.sent })) {
+      erasing.sent.add(hit.id);
+      const body = { presentation_id: context.presentation.id, annotation_id: hit.id, gesture: erasing.gesture };
+      this.request("annotation.erase", body).catch((error) => {
+        if (error.code !== "not_found") notice(describeError(error));
+      });
+    }
+  }
+
+  // The eraser dragged from its last point to `point`: what the segment crosses goes,
+  // checked every few pixels so that a fast drag misses nothing.
+  eraseAlong(context, point) {
+    const erasing = this.erasing;
+    const [x0, y0] = erasing.last;
+    const { width, height } = this.size;
+    const steps = Math.max(1, Math.ceil(Math.hypot((point[0] - x0) * width, (point[1] - y0) * height) / (HIT_SLOP_PX / 2)));
+    for (let i = 1; i <= steps; i += 1) {
+      this.eraseAt(context, [x0 + ((point[0] - x0) * i) / steps, y0 + ((point[1] - y0) * i) / steps]);
+    }
+    erasing.last = point;
   }
 
   // --- Text -------------------------------------------------------------------------------

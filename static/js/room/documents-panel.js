@@ -1,8 +1,9 @@
 // The Documents panel of the meeting room (F6, F7), for those who may share: the
 // caller's Shared Documents Repository (document.list), a double-click (or Enter, or
 // the Share button) shows a document to everyone (presentation.start {kind: "pdf"}),
-// a whiteboard on a blank or dotted page, and an upload from inside the meeting
-// through the repository's JSON endpoint, its render followed on the status URL.
+// a whiteboard on a blank or dotted page, an upload from inside the meeting
+// through the repository's JSON endpoint, its render followed on the status URL, and
+// a Preview of a document's pages (only to the caller) before sharing it.
 // The room loads it the first time the Documents button is used (features.js), with
 // its dialog (meetings/room/_documents.html).
 import { fmt } from "../ui.js";
@@ -23,14 +24,17 @@ if (typeof window.ngettext !== "function") window.ngettext = (singular, plural, 
 
 export class DocumentsPanel {
   // `button`: the Documents control; `dialog`: the panel (data-upload-url,
-  // data-status-url with "/0/" for the id, data-repository-url); `onShared()` after a share.
+  // data-status-url with "/0/" for the id, data-repository-url, data-page-url with
+  // "/0/pages/1.png" for a page); `onShared()` after a share.
   constructor({ button, dialog, request, onShared = () => {} }) {
     Object.assign(this, { button, dialog, request, onShared });
     this.urls = {
       upload: dialog.dataset.uploadUrl || "",
       status: dialog.dataset.statusUrl || "",
       repository: dialog.dataset.repositoryUrl || "",
+      page: dialog.dataset.pageUrl || "",
     };
+    this.previewing = null; // {document, page} while a preview is open
     this.documents = [];
     this.statusTimer = 0;
     this.uploading = null;
@@ -107,8 +111,39 @@ export class DocumentsPanel {
     this.empty.hidden = true;
     repository.append(this.hint, this.list, this.empty);
     if (!this.urls.upload && !this.urls.repository) repository.hidden = true;
+    this.repository = repository;
+    this.board = board;
 
-    body.append(this.error, this.statusLine, board, repository);
+    body.append(this.error, this.statusLine, board, repository, this.buildPreview());
+  }
+
+  // A document's pages, one at a time, seen only by the caller; Share from there.
+  buildPreview() {
+    const preview = el("section", "documents-preview");
+    preview.hidden = true;
+    preview.setAttribute("aria-labelledby", "documents-preview-title");
+    const head = el("div", "documents-preview__head");
+    this.previewBack = el("button", "button button--small button--ghost documents-preview__back", gettext("Back to your documents"));
+    this.previewBack.type = "button";
+    this.previewTitle = el("h3", "documents-panel__subtitle documents-preview__title");
+    this.previewTitle.id = "documents-preview-title";
+    head.append(this.previewBack, this.previewTitle);
+    const pager = el("div", "documents-preview__pager");
+    this.previewPrevious = el("button", "button button--small documents-preview__previous", gettext("Previous"));
+    this.previewNext = el("button", "button button--small documents-preview__next", gettext("Next"));
+    this.previewPrevious.type = this.previewNext.type = "button";
+    this.previewPosition = el("span", "documents-preview__position");
+    this.previewPosition.setAttribute("aria-live", "polite");
+    this.previewShare = el("button", "button button--small button--primary documents-preview__share", gettext("Share"));
+    this.previewShare.type = "button";
+    pager.append(this.previewPrevious, this.previewPosition, this.previewNext, this.previewShare);
+    const figure = el("figure", "documents-preview__page");
+    this.previewImage = el("img", "documents-preview__image");
+    this.previewImage.alt = "";
+    figure.append(this.previewImage);
+    preview.append(head, pager, figure);
+    this.preview = preview;
+    return preview;
   }
 
   // (The Documents button is the core's: it calls open.)
@@ -116,6 +151,7 @@ export class DocumentsPanel {
     this.dialog.querySelector(".documents-panel__close").addEventListener("click", () => this.dialog.close());
     this.dialog.addEventListener("close", () => {
       clearTimeout(this.statusTimer);
+      this.closePreview({ focus: false });
       this.button.setAttribute("aria-expanded", "false");
     });
     this.whiteboardButton.addEventListener("click", () => {
@@ -134,8 +170,20 @@ export class DocumentsPanel {
       }
     });
     this.list.addEventListener("click", (event) => {
-      const action = event.target.closest(".document-item__share");
-      if (action) this.share(Number(action.closest(".document-item").dataset.documentId));
+      const action = event.target.closest(".document-item__share, .document-item__preview");
+      if (!action) return;
+      const id = Number(action.closest(".document-item").dataset.documentId);
+      if (action.classList.contains("document-item__preview")) this.openPreview(id);
+      else this.share(id);
+    });
+    this.previewBack.addEventListener("click", () => this.closePreview());
+    this.previewPrevious.addEventListener("click", () => this.showPage(this.previewing.page - 1));
+    this.previewNext.addEventListener("click", () => this.showPage(this.previewing.page + 1));
+    this.previewShare.addEventListener("click", () => this.share(this.previewing.document.id));
+    // The arrow keys turn the pages, as on the repository's preview page.
+    this.preview.addEventListener("keydown", (event) => {
+      if (event.key === "ArrowLeft") this.showPage(this.previewing.page - 1);
+      else if (event.key === "ArrowRight") this.showPage(this.previewing.page + 1);
     });
     if (this.fileInput) {
       this.uploadButton.addEventListener("click", () => this.fileInput.click());
@@ -224,6 +272,12 @@ export class DocumentsPanel {
     text.append(name, el("span", "document-item__meta", this.describe(document)));
     item.append(thumb, text);
     if (ready) {
+      if (this.urls.page) {
+        const preview = el("button", "button button--small document-item__preview", gettext("Preview"));
+        preview.type = "button";
+        preview.setAttribute("aria-label", fmt(gettext("Preview “%s”"), [document.name]));
+        item.append(preview);
+      }
       const share = el("button", "button button--small button--primary document-item__share", gettext("Share"));
       share.type = "button";
       share.setAttribute("aria-label", fmt(gettext("Share “%s”"), [document.name]));
@@ -237,6 +291,42 @@ export class DocumentsPanel {
     if (document.status === "ready") return `${pagesText(document.page_count)} · ${sizeText(document.size)}`;
     if (document.status === "failed") return document.error || gettext("This document could not be prepared.");
     return fmt(gettext("Preparing pages… %s of %s"), [document.pages_rendered || 0, document.page_count || "?"]);
+  }
+
+  // --- Preview --------------------------------------------------------------------------
+
+  openPreview(documentId) {
+    const document = this.documents.find((one) => one.id === documentId);
+    if (!document || document.status !== "ready" || !this.urls.page) return;
+    this.previewing = { document, page: 1 };
+    this.previewTitle.textContent = document.name;
+    this.previewShare.setAttribute("aria-label", fmt(gettext("Share “%s”"), [document.name]));
+    this.board.hidden = this.repository.hidden = true;
+    this.preview.hidden = false;
+    this.showPage(1);
+    (this.previewNext.disabled ? this.previewShare : this.previewNext).focus();
+  }
+
+  showPage(number) {
+    const { document } = this.previewing || {};
+    if (!document || number < 1 || number > document.page_count) return;
+    this.previewing.page = number;
+    this.previewImage.src = this.urls.page.replace("/0/pages/1.png", `/${document.id}/pages/${number}.png`);
+    this.previewImage.alt = fmt(gettext("Page %s of “%s”"), [number, document.name]);
+    this.previewPosition.textContent = fmt(gettext("Page %s of %s"), [number, document.page_count]);
+    this.previewPrevious.disabled = number <= 1;
+    this.previewNext.disabled = number >= document.page_count;
+  }
+
+  closePreview({ focus = true } = {}) {
+    if (!this.previewing) return;
+    const id = this.previewing.document.id;
+    this.previewing = null;
+    this.preview.hidden = true;
+    this.previewImage.removeAttribute("src");
+    this.board.hidden = false;
+    this.repository.hidden = !this.urls.upload && !this.urls.repository;
+    if (focus) this.list.querySelector(`.document-item[data-document-id="${id}"] .document-item__preview`)?.focus();
   }
 
   // --- Sharing --------------------------------------------------------------------------

@@ -593,7 +593,7 @@ export class Polls {
     p.save.disabled = this.pdfPending;
     p.save.setAttribute("aria-busy", this.pdfPending ? "true" : "false");
     p.save.querySelector(".poll-card__save-label").textContent = this.pdfPending ? gettext("Preparing PDF…") : gettext("Save to File");
-    p.actions.hidden = [p.close, p.share, p.stop, p.save].every((node) => node.hidden);
+    p.actions.hidden = this.minimised || [p.close, p.share, p.stop, p.save].every((node) => node.hidden);
 
     this.tick();
     if (open && !this.ticker) this.ticker = setInterval(() => this.tick(), 1000);

@@ -578,7 +578,7 @@ export function renderInfo(rootElement, meeting, version) {
   const link = meetingLink(m);
   const status = element("p", { className: "rp-status", role: "status" });
   const lobby = m.lobby_enabled ? gettext("On: an organizer admits each person") : gettext("Off: people enter directly");
-  const moderation = m.moderate_participants ? gettext("On: a removed person cannot come back") : gettext("Off");
+  const moderation = m.moderate_participants ? gettext("On: organizers may ban a person for good") : gettext("Off");
   const cap = Number.isFinite(m.max_participants) && m.max_participants > 0 ? formatNumber(m.max_participants) : gettext("No limit");
   rootElement.classList.add("rp-dialog", "rp-info");
   rootElement.setAttribute("aria-labelledby", `${id}-title`);

@@ -44,6 +44,16 @@ export function snapshot(video, name) {
   return true;
 }
 
+// A reaction's picture, as the reactions menu shows it (static/img/reactions/): no
+// emoji font needed, which many computers lack (their emoji would be empty boxes).
+function reactionPicture(emoji) {
+  const choice = [...document.querySelectorAll(".reaction-choice")].find((button) => button.dataset.emoji === emoji);
+  const picture = el("img", "tile__reaction-picture");
+  picture.src = choice?.querySelector("img")?.src || "";
+  picture.alt = choice?.getAttribute("aria-label") || "";
+  return picture;
+}
+
 export class Tiles {
   constructor(container, audioHost, { selfId, onAudioBlocked }) {
     this.container = container;
@@ -201,14 +211,16 @@ export class Tiles {
   showReaction(id, emoji) {
     const tile = this.tiles.get(id);
     if (!tile) return;
-    tile.reaction.textContent = emoji;
+    tile.reaction.replaceChildren(reactionPicture(emoji));
+    tile.reaction.dataset.emoji = emoji;
     tile.reaction.classList.remove("tile__reaction--shown");
     void tile.reaction.offsetWidth; // restart the animation for a repeated emoji
     tile.reaction.classList.add("tile__reaction--shown");
     clearTimeout(tile.reactionTimer);
     tile.reactionTimer = setTimeout(() => {
       tile.reaction.classList.remove("tile__reaction--shown");
-      tile.reaction.textContent = "";
+      tile.reaction.replaceChildren();
+      delete tile.reaction.dataset.emoji;
     }, REACTION_MS);
   }
 

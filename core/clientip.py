@@ -25,7 +25,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def client_ip(request) -> str | None:
     """The client's address of an HTTP request (``None`` when the peer has none)."""
-    return forwarded_client(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR", ""), settings.PARLEY_TRUSTED_PROXIES)
+    return forwarded_client(request.META.get("REMOTE_ADDR"), request.headers.get("x-forwarded-for", ""), settings.PARLEY_TRUSTED_PROXIES)
 
 
 def scope_client_ip(scope: Mapping[str, Any]) -> str | None:

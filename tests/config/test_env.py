@@ -199,6 +199,7 @@ def test_it_refuses_a_list_of_exclusions_only():
 
 
 # --- Settings as a whole, in a fresh process -------------------------------------------
+# (Each starts a Python of its own: the integration lane, with the other process tests.)
 
 
 def _run(args, **variables) -> subprocess.CompletedProcess:
@@ -212,6 +213,7 @@ def _run(args, **variables) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=BASE_DIR, env=environ, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.integration
 def test_it_refuses_to_start_in_production_without_secret_key():
     result = _run(["-c", "import django; django.setup()"], PARLEY_MODE="production")
     assert result.returncode != 0
@@ -219,6 +221,7 @@ def test_it_refuses_to_start_in_production_without_secret_key():
     assert "SECRET_KEY is required" in result.stderr
 
 
+@pytest.mark.integration
 def test_it_refuses_to_start_on_a_bad_value(tmp_path):
     result = _run(["-c", "import django; django.setup()"], PARLEY_DATA_DIR=str(tmp_path), PARLEY_REQUEST_TIMEOUT="soon")
     assert result.returncode != 0
@@ -255,6 +258,7 @@ for case in json.loads(sys.argv[1]):
 """
 
 
+@pytest.mark.integration
 def test_it_refuses_to_start_in_production_on_an_unsafe_or_missing_setting():
     cases = [
         # '*' turns the WebSocket Origin check off (any page could open a socket with the cookie).
@@ -274,6 +278,7 @@ def test_it_refuses_to_start_in_production_on_an_unsafe_or_missing_setting():
         assert said == "started" or line.startswith("ImproperlyConfigured"), (change, line)
 
 
+@pytest.mark.integration
 def test_it_passes_check_deploy_with_production_settings():
     result = _run(
         ["manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -291,6 +296,7 @@ def test_it_passes_check_deploy_with_production_settings():
 _PRINT_DB = "import django; django.setup(); from django.conf import settings; db = settings.DATABASES['default']; print(db['CONN_MAX_AGE'], db.get('OPTIONS', {}).get('pool'))"
 
 
+@pytest.mark.integration
 def test_it_pools_postgresql_connections_by_default(tmp_path):
     result = _run(
         ["-c", _PRINT_DB], PARLEY_DATA_DIR=str(tmp_path), DATABASE_URL="postgres://parley@127.0.0.1:5432/parley", DATABASE_POOL_MAX_SIZE="8"
@@ -299,6 +305,7 @@ def test_it_pools_postgresql_connections_by_default(tmp_path):
     assert result.stdout.strip() == "0 {'min_size': 2, 'max_size': 8, 'timeout': 30}"
 
 
+@pytest.mark.integration
 def test_it_leaves_the_pool_out_when_turned_off_or_on_sqlite(tmp_path):
     off = _run(
         ["-c", _PRINT_DB],
@@ -312,6 +319,7 @@ def test_it_leaves_the_pool_out_when_turned_off_or_on_sqlite(tmp_path):
     assert sqlite.stdout.strip() == "0 None", sqlite.stderr
 
 
+@pytest.mark.integration
 def test_it_refuses_persistent_connections_with_the_pool(tmp_path):
     result = _run(
         ["-c", _PRINT_DB], PARLEY_DATA_DIR=str(tmp_path), DATABASE_URL="postgres://parley@127.0.0.1:5432/parley", DATABASE_CONN_MAX_AGE="60"

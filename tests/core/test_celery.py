@@ -77,7 +77,7 @@ async def test_it_mails_the_agent_through_the_worker_and_notifies_the_web_client
     assert connected
     try:
         snapshot = await socket.receive_json_from(timeout=10)
-        assert snapshot == {"type": "requests.snapshot", "id": None, "body": {"requests": []}}
+        assert snapshot == {"type": "requests.snapshot", "id": None, "body": {"requests": [], "recent": []}}
 
         request = await database_sync_to_async(visitor_request)(agent)
 

@@ -179,6 +179,7 @@ RECORDING_PROCESS = textwrap.dedent(
 )
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("key", list(presets.PRESETS))
 def test_it_keeps_what_was_recorded_when_the_process_is_killed(key, tmp_path):
     preset = presets.get_preset(key)

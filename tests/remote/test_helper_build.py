@@ -88,6 +88,7 @@ def test_it_says_which_library_is_missing(monkeypatch):
         helper_build.members()
 
 
+@pytest.mark.integration
 def test_it_runs_with_a_python_that_has_none_of_its_libraries(archive):
     for library in ("websockets", "Xlib", "six"):
         assert _run("-c", f"import {library}").returncode != 0, f"{library} is importable without the archive"

@@ -221,6 +221,7 @@ def _download_helper(server_url: str, folder: Path) -> Path:
 # --- The helper for real ----------------------------------------------------------------------
 
 
+@pytest.mark.integration
 def test_it_performs_the_controllers_click_and_text_and_nothing_else(asgi_server, xvfb, tmp_path):
     from Xlib import X
 

@@ -341,7 +341,7 @@ def main() -> None:
     if args.rate / args.participants > fanout.CHAT_LIMIT_PER_SOCKET * 0.9:
         raise SystemExit(f"{args.rate:g} chat messages/s over {args.participants} sockets is over the chat limit")
     common.require_loopback_only()
-    common.setup_django()
+    common.setup_django(janus=True)
     load1, _, _ = os.getloadavg()
     print(
         f"annotation fan-out benchmark: {args.participants} participants, {args.rate:g} messages/s for {args.duration:g} s; "

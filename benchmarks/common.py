@@ -56,13 +56,50 @@ def require_test_network() -> None:
                 sys.exit(f"a default route exists (via {fields[0]}): traffic could leave the namespace. Use benchmarks/run.sh.")
 
 
-def setup_django() -> None:
+def setup_django(*, janus: bool = False) -> None:
+    """Django for the benchmark process. ``janus``: rooms of more than PARLEY_MESH_MAX
+    people need a media server, as in production; a Janus is started on loopback (its
+    APIs only: the benchmark's clients send no media) and its settings exported, for
+    this process and the servers it starts."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     if str(REPO_DIR) not in sys.path:
         sys.path.insert(0, str(REPO_DIR))
+    if janus:
+        start_janus()
     import django
 
     django.setup()
+
+
+def start_janus() -> None:
+    """An embedded Janus for the run (stopped when the benchmark ends); its settings go
+    into ``os.environ``."""
+    import atexit
+
+    from core import processes
+    from media_server.sfu import embedded, janus
+
+    if not embedded.installed():
+        raise SystemExit("Janus is not installed: run through benchmarks/run.sh, which installs it.")
+    ports = embedded.Ports(admin=processes.free_port(), websocket=processes.free_port())
+    secret = embedded.Secrets.new()
+    # Before anything reads Django's settings (the admin API client does).
+    os.environ.update(embedded.environment(ports=ports, secret=secret))
+    # No Parley events endpoint is needed: no browser opens a Janus session here.
+    config = embedded.write_config(log_dir() / "janus", ports=ports, secret=secret, events_url="", name="bench-janus")
+    log = (log_dir() / "janus.log").open("w")
+    process = processes.spawn(embedded.command(config), env={"PATH": "/usr/bin:/bin"}, stdout=log, stderr=subprocess.STDOUT)
+    atexit.register(process.terminate)
+    admin_url = f"http://127.0.0.1:{ports.admin}/admin"
+
+    def answers() -> bool:
+        try:
+            janus.AdminApi(admin_url, timeout=0.5).ping()
+        except janus.JanusError:
+            return False
+        return True
+
+    processes.wait_until(answers, timeout=30, what="Janus", alive=lambda: process.poll() is None)
 
 
 @contextlib.contextmanager

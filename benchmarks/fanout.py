@@ -419,7 +419,7 @@ def main() -> None:
             if per_socket > CHAT_LIMIT_PER_SOCKET * 0.9:
                 raise SystemExit(f"{layout.name} at {offered:.0f}/s makes each socket send {per_socket:.2f} chat/s: over the rate limit")
     common.require_loopback_only()
-    common.setup_django()
+    common.setup_django(janus=True)
     load1, _, _ = os.getloadavg()
     print(
         f"fan-out benchmark: layouts {args.layouts}, offered {args.loads} deliveries/s, {args.duration:g} s per level; "

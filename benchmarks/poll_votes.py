@@ -352,7 +352,7 @@ def main() -> None:
         raise SystemExit("--rounds is 1 to 10")
     deadline = common.Deadline(TIME_LIMIT)
     common.require_loopback_only()
-    common.setup_django()
+    common.setup_django(janus=True)
     load1, _, _ = os.getloadavg()
     print(
         f"poll votes benchmark: {args.voters} voters, {len(QUESTIONS)} questions, {args.rounds} rounds, one daphne with channels-redis; "

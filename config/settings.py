@@ -126,6 +126,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
         "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20, min_value=1),
         "timeout": 30,  # seconds a call waits for a free connection before failing
     }
+# The threads a web process runs its sockets' database calls on (core.consumers.db_call).
+# On PostgreSQL several, so that one socket's call waiting on the database does not hold
+# up every other socket's (the services lock the rows they change, as they must with
+# several web processes anyway); on SQLite one, its single writer.
+PARLEY_DB_THREADS = env_int(
+    "PARLEY_DB_THREADS", 4 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" else 1, min_value=1, max_value=64
+)
+if "pool" in DATABASES["default"].get("OPTIONS", {}) and DATABASES["default"]["OPTIONS"]["pool"]["max_size"] // 2 < PARLEY_DB_THREADS:
+    raise ImproperlyConfigured("PARLEY_DB_THREADS may use at most half of DATABASE_POOL_MAX_SIZE (requests need the rest).")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and IMMEDIATE transactions let the web server and the Celery worker share
     # the embedded database without "database is locked" errors.
@@ -149,16 +158,14 @@ if PRODUCTION and not REDIS_URL:
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            # channels-redis with a 1 s blocking pop (core.layers): a Redis that hangs is
-            # noticed by every socket within the read timeout, and the socket closes 4503.
+            # channels-redis's pub/sub layer, told to close the sockets when Redis fails
+            # (core.layers): one publish per event, fanned out inside each process.
             "BACKEND": "core.layers.RedisChannelLayer",
-            # redis-py 8 caps an asyncio pool at 100 connections; see STACK notes. Its
-            # read timeout must outlast the blocking pop, or every idle receive times
-            # out and tears down a consumer (channels_redis#422).
+            # redis-py 8 caps an asyncio pool at 100 connections; see STACK notes. Reads
+            # time out: a Redis that hangs is noticed by the layer's watchdog.
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, "max_connections": 1000, "socket_connect_timeout": 2, "socket_timeout": 4}],
                 "prefix": "parley",
-                "capacity": 1000,
             },
         }
     }

@@ -3,10 +3,13 @@ consumer, and sending an event to a group from one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from core.errors import Refused
@@ -19,12 +22,35 @@ class ChannelLayerDown(Exception):
     """The channel layer (Redis) refused a group operation: the socket closes 4503."""
 
 
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def db_call(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """``function`` (sync, using the database) as a coroutine function run on the web
+    process's database threads (PARLEY_DB_THREADS). With one thread, Channels' own
+    thread-sensitive thread; with several, a pool of them: one socket's call waiting on
+    the database (a row lock, a slow query) no longer holds up every other socket's.
+    Stale connections are closed around each call, as ``database_sync_to_async`` does."""
+    if settings.PARLEY_DB_THREADS == 1:
+        return database_sync_to_async(function)
+    return database_sync_to_async(function, thread_sensitive=False, executor=_database_threads())
+
+
+def _database_threads() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=settings.PARLEY_DB_THREADS, thread_name_prefix="parley-db")
+        return _executor
+
+
 async def call_service(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Run a (sync) service on Channels' database thread. Its refusals become protocol
-    errors: ``PermissionDenied`` → ``forbidden``, ``ValidationError`` → ``invalid``,
-    ``Refused`` → its own code. Consumers never touch the ORM themselves."""
+    """Run a (sync) service on the database threads (``db_call``). Its refusals become
+    protocol errors: ``PermissionDenied`` → ``forbidden``, ``ValidationError`` →
+    ``invalid``, ``Refused`` → its own code. Consumers never touch the ORM themselves."""
     try:
-        return await database_sync_to_async(function)(*args, **kwargs)
+        return await db_call(function)(*args, **kwargs)
     except PermissionDenied as denied:
         raise ProtocolError(ErrorCode.FORBIDDEN, str(denied) or "Your role does not allow this.") from None
     except ValidationError as invalid:

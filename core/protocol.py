@@ -134,7 +134,8 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
 
     async def parley_event(self, event: dict[str, Any]) -> None:
         """Group events published by ``core.realtime.broadcast``."""
-        await self.reply(event["event"], None, event["body"])
+        if event.get("except") != self.channel_name:
+            await self.reply(event["event"], None, event["body"])
 
 
 class _DuplicateKey(Exception):

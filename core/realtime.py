@@ -28,12 +28,16 @@ def audience_group(group: str, audience: str) -> str:
     return f"{group}-{audience}"
 
 
-def broadcast(group: str, event_type: str, body: dict[str, Any], *, audience: str | None = None) -> None:
+def broadcast(group: str, event_type: str, body: dict[str, Any], *, audience: str | None = None, except_channel: str = "") -> None:
     """Send ``{type, body}`` to every socket of ``group`` once the transaction commits.
 
     With ``audience`` (e.g. ``"organizers"``) it goes to ``audience_group(group,
     audience)`` only, and is marked so that a socket whose role just changed still
     passes it on only if it is of that kind.
+
+    With ``except_channel``, that one socket does not pass it on. (The channel layer
+    decides who is in a group when the event arrives, not when it is sent: a socket
+    joining the group right after may get it.)
 
     A failure of the channel layer (Redis down) is logged and swallowed: the change
     is already committed, and pages read the same state from the database.
@@ -41,6 +45,8 @@ def broadcast(group: str, event_type: str, body: dict[str, Any], *, audience: st
     message = {"type": "parley.event", "event": event_type, "body": body}
     if audience:
         message["audience"] = audience
+    if except_channel:
+        message["except"] = except_channel
     transaction.on_commit(lambda: send_now(group, message))
 
 

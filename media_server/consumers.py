@@ -17,10 +17,9 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
 
-from core.consumers import call_service, send_event
+from core.consumers import call_service, db_call, send_event
 from core.protocol import FRAME_RATE, CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
 from core.ratelimit import RateWindow
 from core.webrtc import SIGNAL_RATE, validate_signal
@@ -66,11 +65,11 @@ class RecorderConsumer(EnvelopeConsumer):
             await self._close(CloseCode.FORBIDDEN)
             return
         try:
-            self.session = await database_sync_to_async(services.open_recorder)(recording_id, tokens[0])
+            self.session = await db_call(services.open_recorder)(recording_id, tokens[0])
             for group in (participant_group(self.session.participant_id), meeting_group(self.session.meeting_public_id)):
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.joined_groups.append(group)
-            roster = await database_sync_to_async(services.recorder_connected)(self.session, self.channel_name)
+            roster = await db_call(services.recorder_connected)(self.session, self.channel_name)
         except PermissionDenied:
             logger.warning("Recorder socket for recording %s refused", recording_id)
             await self._close(CloseCode.FORBIDDEN)
@@ -85,7 +84,7 @@ class RecorderConsumer(EnvelopeConsumer):
     async def disconnect(self, code):
         await self.leave_groups(*self.joined_groups)
         if self.registered and self.session is not None:
-            await database_sync_to_async(services.recorder_left)(self.session, self.channel_name)
+            await db_call(services.recorder_left)(self.session, self.channel_name)
 
     async def _close(self, code: int) -> None:
         self.closing = True

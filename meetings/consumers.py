@@ -16,11 +16,10 @@ import contextlib
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from core.consumers import ChannelLayerDown, call_service
+from core.consumers import ChannelLayerDown, call_service, db_call
 from core.protocol import FRAME_RATE, CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError
 from core.ratelimit import RateWindow
 from core.realtime import audience_group
@@ -61,11 +60,11 @@ class RoomConsumer(EnvelopeConsumer):
         await self.accept()
         session = self.scope.get("session")
         try:
-            participant = await database_sync_to_async(services.room_participant)(
+            participant = await db_call(services.room_participant)(
                 self.public_id, self.scope.get("user"), session.session_key if session else None
             )
             await self._join_group(participant_group(participant.pk))
-            old_channel = await database_sync_to_async(services.connect_participant)(participant, self.channel_name)
+            old_channel = await db_call(services.connect_participant)(participant, self.channel_name)
         except Http404:
             await self._close(CloseCode.NOT_FOUND)
             return
@@ -86,7 +85,7 @@ class RoomConsumer(EnvelopeConsumer):
         if self.state == JOINED:
             await self._enter_room()
         else:
-            status = await database_sync_to_async(services.lobby_status)(participant)
+            status = await db_call(services.lobby_status)(participant)
             await self.reply("lobby.status", None, status)
 
     async def _join_group(self, group: str) -> None:
@@ -100,7 +99,7 @@ class RoomConsumer(EnvelopeConsumer):
         """Into the meeting's group first, then the snapshot: nothing falls in between."""
         try:
             await self._join_group(meeting_group(self.public_id))
-            snapshot = await database_sync_to_async(services.room_snapshot)(self.participant)
+            snapshot = await db_call(services.room_snapshot)(self.participant)
         except ChannelLayerDown:
             await self._close(CloseCode.UNAVAILABLE)
             return
@@ -130,7 +129,7 @@ class RoomConsumer(EnvelopeConsumer):
     async def disconnect(self, code):
         await self.leave_groups(*self.joined_groups)
         if self.registered:
-            await database_sync_to_async(services.disconnect_participant)(self.participant, self.channel_name)
+            await db_call(services.disconnect_participant)(self.participant, self.channel_name)
 
     async def _close(self, code: int) -> None:
         self.closing = True
@@ -189,7 +188,7 @@ class RoomConsumer(EnvelopeConsumer):
     # --- Events from the channel layer ------------------------------------------
 
     async def parley_event(self, event: dict[str, Any]) -> None:
-        if self.closing:
+        if self.closing or event.get("except") == self.channel_name:
             return
         name, body = event["event"], event["body"]
         audience = event.get("audience")

@@ -55,9 +55,10 @@ def participant_group(participant_id: int) -> str:
     return f"participant-{participant_id}"
 
 
-def to_room(meeting: Meeting, event: str, body: dict, *, audience: str | None = None) -> None:
-    """``event`` for the room (or one ``audience`` of it), after commit."""
-    broadcast(meeting_group(meeting.public_id), event, body, audience=audience)
+def to_room(meeting: Meeting, event: str, body: dict, *, audience: str | None = None, except_channel: str = "") -> None:
+    """``event`` for the room (or one ``audience`` of it), after commit; not for the
+    socket ``except_channel`` (one that is joining: its snapshot, read after, says it)."""
+    broadcast(meeting_group(meeting.public_id), event, body, audience=audience, except_channel=except_channel)
 
 
 def send_to_participant(participant_id: int, event: str, body: dict) -> None:

@@ -585,7 +585,7 @@ def connect_participant(participant: Participant, channel_name: str) -> str:
             current.disconnected_at = None
             _save(current, "channel_name", "web_process", "connected", "disconnected_at")
         if current.state == Participant.State.JOINED and not was_connected:
-            to_room(meeting, "participant.updated", participant_payload(current))
+            to_room(meeting, "participant.updated", participant_payload(current), except_channel=channel_name)
     participant.state, participant.role = current.state, current.role
     return old_channel
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from core.consumers import db_call
 from core.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
 from rooms import access, services
 from rooms.groups import extension_group, request_group
@@ -18,7 +18,7 @@ class ClientConsumer(EnvelopeConsumer):
 
     async def connect(self):
         try:
-            self.extension = await database_sync_to_async(access.extension_for)(self.scope.get("user"))
+            self.extension = await db_call(access.extension_for)(self.scope.get("user"))
         except PermissionDenied:
             await self.close(code=CloseCode.UNAUTHORIZED)
             return
@@ -29,7 +29,7 @@ class ClientConsumer(EnvelopeConsumer):
             await self.close(code=CloseCode.UNAVAILABLE)
             return
         await self.accept()
-        snapshot = await database_sync_to_async(_snapshot)(self.extension)
+        snapshot = await db_call(_snapshot)(self.extension)
         await self.reply("requests.snapshot", None, snapshot)
 
     async def disconnect(self, code):
@@ -43,7 +43,7 @@ class ClientConsumer(EnvelopeConsumer):
     async def handle_ignore(self, body):
         require_fields(body, {"request_id": int})
         try:
-            await database_sync_to_async(_ignore)(self.scope["user"], body["request_id"])
+            await db_call(_ignore)(self.scope["user"], body["request_id"])
         except Http404:
             raise ProtocolError(ErrorCode.NOT_FOUND, "No such request.") from None
         except PermissionDenied:
@@ -76,7 +76,7 @@ class VisitorRequestConsumer(EnvelopeConsumer):
         token = self.scope["url_route"]["kwargs"]["token"]
         session = self.scope.get("session")
         try:
-            status = await database_sync_to_async(_visitor_status)(token, session.session_key if session else None)
+            status = await db_call(_visitor_status)(token, session.session_key if session else None)
         except Http404:
             await self.close(code=CloseCode.NOT_FOUND)
             return

@@ -19,6 +19,7 @@ from django.db.backends.postgresql.operations import DatabaseOperations as Postg
 
 from config.celery import app as celery_app
 from core import outage
+from core.layers import RedisChannelLayer
 from polls import live_summary
 
 pytest_plugins = ["tests.fixtures_live", "tests.sockets", "tests.janus_live", "tests.recording_live"]
@@ -130,8 +131,8 @@ async def fresh_channel_layer():
     # for it forever with a database connection (never given back to the pool).
     await live_summary.pacer().drain()
     layer = channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
-    if hasattr(layer, "close_pools"):
-        await layer.close_pools()
+    if isinstance(layer, RedisChannelLayer):
+        await layer.flush()  # its connections belong to this test's loop
 
 
 # --- Emptying the tables after a transactional test --------------------------------------

@@ -12,10 +12,8 @@ import contextlib
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
-
 from core.clientip import scope_client_ip
-from core.consumers import call_service
+from core.consumers import call_service, db_call
 from core.protocol import CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, require_fields
 from core.ratelimit import RateWindow
 from meetings.remote import services
@@ -48,7 +46,7 @@ class HelperConsumer(EnvelopeConsumer):
         if self.group:
             await self.leave_groups(self.group)
         if self.participant_id is not None:
-            await database_sync_to_async(services.helper_gone)(self.channel_name)
+            await db_call(services.helper_gone)(self.channel_name)
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.closing:
@@ -84,10 +82,10 @@ class HelperConsumer(EnvelopeConsumer):
         self.close_after = CloseCode.FORBIDDEN
         require_fields(body, {"code": str, "platform": str, "screens": list})
         address = scope_client_ip(self.scope) or ""
-        if not await database_sync_to_async(services.pairing_attempt_allowed)(address):
+        if not await db_call(services.pairing_attempt_allowed)(address):
             logger.warning("Helper pairing attempts over the limit from %s", address)
             raise ProtocolError(ErrorCode.RATE_LIMITED, "Too many pairing attempts; wait a minute.")
-        owner_id = await database_sync_to_async(services.code_owner)(body["code"])
+        owner_id = await db_call(services.code_owner)(body["code"])
         if owner_id is not None:
             # Join before pairing: an event published once the pairing commits reaches us.
             try:

@@ -11,13 +11,13 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from config.asgi import application
 from core import tasks
+from core.layers import RedisChannelLayer
 from core.models import OutboundEmail
 from rooms import services
 from tests.factories import make_extension

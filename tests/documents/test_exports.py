@@ -6,7 +6,6 @@ document."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import time
 from datetime import timedelta
@@ -14,8 +13,6 @@ from pathlib import Path
 
 import pypdfium2 as pdfium
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
@@ -35,6 +32,7 @@ from tests.documents.helpers import (
     whiteboard,
     write,
 )
+from tests.listeners import GroupListener
 
 RED = (225, 29, 72)  # #e11d48, the colour of the strokes of tests/documents/helpers.py
 BLUE = (37, 99, 235)  # #2563eb, its text colour
@@ -245,45 +243,24 @@ def ready_export(export: Export) -> Export:
     return wait_for(f"export {export.pk}", check)
 
 
-class Listener:
-    """A channel in one participant's group on the live channel layer."""
-
-    def __init__(self, participant_id: int):
-        self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
-        self.channel = async_to_sync(self._join)(participant_group(participant_id))
-
-    async def _join(self, group: str) -> str:
-        channel = await self.layer.new_channel()
-        await self.layer.group_add(group, channel)
-        return channel
-
-    def next_event(self, timeout: float = 10.0) -> dict:
-        async def receive() -> dict:
-            try:
-                return await asyncio.wait_for(self.layer.receive(self.channel), timeout)
-            finally:
-                if hasattr(self.layer, "close_pools"):
-                    await self.layer.close_pools()
-
-        return async_to_sync(receive)()
-
-
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_renders_the_whiteboard_as_png_and_tells_the_requester(celery_worker, worker_storage):
     room = make_room()
     board = whiteboard(room.presenter, "dotted")
     horizontal(board, room.participant, y=0.5, width=0.02)
-    listener = Listener(room.participant.pk)
-
-    export = presenting.request_export(room.participant, presenting.ExportInput(board.pk, "png"))
-    export = ready_export(export)
-    with default_storage.open(export.file.name) as stored, Image.open(stored) as image:
-        assert image.size == (1600, 900)
-        assert near(image.getpixel((800, 450)), RED, 5)
-        assert image.getpixel((20, 20)) == exports.DOT_COLOR
-        assert image.getpixel((800, 300)) == WHITE
-    event = listener.next_event()
+    listener = GroupListener(participant_group(room.participant.pk))
+    try:
+        export = presenting.request_export(room.participant, presenting.ExportInput(board.pk, "png"))
+        export = ready_export(export)
+        with default_storage.open(export.file.name) as stored, Image.open(stored) as image:
+            assert image.size == (1600, 900)
+            assert near(image.getpixel((800, 450)), RED, 5)
+            assert image.getpixel((20, 20)) == exports.DOT_COLOR
+            assert image.getpixel((800, 300)) == WHITE
+        event = listener.next_event()
+    finally:
+        listener.close()
     assert (event["event"], event["body"]["status"]) == ("presentation.export", "ready")
     assert event["body"]["url"] == presenting.export_url(export)
 

@@ -1,13 +1,10 @@
 """The meeting request flow of rooms.services: create, claim, ignore, cancel, expire."""
 
-import asyncio
 import random
 from datetime import timedelta
 from unittest import mock
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
@@ -18,6 +15,7 @@ from rooms import services
 from rooms.groups import extension_group, request_group
 from rooms.models import MeetingRequest
 from tests.factories import make_extension, make_queue, make_request, record_events
+from tests.listeners import GroupListener
 
 pytestmark = pytest.mark.django_db
 
@@ -40,20 +38,6 @@ def _request(target, ip, *, name="Vera Visitor", email="vera@example.org", sessi
     return services.create_meeting_request(target=target, name=name, email=email, session_key=session_key, ip=ip)
 
 
-def _listen(group):
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(group, channel)
-    return layer, channel
-
-
-def _receive(layer, channel, timeout=5):
-    async def receive():
-        return await asyncio.wait_for(layer.receive(channel), timeout)
-
-    return async_to_sync(receive)()
-
-
 def _token(url: str) -> str:
     return url.split("?invite=", 1)[1]
 
@@ -63,10 +47,14 @@ def _token(url: str) -> str:
 
 def test_it_creates_a_waiting_request_and_notifies_a_private_extension_live(committed, ip, mailoutbox, settings):
     agent = make_extension(display_name="Ada Agent")
-    layer, channel = _listen(extension_group(agent.pk))
+    listener = GroupListener(extension_group(agent.pk))
     before = timezone.now()
-    with committed():
-        request = _request(agent, ip, name="  Vera Visitor ", email=" vera@example.org ")
+    try:
+        with committed():
+            request = _request(agent, ip, name="  Vera Visitor ", email=" vera@example.org ")
+        message = listener.next_event(timeout=5)
+    finally:
+        listener.close()
     request.refresh_from_db()
     assert (request.status, request.extension, request.queue) == (WAITING, agent, None)
     assert (request.visitor_name, request.visitor_email, request.visitor_session, request.visitor_ip) == (
@@ -77,7 +65,6 @@ def test_it_creates_a_waiting_request_and_notifies_a_private_extension_live(comm
     )
     timeout = timedelta(seconds=settings.PARLEY_REQUEST_TIMEOUT)
     assert before + timeout <= request.expires_at <= timezone.now() + timeout
-    message = _receive(layer, channel)
     assert message["event"] == "request.created"
     assert message["body"]["id"] == request.pk
     assert message["body"]["visitor_name"] == "Vera Visitor"

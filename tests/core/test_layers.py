@@ -1,0 +1,164 @@
+"""The channel layer (core.layers) against a Redis of its own: one publish per group
+event, fanned out inside each process; and Redis failing — killed or stopped with
+SIGSTOP — reaches every socket waiting on the layer as a Redis error (the consumer
+closes 4503), after which a new socket subscribes afresh."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+import redis
+import redis.exceptions
+
+from core import layers, outage, processes
+
+pytestmark = [pytest.mark.integration]
+
+# The watchdog notices a hung Redis within WATCHDOG_SECONDS + PING_TIMEOUT.
+NOTICE_TIMEOUT = layers.WATCHDOG_SECONDS + layers.PING_TIMEOUT + 3
+
+
+class PrivateRedis:
+    def __init__(self, port: int):
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = processes.spawn(processes.redis_server_command(self.port), stdout=subprocess.DEVNULL)
+        process = self.process
+        processes.wait_until(lambda: processes.redis_ping(self.url), timeout=10, what="redis", alive=lambda: process.poll() is None)
+
+    def signal(self, number: int) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, number)
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def publishes(self) -> int:
+        stats = redis.Redis.from_url(self.url).info("commandstats")
+        return int(stats.get("cmdstat_publish", {}).get("calls", 0))
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis(processes.free_port())
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        server.signal(signal.SIGCONT)
+        server.kill()
+    outage.forget()
+
+
+def make_layer(server: PrivateRedis) -> layers.RedisChannelLayer:
+    host = {"address": server.url, "socket_connect_timeout": 2, "socket_timeout": 4}
+    return layers.RedisChannelLayer(hosts=[host], prefix="test")
+
+
+async def members(layer: layers.RedisChannelLayer, group: str, count: int) -> list[str]:
+    channels = [await layer.new_channel() for _ in range(count)]
+    for channel in channels:
+        await layer.group_add(group, channel)
+    return channels
+
+
+async def receive_all(layer: layers.RedisChannelLayer, channels: list[str]) -> list[dict]:
+    return await asyncio.wait_for(asyncio.gather(*(layer.receive(channel) for channel in channels)), 5)
+
+
+async def test_it_publishes_a_group_event_once_for_every_process_and_socket(private_redis):
+    here, there = make_layer(private_redis), make_layer(private_redis)  # two web processes
+    try:
+        ours, theirs = await members(here, "room", 50), await members(there, "room", 3)
+        outsider = await members(here, "another-room", 1)
+        before = private_redis.publishes()
+        await here.group_send("room", {"type": "parley.event", "event": "chat.message", "body": {"text": "hi"}})
+        received = await receive_all(here, ours) + await receive_all(there, theirs)
+        assert [message["body"]["text"] for message in received] == ["hi"] * 53
+        assert private_redis.publishes() - before == 1
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(here.receive(outsider[0]), 0.3)
+    finally:
+        await here.flush()
+        await there.flush()
+
+
+async def test_it_sends_to_one_socket_of_another_process_and_stops_after_a_discard(private_redis):
+    here, there = make_layer(private_redis), make_layer(private_redis)
+    try:
+        (target,) = await members(there, "room", 1)
+        await here.send(target, {"type": "room.replaced"})
+        assert await asyncio.wait_for(there.receive(target), 5) == {"type": "room.replaced"}
+        (stays,) = await members(there, "room", 1)
+        await there.group_discard("room", target)
+        await here.group_send("room", {"type": "parley.event", "event": "x", "body": {}})
+        assert (await asyncio.wait_for(there.receive(stays), 5))["event"] == "x"
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(there.receive(target), 0.3)
+    finally:
+        await here.flush()
+        await there.flush()
+
+
+async def test_it_fails_every_waiting_read_when_redis_dies_then_recovers(private_redis):
+    layer = make_layer(private_redis)
+    try:
+        channels = await members(layer, "room", 3)
+        reads = [asyncio.ensure_future(layer.receive(channel)) for channel in channels]
+        private_redis.kill()
+        done, pending = await asyncio.wait(reads, timeout=NOTICE_TIMEOUT)
+        assert not pending
+        for read in done:
+            assert isinstance(read.exception(), redis.exceptions.ConnectionError)
+        assert outage.redis_in_trouble()
+
+        private_redis.start()  # same port
+        outage.forget()  # the product waits HOLD_SECONDS before trying Redis again
+        (fresh,) = await members(layer, "room", 1)
+        await layer.group_send("room", {"type": "parley.event", "event": "back", "body": {}})
+        assert (await asyncio.wait_for(layer.receive(fresh), 5))["event"] == "back"
+    finally:
+        await layer.flush()
+
+
+async def test_it_fails_every_waiting_read_when_redis_hangs(private_redis):
+    layer = make_layer(private_redis)
+    try:
+        channels = await members(layer, "room", 2)
+        reads = [asyncio.ensure_future(layer.receive(channel)) for channel in channels]
+        loop = asyncio.get_running_loop()
+        stopped = loop.time()
+        private_redis.signal(signal.SIGSTOP)
+        done, pending = await asyncio.wait(reads, timeout=NOTICE_TIMEOUT)
+        assert not pending, f"the reads still wait {NOTICE_TIMEOUT} s after Redis stopped"
+        assert all(isinstance(read.exception(), redis.exceptions.RedisError) for read in done)
+        assert loop.time() - stopped < NOTICE_TIMEOUT
+
+        private_redis.signal(signal.SIGCONT)
+        outage.forget()
+        (fresh,) = await members(layer, "room", 1)
+        await layer.group_send("room", {"type": "parley.event", "event": "back", "body": {}})
+        assert (await asyncio.wait_for(layer.receive(fresh), 5))["event"] == "back"
+    finally:
+        private_redis.signal(signal.SIGCONT)
+        await layer.flush()
+
+
+async def test_it_fails_the_next_read_of_a_socket_that_was_busy_when_redis_failed(private_redis):
+    layer = make_layer(private_redis)
+    try:
+        (busy,) = await members(layer, "room", 1)  # not reading: handling a message
+        layer._get_layer().fail_local_channels(redis.exceptions.ConnectionError("gone"))
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await asyncio.wait_for(layer.receive(busy), 1)
+    finally:
+        await layer.flush()

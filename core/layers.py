@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 import redis.exceptions
@@ -47,8 +48,20 @@ class LayerDown:
         self.error, self.channel, self.layer = error, channel, layer
 
 
+# Decoded group messages kept for the sockets that have not read them yet.
+DECODED_CACHE_SIZE = 256
+
+
 class RedisChannelLayer(RedisPubSubChannelLayer):
-    """``RedisPubSubChannelLayer`` whose failures reach the sockets (see the module)."""
+    """``RedisPubSubChannelLayer`` whose failures reach the sockets (see the module).
+
+    A group message reaches every local socket as the same bytes; it is decoded once
+    and the sockets share the decoded message, which they only read (and
+    ``core.protocol.event_frame`` encodes its frame once for all of them)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._decoded: OrderedDict[int, tuple[bytes, dict]] = OrderedDict()
 
     def _get_layer(self) -> RedisPubSubLoopLayer:
         loop = asyncio.get_running_loop()
@@ -62,7 +75,14 @@ class RedisChannelLayer(RedisPubSubChannelLayer):
         if isinstance(message, LayerDown):
             message.layer.failed.pop(message.channel, None)
             raise message.error
-        return super().deserialize(message)
+        cached = self._decoded.get(id(message))
+        if cached is not None and cached[0] is message:
+            return cached[1]
+        decoded = super().deserialize(message)
+        self._decoded[id(message)] = (message, decoded)
+        if len(self._decoded) > DECODED_CACHE_SIZE:
+            self._decoded.popitem(last=False)
+        return decoded
 
 
 class _LoopLayer(RedisPubSubLoopLayer):

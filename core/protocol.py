@@ -135,7 +135,21 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
     async def parley_event(self, event: dict[str, Any]) -> None:
         """Group events published by ``core.realtime.broadcast``."""
         if event.get("except") != self.channel_name:
-            await self.reply(event["event"], None, event["body"])
+            await self.send(text_data=event_frame(event))
+
+
+# Where ``event_frame`` keeps a group event's encoded frame, in the event itself.
+FRAME_KEY = "__frame__"
+
+
+def event_frame(event: dict[str, Any]) -> str:
+    """The text frame of a group event (``{type, id: null, body}``), encoded once
+    however many sockets of this process pass it on: the channel layer hands them the
+    same message (``core.layers``)."""
+    frame = event.get(FRAME_KEY)
+    if frame is None:
+        frame = event[FRAME_KEY] = json.dumps({"type": event["event"], "id": None, "body": event["body"]})
+    return frame
 
 
 class _DuplicateKey(Exception):

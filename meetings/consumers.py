@@ -20,7 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from core.consumers import ChannelLayerDown, call_service, db_call
-from core.protocol import FRAME_RATE, CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError
+from core.protocol import FRAME_RATE, CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, event_frame
 from core.ratelimit import RateWindow
 from core.realtime import audience_group
 from meetings import room_features, services
@@ -199,7 +199,7 @@ class RoomConsumer(EnvelopeConsumer):
             self.role = body["role"]
             with contextlib.suppress(ChannelLayerDown):  # the next snapshot puts it right
                 await self._follow_role()
-        await self.reply(name, None, body)
+        await self.send(text_data=event_frame(event))
         if name == "you.kicked":
             await self._close(CloseCode.FORBIDDEN)
         elif name == "meeting.ended":

@@ -268,6 +268,10 @@ def test_it_refuses_to_start_in_production_on_an_unsafe_or_missing_setting():
         ({"PARLEY_BASE_URL": "http://meet.example.com"}, "PARLEY_BASE_URL must be a URL starting with https://"),
         ({"EMAIL_HOST": "smtp.example.com", "EMAIL_USE_TLS": "1", "EMAIL_USE_SSL": "1"}, "EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive"),
         ({"DATABASE_URL": None}, "DATABASE_URL is required"),
+        # The sockets' database threads may not take the pool's connections from requests.
+        ({"PARLEY_DB_THREADS": "11"}, "PARLEY_DB_THREADS may use at most half of DATABASE_POOL_MAX_SIZE"),
+        ({"PARLEY_DB_THREADS": "0"}, "PARLEY_DB_THREADS must be"),
+        ({"PARLEY_DB_THREADS": "10"}, "started"),
         ({}, "started"),  # the same variables without the change: it starts
     ]
     result = _run(["-c", _SETTINGS_CASES, json.dumps([{**PRODUCTION, **change} for change, _said in cases])])

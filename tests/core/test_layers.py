@@ -6,6 +6,7 @@ closes 4503), after which a new socket subscribes afresh."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import redis
 import redis.exceptions
 
 from core import layers, outage, processes
+from core.protocol import event_frame
 
 pytestmark = [pytest.mark.integration]
 
@@ -85,6 +87,11 @@ async def test_it_publishes_a_group_event_once_for_every_process_and_socket(priv
         received = await receive_all(here, ours) + await receive_all(there, theirs)
         assert [message["body"]["text"] for message in received] == ["hi"] * 53
         assert private_redis.publishes() - before == 1
+        # Decoded once in each process, its frame encoded once for all its sockets.
+        assert all(message is received[0] for message in received[:50])
+        assert received[50] is not received[0]
+        assert event_frame(received[0]) is event_frame(received[49])
+        assert json.loads(event_frame(received[0])) == {"type": "chat.message", "id": None, "body": {"text": "hi"}}
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(here.receive(outsider[0]), 0.3)
     finally:

@@ -243,6 +243,18 @@ def bench_owner():
     return owner or user_model.objects.create_user(username="parley-bench", email="bench@example.com", is_staff=True)
 
 
+@contextlib.contextmanager
+def without_mesh_cap() -> Iterator[None]:
+    """Joins in this process are not capped at ``PARLEY_MESH_MAX``: no media server runs
+    here, and a benchmark of signalling or the database puts up to 200 people in one
+    room (no browser sends media). The servers check no cap on the room socket."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    with override_settings(PARLEY_MESH_MAX=settings.PARLEY_MAX_PARTICIPANTS):
+        yield
+
+
 def create_meeting_with_guests(title: str, count: int) -> BenchMeeting:
     """A meeting and ``count`` guests who joined it through the service, each with a
     session of their own (the cookie a browser would carry)."""

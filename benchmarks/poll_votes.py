@@ -188,9 +188,10 @@ def set_up(voters: int) -> Setup:
     from meetings.models import Meeting
     from polls import services as poll_services
 
-    meeting = common.create_meeting_with_guests("Poll votes", voters)
     owner = common.bench_owner()
-    meeting_services.join_meeting(Meeting.objects.get(public_id=meeting.public_id), user=owner)
+    with common.without_mesh_cap():
+        meeting = common.create_meeting_with_guests("Poll votes", voters)
+        meeting_services.join_meeting(Meeting.objects.get(public_id=meeting.public_id), user=owner)
     poll = poll_services.save_poll(owner, title="Team lunch", duration_seconds=3600, anonymous=True, questions=QUESTIONS)
     browser = Client()
     browser.force_login(owner)

@@ -3,8 +3,9 @@ consumer, and sending an event to a group from one."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,8 +23,13 @@ class ChannelLayerDown(Exception):
 async def call_service(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run a (sync) service on Channels' database thread. Its refusals become protocol
     errors: ``PermissionDenied`` → ``forbidden``, ``ValidationError`` → ``invalid``,
-    ``Refused`` → its own code. Consumers never touch the ORM themselves."""
+    ``Refused`` → its own code. Consumers never touch the ORM themselves.
+
+    An async service (one that runs its own database work, such as
+    ``polls.ballot_box.cast``, which batches votes) is awaited here instead."""
     try:
+        if inspect.iscoroutinefunction(function):
+            return await cast(Callable[..., Awaitable[T]], function)(*args, **kwargs)
         return await database_sync_to_async(function)(*args, **kwargs)
     except PermissionDenied as denied:
         raise ProtocolError(ErrorCode.FORBIDDEN, str(denied) or "Your role does not allow this.") from None

@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
@@ -480,7 +480,7 @@ def _vote_together(requests: Sequence[VoteRequest], *, wait: bool) -> list[Any]:
             return results
         # NO KEY: new ballots (whose key refers to the run) are not held up by the lock.
         runs = {run.pk: run for run in PollRun.objects.select_for_update(no_key=True).filter(pk__in=run_ids).order_by("pk")}
-        taken = set(Ballot.objects.filter(run_id__in=run_ids, participant_id__in=voters).values_list("run_id", "participant_id"))
+        taken = set(Ballot.objects.filter(run_id__in=run_ids, participant_id__in=voters).order_by().values_list("run_id", "participant_id"))
         now = timezone.now()
         ballots: list[tuple[int, Ballot, list[tuple[int, int]]]] = []
         for index, request in enumerate(requests):
@@ -504,9 +504,13 @@ def _vote_together(requests: Sequence[VoteRequest], *, wait: bool) -> list[Any]:
             taken.add((run.pk, current.pk))  # the same voter twice in this batch
             ballots.append((index, Ballot(run=run, participant=current, voter_name=current.display_name), choices))
         if ballots:
-            Ballot.objects.bulk_create([ballot for _index, ballot, _choices in ballots])
+            if connection.features.can_return_rows_from_bulk_insert:
+                Ballot.objects.bulk_create([ballot for _index, ballot, _choices in ballots])
+            else:  # SQLite before 3.35 gives no ids back from a bulk insert
+                for _index, ballot, _choices in ballots:
+                    ballot.save()
             Vote.objects.bulk_create(
-                Vote(ballot=ballot, question_id=q, choice_id=c) for _index, ballot, choices in ballots for q, c in choices
+                Vote(ballot_id=ballot.pk, question_id=q, choice_id=c) for _index, ballot, choices in ballots for q, c in choices
             )
             for index, ballot, _choices in ballots:
                 results[index] = ballot

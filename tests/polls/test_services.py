@@ -518,6 +518,16 @@ def test_it_writes_a_batch_in_the_same_few_queries_whatever_its_size(room):
     assert stored(run) == (40, 120)
 
 
+def test_it_writes_ballots_one_by_one_where_a_bulk_insert_gives_no_ids_back(room, monkeypatch):
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)  # SQLite before 3.35
+    run = start(room)
+    picks = answers(run, ["Friday"], ["Fruit", "Cake"])
+    results = services.vote_many([services.VoteRequest(who, run.pk, picks) for who in (room.guest, room.participant)])
+    assert [_outcome(result) for result in results] == ["ballot", "ballot"]
+    assert [sorted(Vote.objects.filter(ballot=ballot).values_list("choice_id", flat=True)) for ballot in results] == [[3, 5, 6]] * 2
+    assert stored(run) == (2, 6)
+
+
 # --- Votes against other writers, each thread with its own connection -------------------
 
 

@@ -456,11 +456,14 @@ def _vote_together(requests: Sequence[VoteRequest], *, wait: bool) -> list[Any]:
         # One query for every voter's row; NO KEY: ballots referring to it are not held up.
         voters = {
             row.pk: row
-            for row in Participant.objects.select_for_update(no_key=True, of=("self",), skip_locked=not wait)
-            .select_related("meeting")
+            for row in Participant.objects.select_for_update(no_key=True, skip_locked=not wait)
             .filter(pk__in={request.participant.pk for request in requests})
             .order_by("pk")
         }
+        # Their meeting (most often one for all), read once rather than joined to each row.
+        meetings = Meeting.objects.in_bulk({row.meeting_id for row in voters.values()})
+        for row in voters.values():
+            row.meeting = meetings[row.meeting_id]
         run_ids: set[int] = set()
         for index, request in enumerate(requests):
             current = voters.get(request.participant.pk)

@@ -87,16 +87,11 @@ class BallotBox:
         now = asyncio.get_running_loop().time()
         for run_id in counted:
             self._untold.setdefault(run_id, now)
-        still_coming = set() if flush else {request.run_id for request, _future in self._waiting}
+        still_coming = set() if flush else {r.run_id for r, _future in self._waiting if isinstance(r.run_id, int)}
         for run_id, since in list(self._untold.items()):
             if run_id not in still_coming or now - since >= live_summary.INTERVAL:
                 del self._untold[run_id]
                 live_summary.pacer().vote_counted(run_id)
-
-    async def drain(self) -> None:
-        """Wait for the votes waiting to be written (tests, shutdown)."""
-        while self._writer is not None:
-            await asyncio.shield(self._writer)
 
 
 _boxes: dict[asyncio.AbstractEventLoop, BallotBox] = {}

@@ -198,8 +198,9 @@ def set_up(voters: int) -> Setup:
 
 
 def ballot_order(run_id: int) -> list[int]:
-    """Participant ids in the order the votes were counted: ballots are written one at
-    a time under the meeting's lock, so their ids follow that order."""
+    """Participant ids in the order the votes were counted: ballots are written under
+    the run's row lock, a batch at a time (``polls.ballot_box``), each batch committed
+    at once, so their ids follow that order."""
     from polls.models import Ballot
 
     return list(Ballot.objects.filter(run_id=run_id).order_by("pk").values_list("participant_id", flat=True))

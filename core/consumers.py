@@ -3,10 +3,11 @@ consumer, and sending an event to a group from one."""
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -48,8 +49,13 @@ def _database_threads() -> ThreadPoolExecutor:
 async def call_service(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """Run a (sync) service on the database threads (``db_call``). Its refusals become
     protocol errors: ``PermissionDenied`` → ``forbidden``, ``ValidationError`` →
-    ``invalid``, ``Refused`` → its own code. Consumers never touch the ORM themselves."""
+    ``invalid``, ``Refused`` → its own code. Consumers never touch the ORM themselves.
+
+    An async service (one that runs its own database work, such as
+    ``polls.ballot_box.cast``, which batches votes) is awaited here instead."""
     try:
+        if inspect.iscoroutinefunction(function):
+            return await cast(Callable[..., Awaitable[T]], function)(*args, **kwargs)
         return await db_call(function)(*args, **kwargs)
     except PermissionDenied as denied:
         raise ProtocolError(ErrorCode.FORBIDDEN, str(denied) or "Your role does not allow this.") from None

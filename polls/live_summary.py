@@ -5,7 +5,8 @@ is computed on the one thread a web process runs its database work on. Sent afte
 each vote, a burst of 200 votes meant 200 summaries of up to 200 ballots each, on that
 thread, queued in front of the votes themselves. Paced, the first vote of a quiet
 moment is sent at once and the votes that follow within ``INTERVAL`` share one
-summary sent at its end, which counts them all.
+summary sent at its end, which counts them all. Votes are written in batches
+(``polls.ballot_box``), which tell the pacer of a burst once it is all written.
 
 Per web process and event loop: each process paces the votes it received; the
 organizer gets the last word whichever process sends it, since each summary is the

@@ -15,11 +15,12 @@ Events (after commit, on the meeting's group): ``poll.started``, ``poll.closed``
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
@@ -274,11 +275,11 @@ def room_poll(participant: Participant) -> dict | None:
 
 def _locked_run(meeting: Meeting, run_id: Any) -> PollRun:
     if not valid_id(run_id):
-        raise PollError("not_found", _("There is no such poll in this meeting."))
+        raise _no_such_run()
     # NO KEY: new ballots (whose key refers to the run) are not held up by the lock.
     run = PollRun.objects.select_for_update(no_key=True).filter(pk=run_id, meeting=meeting).first()
     if run is None:
-        raise PollError("not_found", _("There is no such poll in this meeting."))
+        raise _no_such_run()
     return run
 
 
@@ -383,6 +384,19 @@ def clean_answers(run: PollRun, answers: Any) -> list[tuple[int, int]]:
     return votes
 
 
+class VoteRequest(NamedTuple):
+    """One ``poll.vote``: the caller's participant (as its socket has it; the service
+    reloads the row), the run and the answers, unchecked."""
+
+    participant: Participant
+    run_id: Any
+    answers: Any
+
+
+# A result of ``_vote_together``: the voter's row was held by another transaction.
+_BUSY = object()
+
+
 def vote(participant: Participant, run_id: Any, answers: Any) -> Ballot:
     """The caller's answers to an open run of their meeting; once, final.
 
@@ -391,24 +405,119 @@ def vote(participant: Participant, run_id: Any, answers: Any) -> Ballot:
     room nor holds it up. The organizers' summary is not sent from here: the room
     socket paces it (``polls.live_summary``), one summary counting many votes.
     """
+    [result] = vote_many([VoteRequest(participant, run_id, answers)])
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def vote_many(requests: Sequence[VoteRequest]) -> list[Ballot | Exception]:
+    """Votes that arrived together (``polls.ballot_box``), written in one transaction
+    of a handful of queries whatever their number. Each gets its own result, its
+    ballot or the refusal ``vote`` raises (``PermissionDenied``, ``ValidationError``,
+    ``PollError``), as if they had come one after the other in this order: one bad
+    vote never fails the others.
+
+    Runs of several meetings may share a batch. The voters' rows are locked without
+    waiting, in key order, then the runs', in key order: a voter whose row another
+    transaction holds (a kick, a role change, the meeting's end, which locks every
+    row in an order of its own) votes alone afterwards, waiting for it, so a batch
+    never holds some voters' rows while it waits for others'.
+    """
+    if len(requests) == 1:
+        return [_vote_alone(requests[0])]
+    try:
+        results = _vote_together(requests, wait=False)
+    except Exception:
+        # Not a refusal (those are results): a database error. Alone, each vote fails
+        # or succeeds on its own.
+        logger.warning("A batch of %d poll votes failed; writing them one by one", len(requests), exc_info=True)
+        results = [_BUSY] * len(requests)
+    return [_vote_alone(request) if result is _BUSY else result for request, result in zip(requests, results, strict=True)]
+
+
+def _vote_alone(request: VoteRequest) -> Ballot | Exception:
+    try:
+        [result] = _vote_together([request], wait=True)
+    except Exception as error:
+        return error
+    return result
+
+
+def _no_such_run() -> PollError:
+    return PollError("not_found", _("There is no such poll in this meeting."))
+
+
+def _vote_together(requests: Sequence[VoteRequest], *, wait: bool) -> list[Any]:
+    """``requests`` in one transaction → one result each: a ``Ballot``, a refusal, or
+    ``_BUSY`` (only when not ``wait``) for a voter whose row was held elsewhere."""
+    results: list[Any] = [None] * len(requests)
     with transaction.atomic():
-        current = (
-            Participant.objects.select_for_update(no_key=True, of=("self",)).select_related("meeting").filter(pk=participant.pk).first()
-        )
-        if current is None:
-            raise PermissionDenied(_("You are not in this meeting."))
-        authorise(current, "answer_poll")
-        run = _locked_run(current.meeting, run_id)
-        if run.started_by_id == current.pk:
-            raise PermissionDenied(_("You are running this poll."))
-        if not run.is_open or run.closes_at <= timezone.now():
-            raise PollError("poll_closed", _("This poll is closed."))
-        if run.ballots.filter(participant=current).exists():
-            raise PollError("already_voted", _("You have already answered this poll."))
-        choices = clean_answers(run, answers)
-        ballot = Ballot.objects.create(run=run, participant=current, voter_name=current.display_name)
-        Vote.objects.bulk_create(Vote(ballot=ballot, question_id=q, choice_id=c) for q, c in choices)
-    return ballot
+        # One query for every voter's row; NO KEY: ballots referring to it are not held up.
+        voters = {
+            row.pk: row
+            for row in Participant.objects.select_for_update(no_key=True, skip_locked=not wait)
+            .filter(pk__in={request.participant.pk for request in requests})
+            .order_by("pk")
+        }
+        # Their meeting (most often one for all), read once rather than joined to each row.
+        meetings = Meeting.objects.in_bulk({row.meeting_id for row in voters.values()})
+        for row in voters.values():
+            row.meeting = meetings[row.meeting_id]
+        run_ids: set[int] = set()
+        for index, request in enumerate(requests):
+            current = voters.get(request.participant.pk)
+            if current is None:
+                # Gone (refused alone) or held by another transaction (voted for alone).
+                results[index] = PermissionDenied(_("You are not in this meeting.")) if wait else _BUSY
+                continue
+            try:
+                authorise(current, "answer_poll")
+                if not valid_id(request.run_id):
+                    raise _no_such_run()
+            except (PermissionDenied, PollError) as refusal:
+                results[index] = refusal
+                continue
+            run_ids.add(request.run_id)
+        if not run_ids:
+            return results
+        # NO KEY: new ballots (whose key refers to the run) are not held up by the lock.
+        runs = {run.pk: run for run in PollRun.objects.select_for_update(no_key=True).filter(pk__in=run_ids).order_by("pk")}
+        taken = set(Ballot.objects.filter(run_id__in=run_ids, participant_id__in=voters).order_by().values_list("run_id", "participant_id"))
+        now = timezone.now()
+        ballots: list[tuple[int, Ballot, list[tuple[int, int]]]] = []
+        for index, request in enumerate(requests):
+            if results[index] is not None:
+                continue
+            current = voters[request.participant.pk]
+            try:
+                run = runs.get(request.run_id)
+                if run is None or run.meeting_id != current.meeting_id:
+                    raise _no_such_run()
+                if run.started_by_id == current.pk:
+                    raise PermissionDenied(_("You are running this poll."))
+                if not run.is_open or run.closes_at <= now:
+                    raise PollError("poll_closed", _("This poll is closed."))
+                if (run.pk, current.pk) in taken:
+                    raise PollError("already_voted", _("You have already answered this poll."))
+                choices = clean_answers(run, request.answers)
+            except (PermissionDenied, ValidationError, PollError) as refusal:
+                results[index] = refusal
+                continue
+            taken.add((run.pk, current.pk))  # the same voter twice in this batch
+            ballots.append((index, Ballot(run=run, participant=current, voter_name=current.display_name), choices))
+        if ballots:
+            if connection.features.can_return_rows_from_bulk_insert:
+                Ballot.objects.bulk_create([ballot for _index, ballot, _choices in ballots])
+            else:  # SQLite before 3.35 gives no ids back from a bulk insert
+                for _index, ballot, _choices in ballots:
+                    ballot.save()
+            Vote.objects.bulk_create(
+                Vote(ballot_id=ballot.pk, question_id=q, choice_id=c) for _index, ballot, choices in ballots for q, c in choices
+            )
+            for index, ballot, _choices in ballots:
+                results[index] = ballot
+    return results
 
 
 def someone_came_or_went(meeting: Meeting) -> None:

@@ -8,14 +8,17 @@ The socket helpers are those of tests/sockets.py.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+from collections import Counter
 
 import pytest
 
 from meetings import consumers, room_features
 from meetings.models import Role, RoomType
-from polls import services, tasks
-from polls.models import Ballot, Poll, PollRun
+from polls import ballot_box, services, tasks
+from polls.models import Ballot, Poll, PollRun, Vote
 from tests.factories import make_extension, make_meeting, make_participant
 from tests.polls.helpers import QUESTIONS, make_poll
 from tests.sockets import Room, Seat, all_quiet, db, join_lobby, login_cookie, new_guest_seat, open_everyone
@@ -313,3 +316,79 @@ async def test_it_rate_limits_poll_messages_per_socket(sockets, room, monkeypatc
         assert await s["participant"].refused("poll.list") == "forbidden"
     assert await s["participant"].refused("poll.list") == "rate_limited"
     assert (await db(_run_state, run_id))[-1] == 2
+
+
+# --- Many votes at once ----------------------------------------------------------------------
+
+
+async def _until(condition, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def _add_voters(room: Room, count: int) -> list[str]:
+    names = [f"voter{n}" for n in range(count)]
+    for name in names:
+        room.seats[name] = new_guest_seat(room.meeting, name.title())
+    return names
+
+
+def _counts(run_id: int) -> tuple[int, dict[tuple[int, int], int]]:
+    votes = Vote.objects.filter(ballot__run_id=run_id).values_list("question_id", "choice_id")
+    return Ballot.objects.filter(run_id=run_id).count(), dict(Counter(votes))
+
+
+async def test_it_answers_every_socket_of_a_burst_of_votes_written_together_and_counts_them_exactly(sockets, room, monkeypatch):
+    # The first write is held until every vote is in the box: the ones that came
+    # meanwhile then make one batch.
+    batches: list[int] = []
+    first_write_may_go = threading.Event()
+    vote_many = services.vote_many
+
+    def held_vote_many(requests):
+        batches.append(len(requests))
+        if len(batches) == 1:
+            assert first_write_may_go.wait(timeout=10)
+        return vote_many(requests)
+
+    monkeypatch.setattr(services, "vote_many", held_vote_many)
+    voters = await db(_add_voters, room, 24)
+    s = await open_everyone(sockets, room, "creator", "presenter")
+    for name in ["participant", "guest", *voters]:
+        s[name] = await sockets.open(room, room.seats[name])
+    run_id = (await s["creator"].ok("poll.start", {"poll_id": await db(_poll_id, room, "creator")}))["run_id"]
+    await s["presenter"].until("poll.summary", run_id=run_id, answered=0)
+    picks = [await db(_answers, run_id, day, snacks) for day, snacks in [("Monday", "Cake"), ("Friday", "Fruit,Crisps")]]
+    # Everyone at once: 24 voters, a bad answer, the starter, the presenter (who may
+    # answer), and one voter twice (a socket's second message waits for its first).
+    burst = [(name, picks[n % 2], "ack") for n, name in enumerate(voters)]
+    burst += [
+        ("participant", [picks[0][0]], "invalid"),
+        ("creator", picks[0], "forbidden"),
+        ("presenter", picks[1], "ack"),
+        ("voter5", picks[0], "already_voted"),
+    ]
+    sent = [(name, await s[name].send("poll.vote", {"run_id": run_id, "answers": answers})) for name, answers, _outcome in burst]
+    # Every vote but the second of voter5 is in the box: in the first batch or waiting.
+    await _until(lambda: sum(batches) + ballot_box.box().waiting == len(burst) - 1)
+    first_write_may_go.set()
+
+    async def replies_of(name: str) -> list[tuple[str, str]]:
+        """Each reply of the socket, in order: "ack" or the error's code."""
+        replies = [await s[name].reply_to(request_id) for who, request_id in sent if who == name]
+        return [(name, "ack" if reply["type"] == "ack" else reply["body"]["code"]) for reply in replies]
+
+    replies = [reply for per_socket in await asyncio.gather(*(replies_of(name) for name in dict(sent))) for reply in per_socket]
+    assert sorted(replies) == sorted((name, outcome) for name, _answers, outcome in burst)
+    # The burst in one or two batches, then the second vote of voter5.
+    assert sum(batches) == len(burst) and len(batches) <= 3 and batches[-1] == 1, batches
+    # Exact counts: the stored ballots and votes, and the managers' summary.
+    acked = [answers for _name, answers, outcome in burst if outcome == "ack"]
+    expected = Counter((a["question_id"], choice) for answers in acked for a in answers for choice in a["choice_ids"])
+    assert await db(_counts, run_id) == (25, dict(expected))
+    for name in ("creator", "presenter"):
+        summary = (await s[name].until("poll.summary", run_id=run_id, answered=25))["body"]
+        counted = {(q["id"], c["id"]): c["count"] for q in summary["questions"] for c in q["choices"] if c["count"]}
+        assert counted == dict(expected)

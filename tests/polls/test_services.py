@@ -5,12 +5,15 @@ and the events each change publishes."""
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core import leases
@@ -421,6 +424,202 @@ def test_it_takes_the_voter_from_the_participant_row_it_is_given(room):
     stale.display_name, stale.role = "Someone Else", Role.ORGANIZER  # not saved: the service reloads
     ballot = services.vote(stale, run.pk, answers(run, ["Monday"], ["Cake"]))
     assert (ballot.participant_id, ballot.voter_name) == (room.guest.pk, "Gus Guest")
+
+
+# --- Votes that arrived together (``vote_many``) ------------------------------------------
+
+
+def _outcome(result) -> str:
+    """A vote's result in a word: "ballot", or the code its refusal becomes on the socket."""
+    if isinstance(result, Ballot):
+        return "ballot"
+    if isinstance(result, PermissionDenied):
+        return "forbidden"
+    if isinstance(result, ValidationError):
+        return "invalid"
+    assert isinstance(result, PollError), result
+    return result.code
+
+
+def test_it_writes_votes_that_arrived_together_each_with_its_own_result(room, committed, events):
+    closed = start(room, "organizer")
+    services.close_poll(room.organizer, closed.pk)
+    run = start(room)
+    other_meeting = make_meeting(make_extension(), room_type=RoomType.SHARED)
+    other_host = make_participant(other_meeting, user=make_extension().user, role=Role.ORGANIZER)
+    elsewhere = services.start_poll(other_host, make_poll(other_host.user).pk)
+    ann, bob, cy, dee = (make_participant(room.meeting, name=name) for name in ("Ann", "Bob", "Cy", "Dee"))
+    services.vote(room.presenter, run.pk, answers(run, ["Friday"], ["Fruit"]))
+    Participant.objects.filter(pk=room.guest.pk).update(state=Participant.State.KICKED)
+    monday_cake = answers(run, ["Monday"], ["Cake"])
+    batch = [
+        (room.participant, run.pk, answers(run, ["Friday"], ["Fruit", "Crisps"]), "ballot"),
+        (room.guest, run.pk, monday_cake, "forbidden"),  # kicked
+        (ann, closed.pk, answers(closed, ["Monday"], ["Cake"]), "poll_closed"),
+        (bob, run.pk, monday_cake, "ballot"),
+        (bob, run.pk, answers(run, ["Friday"], ["Fruit"]), "already_voted"),  # twice in one batch
+        (cy, run.pk, [], "invalid"),
+        (cy, run.pk, monday_cake, "ballot"),  # a refused vote was not an answer
+        (room.creator, run.pk, monday_cake, "forbidden"),  # runs it
+        (room.lobby, run.pk, monday_cake, "forbidden"),
+        (dee, str(run.pk), monday_cake, "not_found"),
+        (dee, elsewhere.pk, answers(elsewhere, ["Monday"], ["Cake"]), "not_found"),
+        (room.presenter, run.pk, monday_cake, "already_voted"),  # before this batch
+        (dee, run.pk, [{**monday_cake[0], "choice_ids": [1, 2]}, monday_cake[1]], "invalid"),
+        (dee, run.pk, monday_cake, "ballot"),
+    ]
+    with committed():
+        results = services.vote_many([services.VoteRequest(who, run_id, picks) for who, run_id, picks, _expected in batch])
+    assert [_outcome(result) for result in results] == [expected for *_request, expected in batch]
+    assert all(
+        result.messages if isinstance(result, ValidationError) else str(result) for result in results if not isinstance(result, Ballot)
+    )
+    assert [(r.participant_id, r.voter_name) for r in results if isinstance(r, Ballot)] == [
+        (room.participant.pk, "Paul Participant"),
+        (bob.pk, "Bob"),
+        (cy.pk, "Cy"),
+        (dee.pk, "Dee"),
+    ]
+    assert stored(run) == (5, 11)
+    assert stored(closed) == stored(elsewhere) == (0, 0)
+    assert choice_counts(services.summary(reload(run))) == {"Monday": 3, "Friday": 2, "Fruit": 2, "Cake": 3, "Crisps": 1}
+    assert events.audiences == []  # the summary is the pacer's (polls.ballot_box)
+
+
+def test_it_writes_votes_of_runs_of_several_meetings_in_one_batch(room):
+    run = start(room)
+    other_meeting = make_meeting(make_extension(), room_type=RoomType.SHARED)
+    other_host = make_participant(other_meeting, user=make_extension().user, role=Role.ORGANIZER)
+    elsewhere = services.start_poll(other_host, make_poll(other_host.user).pk)
+    visitor = make_participant(other_meeting, name="Vic Visitor")
+    results = services.vote_many(
+        [
+            services.VoteRequest(room.guest, run.pk, answers(run, ["Monday"], ["Cake"])),
+            services.VoteRequest(visitor, elsewhere.pk, answers(elsewhere, ["Friday"], ["Fruit"])),
+            services.VoteRequest(visitor, run.pk, answers(run, ["Friday"], ["Fruit"])),  # not their meeting
+        ]
+    )
+    assert [_outcome(result) for result in results] == ["ballot", "ballot", "not_found"]
+    assert stored(run) == stored(elsewhere) == (1, 2)
+
+
+def test_it_writes_a_batch_in_the_same_few_queries_whatever_its_size(room):
+    run = start(room)
+    voters = [make_participant(room.meeting, name=f"Voter {n}") for n in range(40)]
+    picks = answers(run, ["Friday"], ["Fruit", "Cake"])
+    queries = []
+    for few_or_many in (voters[:2], voters[2:]):
+        with CaptureQueriesContext(connection) as captured:
+            results = services.vote_many([services.VoteRequest(voter, run.pk, picks) for voter in few_or_many])
+        assert {_outcome(result) for result in results} == {"ballot"}
+        queries.append(len(captured))
+    # Voters, their meeting, runs, earlier ballots, ballots, votes (and the savepoint around them).
+    assert queries[0] == queries[1] <= 8
+    assert stored(run) == (40, 120)
+
+
+def test_it_writes_ballots_one_by_one_where_a_bulk_insert_gives_no_ids_back(room, monkeypatch):
+    monkeypatch.setattr(type(connection.features), "can_return_rows_from_bulk_insert", False)  # SQLite before 3.35
+    run = start(room)
+    picks = answers(run, ["Friday"], ["Fruit", "Cake"])
+    results = services.vote_many([services.VoteRequest(who, run.pk, picks) for who in (room.guest, room.participant)])
+    assert [_outcome(result) for result in results] == ["ballot", "ballot"]
+    assert [sorted(Vote.objects.filter(ballot=ballot).values_list("choice_id", flat=True)) for ballot in results] == [[3, 5, 6]] * 2
+    assert stored(run) == (2, 6)
+
+
+# --- Votes against other writers, each thread with its own connection -------------------
+
+
+def _in_threads(*calls):
+    """Run each call in its own thread (its own database connection), all released at
+    once; return each one's result or what it raised."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            barrier.wait(timeout=10)
+            results[index] = call()
+        except BaseException as exc:  # reported by the assertions
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a writer hung"
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_keeps_the_counts_exact_when_batches_and_a_close_race():
+    room = _room()
+    voters = [make_participant(room.meeting, name=f"Voter {n}") for n in range(24)]
+    for _round in range(4):
+        run = start(room)
+        picks = answers(run, ["Monday"], ["Cake"])
+        # Three batches, each voter in two of them (two sockets, two web processes),
+        # in orders of their own; the organizer closes the run meanwhile.
+        batches = [voters[0:16], list(reversed(voters[8:24])), voters[16:24] + voters[0:8]]
+
+        def vote_batch(batch, run_id=run.pk, picks=picks):
+            return services.vote_many([services.VoteRequest(voter, run_id, picks) for voter in batch])
+
+        outcomes = _in_threads(
+            *(lambda batch=batch: vote_batch(batch) for batch in batches), lambda run_id=run.pk: services.close_poll(room.creator, run_id)
+        )
+        assert isinstance(outcomes[-1], PollRun), outcomes[-1]
+        results = [result for batch_results in outcomes[:-1] for result in batch_results]
+        assert {_outcome(result) for result in results} <= {"ballot", "already_voted", "poll_closed"}, results
+        closed = reload(run)
+        ballots = list(Ballot.objects.filter(run=run))
+        assert len(ballots) == sum(isinstance(result, Ballot) for result in results)
+        assert len({ballot.participant_id for ballot in ballots}) == len(ballots)  # once each
+        assert all(ballot.created_at <= closed.closed_at for ballot in ballots)  # none after the close
+        assert services.summary(closed)["answered"] == len(ballots)
+        assert stored(run) == (len(ballots), 2 * len(ballots))
+        services.stop_sharing(room.creator, run.pk)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite locks the whole database, never one row")
+@pytest.mark.django_db(transaction=True)
+def test_it_writes_a_batch_without_waiting_for_a_voter_whose_row_is_held_and_sees_the_kick_that_held_it():
+    room = _room()
+    run = start(room)
+    picks = answers(run, ["Monday"], ["Cake"])
+    held, release = threading.Event(), threading.Event()
+
+    def kick_slowly():
+        with transaction.atomic():
+            guest = Participant.objects.select_for_update().get(pk=room.guest.pk)
+            held.set()
+            assert release.wait(timeout=30)
+            guest.state = Participant.State.KICKED
+            guest.save(update_fields=["state"])
+
+    def vote_when_held():
+        assert held.wait(timeout=30)
+        return services.vote_many([services.VoteRequest(who, run.pk, picks) for who in (room.participant, room.guest, room.organizer)])
+
+    def release_once_the_others_are_in():
+        assert held.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while Ballot.objects.filter(run=run).count() < 2:
+            assert time.monotonic() < deadline, "the batch waited for the held row"
+            time.sleep(0.02)
+        counted_while_held = sorted(Ballot.objects.filter(run=run).values_list("participant_id", flat=True))
+        release.set()
+        return counted_while_held
+
+    kicked, results, counted_while_held = _in_threads(kick_slowly, vote_when_held, release_once_the_others_are_in)
+    assert kicked is None
+    assert counted_while_held == sorted([room.participant.pk, room.organizer.pk])
+    assert [_outcome(result) for result in results] == ["ballot", "forbidden", "ballot"]
+    assert stored(run) == (2, 4)
 
 
 # --- Summaries --------------------------------------------------------------------------

@@ -46,6 +46,7 @@ SETTLE_TIMEOUT = 60.0
 CONNECT_TIMEOUT = 180.0  # all sockets of a layout; a join storm is slow on a busy machine
 DRAIN_TIMEOUT = 20.0  # after the last send: copies not in by then count as undelivered
 CHAT_LIMIT_PER_SOCKET = 5 / 10  # messages per second (docs/protocol.md: 5 per 10 s)
+SNAPSHOT_MARK = '"type": "room.snapshot"'
 PROFILE_RATE = 200  # py-spy samples per second
 
 
@@ -112,11 +113,14 @@ class Client:
                 now = time.perf_counter_ns()
                 bench.last_frame_ns = now
                 bench.frames += 1
-                if isinstance(raw, str) and bench.on_frame(raw, now) == "room.snapshot" and not self.snapshot_ns:
-                    self.snapshot_ns = now
-                    bench.snapshots += 1
-                    bench.last_snapshot_ns = now
-                    bench.snapshot_bytes.append(len(raw.encode()))
+                if isinstance(raw, str):
+                    # The envelope's type comes first ({"type": "room.snapshot", ...}).
+                    if not self.snapshot_ns and SNAPSHOT_MARK in raw[:64]:
+                        self.snapshot_ns = now
+                        bench.snapshots += 1
+                        bench.last_snapshot_ns = now
+                        bench.snapshot_bytes.append(len(raw.encode()))
+                    bench.on_frame(raw, now)
         except Exception as exc:  # a dropped socket is a figure, not a crash
             bench.closed[type(exc).__name__] += 1
         else:
@@ -139,8 +143,7 @@ class Bench:
         self.last_snapshot_ns = 0
         self.snapshot_bytes: list[int] = []
 
-    def on_frame(self, raw: str, now: int) -> str:
-        """Count or measure one frame; returns its type."""
+    def on_frame(self, raw: str, now: int) -> None:
         message = json.loads(raw)
         kind = message.get("type")
         level = self.level
@@ -152,7 +155,7 @@ class Bench:
                     level.copies += 1
                     level.last_copy_ns = now
                     level.latencies_ms.append((now - sent_ns) / 1e6)
-                    return kind
+                    return
             self.other_events["chat.message (earlier level)"] += 1
         elif kind == "ack" and level is not None and str(message.get("id", "")).startswith("b"):
             level.acked += 1
@@ -160,7 +163,6 @@ class Bench:
             level.errors[message["body"].get("code", "?")] += 1
         else:
             self.other_events[kind] += 1
-        return kind
 
     async def wait_snapshots(self, timeout: float) -> None:
         """Until every connected socket holds its room.snapshot (or the socket closed)."""
@@ -184,33 +186,33 @@ class Bench:
 
 
 @dataclass
-class Seat:
-    """Where one client connects (its server's URL and Origin), with its cookie (Parley) or none (bare)."""
+class Target:
+    """Where the clients of one room connect, with each client's cookie (Parley) or none (bare)."""
 
     url: str
     origin: str
-    cookie: str | None = None
+    cookies: list[str | None]
+    # Other processes of the same site, (ws URL, origin): client i connects to the
+    # i-th of [(url, origin), *others] in turn, so that the room spans them all.
+    others: list[tuple[str, str]] = field(default_factory=list)
 
-
-@dataclass
-class Target:
-    """The clients of one room."""
-
-    seats: list[Seat]
+    def seats(self) -> list[tuple[str, str, str | None]]:
+        places = [(self.url, self.origin), *self.others]
+        return [(*places[i % len(places)], cookie) for i, cookie in enumerate(self.cookies)]
 
 
 async def connect_all(bench: Bench, targets: list[Target]) -> None:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-    async def one(room: int, seat: Seat) -> None:
-        headers = {"Cookie": seat.cookie} if seat.cookie else {}
+    async def one(room: int, url: str, origin: str, cookie: str | None) -> None:
+        headers = {"Cookie": cookie} if cookie else {}
         async with gate:
             started_ns = time.perf_counter_ns()
             for attempt in range(CONNECT_ATTEMPTS):
                 try:
                     ws = await connect(
-                        seat.url,
-                        origin=Origin(seat.origin),
+                        url,
+                        origin=Origin(origin),
                         additional_headers=headers,
                         compression=None,
                         max_size=2**20,
@@ -226,7 +228,7 @@ async def connect_all(bench: Bench, targets: list[Target]) -> None:
                     await asyncio.sleep(0.5 * 2**attempt)  # the browser's backoff
         bench.clients.append(Client(bench, ws, room, started_ns))
 
-    await asyncio.gather(*(one(room, seat) for room, t in enumerate(targets) for seat in t.seats))
+    await asyncio.gather(*(one(room, *seat) for room, t in enumerate(targets) for seat in t.seats()))
 
 
 async def send_level(bench: Bench, layout: Layout, offered: float, duration: float, server: common.ServerGroup, profile: str = "") -> Level:
@@ -320,10 +322,10 @@ VARIANTS = {
 }
 
 
-def seat(server: common.ServerGroup, index: int, path: str, cookie: str | None = None) -> Seat:
-    """Client ``index`` of a room: on the group's processes in turn (every room spans them all)."""
-    url = server.url(index)
-    return Seat(url.replace("http://", "ws://") + path, url, cookie)
+def target(server: common.ServerGroup, path: str, cookies: list[str | None]) -> Target:
+    """A room's clients, spread over the group's processes in turn."""
+    places = [(s.url.replace("http://", "ws://") + path, s.url) for s in server.servers]
+    return Target(*places[0], cookies, others=places[1:])
 
 
 def parley_targets(server: common.ServerGroup, layout: Layout, run_tag: str) -> tuple[list[Target], list[str]]:
@@ -332,17 +334,13 @@ def parley_targets(server: common.ServerGroup, layout: Layout, run_tag: str) -> 
     for index in range(layout.rooms):
         meeting = common.create_meeting_with_guests(f"Fan-out {run_tag} {layout.name} #{index + 1}", layout.size)
         public_ids.append(meeting.public_id)
-        path = f"/ws/meetings/{meeting.public_id}/"
-        targets.append(Target([seat(server, i, path, f"{cookie_name}={g.session_key}") for i, g in enumerate(meeting.guests)]))
+        targets.append(target(server, f"/ws/meetings/{meeting.public_id}/", [f"{cookie_name}={g.session_key}" for g in meeting.guests]))
     return targets, public_ids
 
 
 def bare_targets(server: common.ServerGroup, layout: Layout) -> list[Target]:
     # ?snapshot=: the bare server sends a room.snapshot of Parley's size first.
-    return [
-        Target([seat(server, i, f"/ws/meetings/room{index}/?snapshot={layout.size}") for i in range(layout.size)])
-        for index in range(layout.rooms)
-    ]
+    return [target(server, f"/ws/meetings/room{index}/?snapshot={layout.size}", [None] * layout.size) for index in range(layout.rooms)]
 
 
 async def measure(

@@ -15,7 +15,7 @@ Variants, one after the other in the same run (``--servers``): ``parley-redis``
 spread over both), ``parley-uvicorn`` (the same application under uvicorn,
 channels-redis) and ``bare`` (benchmarks/bare_ws_server.py, the baseline with the
 same clients and message pattern). ``--profile`` samples the Parley processes with
-py-spy during each load level. Figures are printed, never asserted. Run through
+py-spy during each join storm and load level. Figures are printed, never asserted. Run through
 ``benchmarks/run.sh fanout``.
 """
 
@@ -304,6 +304,7 @@ class JoinStorm:
     snapshot_bytes: float = float("nan")
     server_cpu_s: float = float("nan")  # CPU seconds, all server processes, start to quiet
     retries: int = 0
+    recordings: list[profiling.Recording] = field(default_factory=list)  # --profile
 
 
 @dataclass(frozen=True)
@@ -348,6 +349,7 @@ async def measure(
 ) -> tuple[list[Level], Bench]:
     bench = Bench()
     try:
+        spy = profiling.PySpy(server.pids, common.log_dir(), f"{profile}-join", None, PROFILE_RATE) if profile else None
         cpu_at_start = server.cpu_seconds()
         started_ns = time.perf_counter_ns()
         await asyncio.wait_for(connect_all(bench, targets), timeout=CONNECT_TIMEOUT)
@@ -361,6 +363,8 @@ async def measure(
             storm.snapshot_bytes = sum(bench.snapshot_bytes) / len(bench.snapshot_bytes)
         await bench.wait_quiet(timeout=SETTLE_TIMEOUT)
         storm.server_cpu_s = server.cpu_seconds() - cpu_at_start
+        if spy is not None:
+            storm.recordings = await asyncio.to_thread(spy.finish)
         # Each socket that connects is announced to those already there.
         full_fanout = layout.rooms * layout.size * (layout.size - 1) // 2
         events = {k: v for k, v in bench.other_events.items() if k != "room.snapshot"}
@@ -497,7 +501,10 @@ def report(results: list[Result], loads: list[float], layouts: list[Layout]) -> 
                         common.ratio(lv.delivered_per_s, base.delivered_per_s),
                     ]
                 )
-    print(common.table(["layout", "server", "offered/s", "p50", "p95", "p99", "delivered/s"], ratio_rows))
+    if ratio_rows:
+        print(common.table(["layout", "server", "offered/s", "p50", "p95", "p99", "delivered/s"], ratio_rows))
+    else:
+        print("  (no bare server in this run)")
 
 
 def report_storms(storms: list[JoinStorm]) -> None:
@@ -532,24 +539,23 @@ def report_storms(storms: list[JoinStorm]) -> None:
     print(common.table([*headers, "snapshot KiB", "server CPU s", "all/bare", "p50/bare"], rows))
 
 
-def report_profiles(results: list[Result]) -> None:
-    for r in results:
-        recordings = r.level.recordings
+def report_profiles(results: list[Result], storms: list[JoinStorm]) -> None:
+    profiles = [(f"{st.server} {st.layout.name} join storm (first handshake to quiet)", st.recordings) for st in storms]
+    profiles += [(f"{r.server} {r.layout.name} at {r.level.offered:.0f}/s", r.level.recordings) for r in results]
+    for title, recordings in profiles:
         if not recordings:
             continue
         print()
-        print(
-            f"Profile: {r.server} {r.layout.name} at {r.level.offered:.0f}/s (py-spy, {PROFILE_RATE} Hz, non-idle threads, --nonblocking)"
-        )
+        print(f"Profile: {title} (py-spy, {PROFILE_RATE} Hz, non-idle threads, --nonblocking)")
         for rec in recordings:
             print(f"  pid {rec.pid}: {rec.error or profiling.PySpy.sample_line(rec)}; raw stacks: {rec.output}")
         ok = [rec for rec in recordings if not rec.error]
         if not ok:
-            print("  no profile (the load's figures above stand)")
+            print("  no profile (the figures above stand)")
             continue
         summary = profiling.summarise_files([rec.output for rec in ok])
-        busy = summary.samples / (PROFILE_RATE * ok[0].seconds)
-        print(f"  {summary.samples} thread-samples over {ok[0].seconds} s: about {busy:.2f} threads busy on average (all processes)")
+        busy = summary.samples / (PROFILE_RATE * ok[0].seconds) if ok[0].seconds else float("nan")
+        print(f"  {summary.samples} thread-samples over {ok[0].seconds:.1f} s: about {busy:.2f} threads busy on average (all processes)")
         print(profiling.format_summary(summary))
 
 
@@ -569,7 +575,7 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help=f"sample the Parley server processes with py-spy ({PROFILE_RATE} Hz) during each load level and print "
+        help=f"sample the Parley server processes with py-spy ({PROFILE_RATE} Hz) during each join storm and load level and print "
         "the top functions (raw stacks kept in the run's log directory: PARLEY_BENCH_KEEP=1)",
     )
     args = parser.parse_args()
@@ -604,7 +610,7 @@ def main() -> None:
         storms += kind_storms
     report(results, loads, layouts)
     report_storms(storms)
-    report_profiles(results)
+    report_profiles(results, storms)
 
 
 if __name__ == "__main__":

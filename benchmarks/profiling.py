@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -126,51 +127,47 @@ class Recording:
     pid: int
     output: Path
     log: Path
-    seconds: int
+    seconds: float  # how long it sampled
     process: subprocess.Popen | None = None
     error: str = ""
 
 
 class PySpy:
-    """``py-spy record`` attached to some processes for a fixed time, without pausing
-    them (``--nonblocking``: a paused event loop would show in the latencies)."""
+    """``py-spy record`` attached to some processes, without pausing them
+    (``--nonblocking``: a paused event loop would show in the latencies), for
+    ``seconds`` or, with None, until ``finish`` stops it."""
 
-    def __init__(self, pids: Sequence[int], out_dir: Path, tag: str, seconds: float, rate: int = 200):
-        self.seconds = max(1, round(seconds))
+    def __init__(self, pids: Sequence[int], out_dir: Path, tag: str, seconds: float | None, rate: int = 200):
+        self.seconds = None if seconds is None else max(1, round(seconds))
         self.rate = rate
+        self.started = time.monotonic()
         self.recordings: list[Recording] = []
         executable = py_spy_executable()
         for pid in pids:
             output = out_dir / f"profile-{tag}-{pid}.raw"
-            recording = Recording(pid, output, output.with_suffix(".log"), self.seconds)
+            recording = Recording(pid, output, output.with_suffix(".log"), self.seconds or 0.0)
             self.recordings.append(recording)
             if executable is None:
                 recording.error = "py-spy is not installed (requirements-dev.txt)"
                 continue
-            command = [
-                executable,
-                "record",
-                "--pid",
-                str(pid),
-                "--duration",
-                str(self.seconds),
-                "--rate",
-                str(rate),
-                "--format",
-                "raw",
-                "--full-filenames",
-                "--function",  # a function's first line, not the sampled line: one row per function
-                "--nonblocking",
-                "--output",
-                str(output),
-            ]
+            command = [executable, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--output", str(output)]
+            if self.seconds is not None:
+                command += ["--duration", str(self.seconds)]
+            # --function: a function's first line, not the sampled line: one row per function.
+            command += ["--full-filenames", "--function", "--nonblocking"]
             with recording.log.open("w") as log:
                 recording.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def finish(self, timeout: float = 30.0) -> list[Recording]:
-        """Wait for the recordings (they stop by themselves after ``seconds``); say why
-        one has no output."""
-        deadline = time.monotonic() + self.seconds + timeout
+        """Wait for the recordings (a timed one stops by itself; an open-ended one is
+        stopped as by Ctrl-C, which writes its output); say why one has no output."""
+        if self.seconds is None:
+            elapsed = time.monotonic() - self.started
+            for recording in self.recordings:
+                recording.seconds = elapsed
+                if recording.process is not None and recording.process.poll() is None:
+                    recording.process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + (self.seconds or 0) + timeout
         for recording in self.recordings:
             process = recording.process
             if process is None:

@@ -23,6 +23,9 @@ from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 FRAME = re.compile(r"^(?P<function>.*) \((?P<path>.*?)(?::(?P<line>\d+))?\)$")
+# A caller with at least this share of its samples in one callee is left out of the
+# inclusive list (the callee shows the same figure).
+PASS_THROUGH = 0.97
 STDLIB = re.compile(r"/lib/python\d+\.\d+/")
 
 
@@ -55,16 +58,16 @@ class Summary:
     samples: int = 0  # thread-samples: one per sampled (non-idle) thread per tick
     own: Counter = field(default_factory=Counter)
     inclusive: Counter = field(default_factory=Counter)
-    callees: dict[str, set[str]] = field(default_factory=dict)
+    calls: Counter = field(default_factory=Counter)  # (caller, callee): samples through that call
     skipped_lines: int = 0
 
-    def passes_through(self, frame: str) -> bool:
-        """No sample of its own and one callee that has all its samples: a link of a
-        chain (``runpy`` down to the event loop), which the callee stands for."""
-        callees = self.callees.get(frame, set())
-        if self.own[frame] or len(callees) != 1:
-            return False
-        return self.inclusive[next(iter(callees))] == self.inclusive[frame]
+    def pass_through_frames(self, share: float = PASS_THROUGH) -> set[str]:
+        """Frames with nearly all their samples in one callee: links of a chain (``runpy``
+        down to the event loop, a stack of ASGI middlewares), which the callee stands for."""
+        through: Counter = Counter()
+        for (caller, _callee), n in self.calls.items():
+            through[caller] = max(through[caller], n)
+        return {frame for frame, n in through.items() if n >= share * self.inclusive[frame]}
 
 
 def summarise(lines: Iterable[str], summary: Summary | None = None) -> Summary:
@@ -87,8 +90,8 @@ def summarise(lines: Iterable[str], summary: Summary | None = None) -> Summary:
         summary.own[frames[-1]] += count
         for frame in set(frames):
             summary.inclusive[frame] += count
-        for caller, callee in zip(frames, frames[1:], strict=False):
-            summary.callees.setdefault(caller, set()).add(callee)
+        for call in {(a, b) for a, b in zip(frames, frames[1:], strict=False) if a != b}:
+            summary.calls[call] += count
     return summary
 
 
@@ -105,10 +108,11 @@ def format_summary(summary: Summary, top: int = 25, width: int = 110) -> str:
     if not summary.samples:
         return "    no samples"
     out = []
-    inclusive = Counter({frame: n for frame, n in summary.inclusive.items() if not summary.passes_through(frame)})
+    chains = summary.pass_through_frames()
+    inclusive = Counter({frame: n for frame, n in summary.inclusive.items() if frame not in chains})
     for title, counter in (
         ("own samples (on top of the stack)", summary.own),
-        ("inclusive samples (anywhere on the stack; a caller whose samples all go to one callee is left out)", inclusive),
+        ("inclusive samples (anywhere on the stack; a caller with 97 % or more of them in one callee is left out)", inclusive),
     ):
         out.append(f"    by {title}:")
         for frame, count in counter.most_common(top):

@@ -7,6 +7,11 @@ It speaks just enough of Parley's envelope for the benchmarks' clients:
   sender and broadcast as ``chat.message`` to everyone in the room, sender
   included (as Parley does); any other message is relayed unchanged to the others
   in the room (the join-time baseline page uses this for SDP and ICE).
+- ``/ws/meetings/<room>/?snapshot=<room size>``: the socket first gets a
+  ``room.snapshot`` shaped like Parley's (self, and ``room size - 1`` other
+  participants: those connected, then placeholders "reconnecting" for the rest, as
+  Parley lists every joined participant), so that the fan-out's baseline reads a
+  frame of the same size as Parley's, built from memory instead of the database.
 - ``GET /bench/<file>`` serves the static pages of ``benchmarks/static/`` (the
   join-time baseline page), so that the browser loads it from a loopback HTTP
   origin like the real room page.
@@ -25,6 +30,7 @@ import mimetypes
 from collections import defaultdict
 from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
@@ -35,6 +41,7 @@ ROOM_PREFIX = "/ws/meetings/"
 MAX_FRAME = 64 * 1024
 
 rooms: dict[str, set[ServerConnection]] = defaultdict(set)
+member_ids: dict[ServerConnection, int] = {}
 message_ids = itertools.count(1)
 participant_ids = itertools.count(1)
 
@@ -54,19 +61,57 @@ def serve_static(connection: ServerConnection, request: Request) -> Response | N
 
 
 async def handler(connection: ServerConnection) -> None:
-    path = connection.request.path if connection.request else ""
-    if not path.startswith(ROOM_PREFIX):
+    url = urlsplit(connection.request.path if connection.request else "")
+    if not url.path.startswith(ROOM_PREFIX):
         await connection.close(4404, "unknown path")
         return
-    room = rooms[path.removeprefix(ROOM_PREFIX).strip("/")]
+    room = rooms[url.path.removeprefix(ROOM_PREFIX).strip("/")]
     me = next(participant_ids)
     room.add(connection)
+    member_ids[connection] = me
     try:
+        size = parse_qs(url.query).get("snapshot")
+        if size:
+            await connection.send(json.dumps(snapshot(room, me, min(int(size[0]), 1000))))
         async for frame in connection:
             if isinstance(frame, str):
                 await on_message(connection, room, me, frame)
     finally:
         room.discard(connection)
+        member_ids.pop(connection, None)
+
+
+def participant(pid: int, *, online: bool) -> dict:
+    """The fields of Parley's participant object (docs/protocol.md)."""
+    return {
+        "id": pid,
+        "name": f"Guest {pid}",
+        "role": "participant",
+        "is_creator": False,
+        "state": "joined",
+        "connection": "online" if online else "reconnecting",
+        "mic": False,
+        "camera": False,
+        "mic_allowed": True,
+        "camera_allowed": True,
+        "chat_allowed": True,
+    }
+
+
+def snapshot(room: set[ServerConnection], me: int, size: int) -> dict:
+    others = [participant(member_ids[c], online=True) for c in room if member_ids.get(c, me) != me][: max(0, size - 1)]
+    # Placeholders (negative ids) for the members not connected yet.
+    others += [participant(-n, online=False) for n in range(1, size - len(others))]
+    body = {
+        "self": participant(me, online=True),
+        "participants": others,
+        "lobby": [],
+        "share": None,
+        "meeting": {"title": "Bare", "public_id": "bare", "lobby_enabled": False, "share_policy": "all", "max_participants": size},
+        "ice_servers": [],
+        "version": "bare",
+    }
+    return {"type": "room.snapshot", "id": None, "body": body}
 
 
 async def on_message(connection: ServerConnection, room: set[ServerConnection], me: int, frame: str) -> None:

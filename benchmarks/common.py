@@ -195,12 +195,10 @@ def log_dir() -> Path:
     return path
 
 
-def start_daphne(*, channel_layer: str = "redis", extra_env: dict[str, str] | None = None) -> Server:
-    """One daphne process serving Parley. ``channel_layer`` "redis" keeps REDIS_URL
-    (channels-redis), "memory" removes it (in-memory layer, this process only)."""
-    from core import processes
-
-    port = processes.free_port()
+def parley_env(port: int, channel_layer: str = "redis", extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a web process serving Parley on ``port``. ``channel_layer``
+    "redis" keeps REDIS_URL (channels-redis), "memory" removes it (in-memory layer,
+    this process only)."""
     env = dict(os.environ)
     env.pop(ASYNC_UNSAFE, None)
     env.update(
@@ -215,9 +213,102 @@ def start_daphne(*, channel_layer: str = "redis", extra_env: dict[str, str] | No
     elif not env.get("REDIS_URL"):
         raise SystemExit("REDIS_URL is not set: run through benchmarks/run.sh, which starts a private Redis.")
     env.update(extra_env or {})
+    return env
+
+
+def start_daphne(*, channel_layer: str = "redis", extra_env: dict[str, str] | None = None) -> Server:
+    """One daphne process serving Parley (``channel_layer``: see ``parley_env``)."""
+    from core import processes
+
+    port = processes.free_port()
+    env = parley_env(port, channel_layer, extra_env)
     # -v 0: no access log (one line per socket would drown the warnings worth reading).
     command = processes.daphne_command("127.0.0.1", port, verbosity=0)
     return Server(f"daphne-{channel_layer}", command, port, env, log_dir())
+
+
+def uvicorn_command(port: int) -> list[str]:
+    """The same application under uvicorn (a benchmark's comparison, not a way Parley is
+    deployed): one process, asyncio loop, the ``websockets`` implementation, and what
+    ``core.processes.daphne_command`` and daphne's defaults set: the message size limit,
+    a ping every 20 s closing after 30 s unanswered, no compression offered by the
+    server, no lifespan events, no access log, no proxy headers."""
+    from core import processes
+
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "asyncio",
+        "--http",
+        "h11",
+        "--ws",
+        "websockets",
+        "--ws-max-size",
+        str(processes.WEBSOCKET_MAX_MESSAGE_BYTES),
+        "--ws-ping-interval",
+        "20",
+        "--ws-ping-timeout",
+        "30",
+        "--ws-per-message-deflate",
+        "false",
+        "--lifespan",
+        "off",
+        "--no-proxy-headers",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "config.asgi:application",
+    ]
+
+
+def start_uvicorn(*, channel_layer: str = "redis", extra_env: dict[str, str] | None = None) -> Server:
+    """One uvicorn process serving Parley's ``config.asgi:application``."""
+    from core import processes
+
+    port = processes.free_port()
+    return Server(f"uvicorn-{channel_layer}", uvicorn_command(port), port, parley_env(port, channel_layer, extra_env), log_dir())
+
+
+class ServerGroup:
+    """Web processes serving one site side by side (sharing Redis and the database):
+    client ``i`` goes to ``url(i)``, round-robin; CPU is their sum."""
+
+    def __init__(self, servers: Sequence[Server]):
+        self.servers = list(servers)
+
+    def url(self, index: int = 0) -> str:
+        return self.servers[index % len(self.servers)].url
+
+    @property
+    def pids(self) -> list[int]:
+        return [server.process.pid for server in self.servers]
+
+    def cpu_seconds(self) -> float:
+        return sum(server.cpu_seconds() for server in self.servers)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+def start_daphnes(count: int, *, channel_layer: str = "redis") -> ServerGroup:
+    """``count`` daphne processes, each on its port (its PARLEY_BASE_URL its own)."""
+    servers: list[Server] = []
+    try:
+        for _ in range(count):
+            servers.append(start_daphne(channel_layer=channel_layer))
+    except BaseException:
+        ServerGroup(servers).stop()
+        raise
+    return ServerGroup(servers)
 
 
 STATIC_CHOICES = ("collected", "sources")

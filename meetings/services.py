@@ -533,12 +533,12 @@ def room_snapshot(participant: Participant) -> dict:
     if current is None or current.state != Participant.State.JOINED or current.meeting.is_ended:
         raise PermissionDenied
     meeting = current.meeting
-    people = meeting.participants.select_related("meeting").exclude(pk=current.pk).exclude(is_recorder=True)
+    people = meeting.participants.exclude(pk=current.pk).exclude(is_recorder=True)
     lobby = people.filter(state=Participant.State.LOBBY) if current.role == Role.ORGANIZER else people.none()
     return {
         "self": participant_payload(current),
-        "participants": [participant_payload(p) for p in people.filter(state=Participant.State.JOINED)],
-        "lobby": [participant_payload(p) for p in lobby],
+        "participants": [participant_payload(p) for p in _of_meeting(people.filter(state=Participant.State.JOINED), meeting)],
+        "lobby": [participant_payload(p) for p in _of_meeting(lobby, meeting)],
         "share": share_payload(meeting),
         "meeting": {
             "title": meeting.title,
@@ -556,6 +556,15 @@ def room_snapshot(participant: Participant) -> dict:
         "version": settings.VERSION,
         **{name: section(current) for name, section in room_features.snapshot_sections.items()},
     }
+
+
+def _of_meeting(people, meeting: Meeting) -> list[Participant]:
+    """Rows of ``meeting`` given the meeting already loaded: in a 200-person room,
+    joining the meeting to every row cost a snapshot 199 more objects to build."""
+    rows = list(people)
+    for row in rows:
+        row.meeting = meeting
+    return rows
 
 
 def lobby_status(participant: Participant) -> dict:

@@ -4,9 +4,10 @@ consumer, and sending an event to a group from one."""
 from __future__ import annotations
 
 import inspect
+import queue
 import threading
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any, TypeVar, cast
 
 from channels.db import database_sync_to_async
@@ -23,7 +24,38 @@ class ChannelLayerDown(Exception):
     """The channel layer (Redis) refused a group operation: the socket closes 4503."""
 
 
-_executor: ThreadPoolExecutor | None = None
+class DaemonThreadPool(Executor):
+    """A fixed pool of daemon threads. ``ThreadPoolExecutor``'s threads are joined when
+    the interpreter exits: a call caught by SIGTERM while it waited on the event loop
+    that had just stopped (a publish after commit goes through the loop) kept daphne
+    from exiting until it was killed. The calls of a stopping process are abandoned
+    instead (an open transaction is rolled back by the database)."""
+
+    def __init__(self, workers: int, name: str):
+        self._calls: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"{name}_{index}", daemon=True) for index in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        self._calls.put((future, fn, args, kwargs))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            future, fn, args, kwargs = self._calls.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+
+_executor: DaemonThreadPool | None = None
 _executor_lock = threading.Lock()
 
 
@@ -38,11 +70,11 @@ def db_call(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
     return database_sync_to_async(function, thread_sensitive=False, executor=_database_threads())
 
 
-def _database_threads() -> ThreadPoolExecutor:
+def _database_threads() -> DaemonThreadPool:
     global _executor
     with _executor_lock:
         if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=settings.PARLEY_DB_THREADS, thread_name_prefix="parley-db")
+            _executor = DaemonThreadPool(settings.PARLEY_DB_THREADS, "parley-db")
         return _executor
 
 

@@ -18,8 +18,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from channels.db import database_sync_to_async
-
+from core.consumers import db_call
 from meetings.models import Participant
 from polls import live_summary, services
 from polls.models import Ballot
@@ -34,9 +33,9 @@ Write = Callable[[Sequence[services.VoteRequest]], Awaitable[list[Ballot | Excep
 class BallotBox:
     def __init__(self, write: Write | None = None, max_batch: int = MAX_BATCH):
         self.max_batch = max_batch
-        # Off the thread the room's other database work queues on (joins, snapshots):
-        # one batch at a time per loop, so one connection at a time.
-        self._write = write or database_sync_to_async(services.vote_many, thread_sensitive=False)
+        # On the sockets' database threads (one batch at a time per loop, so one
+        # connection at a time).
+        self._write = write or db_call(services.vote_many)
         self._waiting: list[tuple[services.VoteRequest, asyncio.Future]] = []
         self._writer: asyncio.Task | None = None
         # Runs with committed votes the summary's pacer was not told of yet, and since when.

@@ -19,8 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from channels.db import database_sync_to_async
-
+from core.consumers import db_call
 from polls import services
 
 logger = logging.getLogger(__name__)
@@ -31,9 +30,9 @@ INTERVAL = 0.25  # seconds: at most four summaries a second per run
 class SummaryPacer:
     def __init__(self, interval: float = INTERVAL, publish: Callable[[int], Awaitable[None]] | None = None):
         self.interval = interval
-        # Off the thread the votes queue on: a summary due during a burst must not wait
-        # for every vote received before it (it only reads).
-        self._publish = publish or database_sync_to_async(services.publish_summary, thread_sensitive=False)
+        # On the sockets' database threads: with several (PostgreSQL) a summary due
+        # during a burst does not wait for the batch of votes being written.
+        self._publish = publish or db_call(services.publish_summary)
         self._last_sent: dict[int, float] = {}
         self._due: dict[int, asyncio.Task] = {}
 

@@ -174,7 +174,10 @@ class _Shard(RedisSingleShardConnection):
             except Exception as error:
                 await self._lost(error)
                 return
-            self._receive_message(message)
+            try:
+                self._receive_message(message)
+            except Exception:  # one bad message must not leave the process deaf
+                logger.exception("Channel layer: could not hand out a message")
 
     async def _watch(self) -> None:
         while self._redis is not None:

@@ -5,6 +5,7 @@ WebSockets are accepted only from the site's own pages (Origin: scheme, host and
 session, never from a message.
 """
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -29,3 +30,12 @@ application = ProtocolTypeRouter(
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# The garbage collector of a web process. A full collection walked everything startup
+# made (Django, the URL tree, the apps) and held the event loop for about 120 ms, ten
+# times in a 40 s fan-out run: every socket's messages waited, and those pauses were
+# the p99 (benchmarks/README.md, issue 14). What startup made lives as long as the
+# process: it is frozen out of the collections, and a full collection comes at most
+# once per 100 middle ones instead of 10 (one in the same run, about 50 ms).
+gc.freeze()
+gc.set_threshold(gc.get_threshold()[0], gc.get_threshold()[1], 100)

@@ -16,6 +16,10 @@ the receiver only polls with short reads. Here a watchdog pings Redis every
 fails, every socket of this process waiting on the layer gets the error (the
 consumer closes it with 4503, the page reconnects with backoff), the process drops
 its subscriptions, and the next socket subscribes afresh.
+
+And a subscription counts once Redis confirmed it, not once the command is sent: a
+socket joins its room's group, then reads the snapshot, and an event published in
+between must reach it (docs/protocol.md, ``room.snapshot``).
 """
 
 from __future__ import annotations
@@ -152,6 +156,32 @@ class _Shard(RedisSingleShardConnection):
     def __init__(self, host: dict, channel_layer: _LoopLayer):
         super().__init__(host, channel_layer)
         self._watchdog: asyncio.Task | None = None
+        # Subscriptions Redis has confirmed, and those waited for.
+        self._confirmed: set[str] = set()
+        self._confirming: dict[str, asyncio.Future] = {}
+
+    async def subscribe(self, channel: str) -> None:
+        """Subscribed once Redis says so, not once the command is sent: a socket joins
+        the room's group, then reads its snapshot, and an event published in between
+        must reach it."""
+        if channel in self._confirmed:
+            return
+        confirmation = self._confirming.get(channel)
+        if confirmation is None:
+            confirmation = self._confirming[channel] = asyncio.get_running_loop().create_future()
+        await super().subscribe(channel)
+        await asyncio.wait_for(asyncio.shield(confirmation), PING_TIMEOUT)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._confirmed.discard(channel)
+        await super().unsubscribe(channel)
+
+    def _confirm(self, name: bytes | str) -> None:
+        channel = name.decode() if isinstance(name, bytes) else name
+        self._confirmed.add(channel)
+        confirmation = self._confirming.pop(channel, None)
+        if confirmation is not None and not confirmation.done():
+            confirmation.set_result(None)
 
     def _ensure_receiver(self) -> None:
         if self._receive_task is None:
@@ -168,12 +198,16 @@ class _Shard(RedisSingleShardConnection):
                 await asyncio.sleep(0.1)
                 continue
             try:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+                message = await pubsub.get_message(timeout=0.1)
             except (asyncio.CancelledError, GeneratorExit):
                 raise
             except Exception as error:
                 await self._lost(error)
                 return
+            if message is None or message["type"] != "message":
+                if message is not None and message["type"] == "subscribe":
+                    self._confirm(message["channel"])
+                continue
             try:
                 self._receive_message(message)
             except Exception:  # one bad message must not leave the process deaf
@@ -209,6 +243,12 @@ class _Shard(RedisSingleShardConnection):
         redis_client, pubsub = self._redis, self._pubsub
         self._redis = self._pubsub = None
         self._subscribed_to = set()
+        self._confirmed = set()
+        for confirmation in self._confirming.values():
+            if not confirmation.done():
+                confirmation.set_exception(error)
+                confirmation.exception()  # retrieved here: nobody may be waiting any more
+        self._confirming = {}
         with contextlib.suppress(Exception):
             if pubsub is not None:
                 await asyncio.wait_for(pubsub.aclose(), 1)
@@ -217,6 +257,10 @@ class _Shard(RedisSingleShardConnection):
                 await asyncio.wait_for(redis_client.aclose(close_connection_pool=True), 1)
 
     async def flush(self) -> None:
+        self._confirmed = set()
+        for confirmation in self._confirming.values():
+            confirmation.cancel()
+        self._confirming = {}
         if self._watchdog is not None:
             self._watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):

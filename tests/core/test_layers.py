@@ -169,3 +169,27 @@ async def test_it_fails_the_next_read_of_a_socket_that_was_busy_when_redis_faile
             await asyncio.wait_for(layer.receive(busy), 1)
     finally:
         await layer.flush()
+
+
+async def test_it_joins_a_group_only_once_redis_confirmed_the_subscription(private_redis):
+    here, there = make_layer(private_redis), make_layer(private_redis)
+    try:
+        channel = await here.new_channel()
+        shard = here._get_layer()._shards[0]
+        # Redis's confirmations held back: until one is seen, the join is not done.
+        held: list = []
+        confirm, shard._confirm = shard._confirm, held.append
+        joining = asyncio.ensure_future(here.group_add("room", channel))
+        done, _pending = await asyncio.wait([joining], timeout=0.5)
+        assert not done, "group_add returned before Redis confirmed the subscription"
+        assert held  # Redis did confirm; the layer waits for having read it
+        shard._confirm = confirm
+        for name in held:
+            confirm(name)
+        await asyncio.wait_for(joining, 5)
+        # Subscribed for sure: an event published at once reaches the socket.
+        await there.group_send("room", {"type": "parley.event", "event": "x", "body": {}})
+        assert (await asyncio.wait_for(here.receive(channel), 5))["event"] == "x"
+    finally:
+        await here.flush()
+        await there.flush()

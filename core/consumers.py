@@ -3,6 +3,7 @@ consumer, and sending an event to a group from one."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import queue
 import threading
@@ -76,6 +77,22 @@ def _database_threads() -> DaemonThreadPool:
         if _executor is None:
             _executor = DaemonThreadPool(settings.PARLEY_DB_THREADS, "parley-db")
         return _executor
+
+
+def per_event_loop(factory: Callable[[], T]) -> Callable[[], T]:
+    """A function giving this event loop's own ``factory()`` object (its tasks and
+    futures belong to that loop); those of closed loops are forgotten."""
+    objects: dict[asyncio.AbstractEventLoop, T] = {}
+
+    def current() -> T:
+        loop = asyncio.get_running_loop()
+        if loop not in objects:
+            for closed in [other for other in objects if other.is_closed()]:
+                del objects[closed]
+            objects[loop] = factory()
+        return objects[loop]
+
+    return current
 
 
 async def call_service(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:

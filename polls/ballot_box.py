@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from core.consumers import db_call
+from core.consumers import db_call, per_event_loop
 from meetings.models import Participant
 from polls import live_summary, services
 from polls.models import Ballot
@@ -93,17 +93,8 @@ class BallotBox:
                 live_summary.pacer().vote_counted(run_id)
 
 
-_boxes: dict[asyncio.AbstractEventLoop, BallotBox] = {}
-
-
-def box() -> BallotBox:
-    """This event loop's ballot box (one per loop: its tasks and futures belong to it)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _boxes:
-        for closed in [other for other in _boxes if other.is_closed()]:
-            del _boxes[closed]
-        _boxes[loop] = BallotBox()
-    return _boxes[loop]
+# This event loop's ballot box (one per loop: its tasks and futures belong to it).
+box = per_event_loop(BallotBox)
 
 
 async def cast(participant: Participant, run_id: object, answers: object) -> Ballot:

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from core.consumers import db_call
+from core.consumers import db_call, per_event_loop
 from polls import services
 
 logger = logging.getLogger(__name__)
@@ -66,14 +66,5 @@ class SummaryPacer:
             await asyncio.gather(*self._due.values(), return_exceptions=True)
 
 
-_pacers: dict[asyncio.AbstractEventLoop, SummaryPacer] = {}
-
-
-def pacer() -> SummaryPacer:
-    """This event loop's pacer (one per loop: its tasks belong to it)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _pacers:
-        for closed in [other for other in _pacers if other.is_closed()]:
-            del _pacers[closed]
-        _pacers[loop] = SummaryPacer()
-    return _pacers[loop]
+# This event loop's pacer (one per loop: its tasks belong to it).
+pacer = per_event_loop(SummaryPacer)

@@ -12,6 +12,7 @@ from polls import live_summary
 from polls.ballot_box import BallotBox, box
 from polls.models import Ballot
 from polls.services import PollError, VoteRequest
+from tests.waiting import until
 
 TIMEOUT = 5.0
 
@@ -72,13 +73,6 @@ def _within(awaitable):
     return asyncio.wait_for(awaitable, TIMEOUT)
 
 
-async def _until(condition, timeout: float = TIMEOUT) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0)
-
-
 async def test_it_writes_the_first_vote_of_a_quiet_moment_at_once_and_alone(pacer):
     writes = Writes()
     ballots = BallotBox(writes)
@@ -93,9 +87,9 @@ async def test_it_writes_the_votes_that_came_during_a_write_together_next(pacer)
     ballots = BallotBox(writes)
     writes.hold()
     first = asyncio.ensure_future(ballots.cast(Voter(1), 7, "yes"))
-    await _until(lambda: writes.batches)
+    await until(lambda: writes.batches)
     others = [asyncio.ensure_future(ballots.cast(Voter(n), 7, "yes")) for n in range(2, 7)]
-    await _until(lambda: ballots.waiting == 5)
+    await until(lambda: ballots.waiting == 5)
     writes.release()
     results = await _within(asyncio.gather(first, *others))
     assert [ballot.participant_id for ballot in results] == [1, 2, 3, 4, 5, 6]
@@ -109,9 +103,9 @@ async def test_it_caps_a_batch(pacer):
     ballots = BallotBox(writes, max_batch=3)
     writes.hold()
     votes = [asyncio.ensure_future(ballots.cast(Voter(1), 7, "yes"))]
-    await _until(lambda: writes.batches)
+    await until(lambda: writes.batches)
     votes += [asyncio.ensure_future(ballots.cast(Voter(n), 7, "yes")) for n in range(2, 9)]
-    await _until(lambda: ballots.waiting == 7)
+    await until(lambda: ballots.waiting == 7)
     writes.release()
     await _within(asyncio.gather(*votes))
     assert writes.batches == [[1], [2, 3, 4], [5, 6, 7], [8]]
@@ -122,9 +116,9 @@ async def test_it_gives_each_caller_its_own_result(pacer):
     ballots = BallotBox(writes)
     writes.hold()
     votes = [asyncio.ensure_future(ballots.cast(Voter(1), 7, "yes"))]
-    await _until(lambda: writes.batches)
+    await until(lambda: writes.batches)
     votes += [asyncio.ensure_future(ballots.cast(Voter(n), 7, "yes" if n % 2 else "again")) for n in range(2, 6)]
-    await _until(lambda: ballots.waiting == 4)
+    await until(lambda: ballots.waiting == 4)
     writes.release()
     results = await _within(asyncio.gather(*votes, return_exceptions=True))
     assert [result.participant_id if isinstance(result, Ballot) else result.code for result in results] == [
@@ -142,9 +136,9 @@ async def test_it_fails_only_the_batch_whose_write_failed(pacer):
     writes.hold()
     writes.failure = ConnectionError("the database went away")
     failing = [asyncio.ensure_future(ballots.cast(Voter(1), 7, "yes"))]
-    await _until(lambda: writes.batches)
+    await until(lambda: writes.batches)
     later = [asyncio.ensure_future(ballots.cast(Voter(n), 7, "yes")) for n in (2, 3)]
-    await _until(lambda: ballots.waiting == 2)
+    await until(lambda: ballots.waiting == 2)
     writes.release()
     with pytest.raises(ConnectionError):
         await _within(failing[0])
@@ -159,9 +153,9 @@ async def test_it_tells_the_pacer_of_a_run_at_once_when_no_vote_of_it_is_waiting
     ballots = BallotBox(writes)
     writes.hold()
     first = asyncio.ensure_future(ballots.cast(Voter(1), 7, "yes"))
-    await _until(lambda: writes.batches)
+    await until(lambda: writes.batches)
     others = [asyncio.ensure_future(ballots.cast(Voter(2), 8, "yes"))]
-    await _until(lambda: ballots.waiting == 1)
+    await until(lambda: ballots.waiting == 1)
     writes.hold()
     writes.release()  # the first batch; the second (run 8) is held
     await _within(first)
@@ -177,9 +171,9 @@ async def test_it_tells_the_pacer_no_later_than_its_interval_while_votes_keep_co
     ballots = BallotBox(writes)
     writes.hold()
     first = asyncio.ensure_future(ballots.cast(Voter(1), 7, "yes"))
-    await _until(lambda: writes.batches)
+    await until(lambda: writes.batches)
     second = asyncio.ensure_future(ballots.cast(Voter(2), 7, "yes"))
-    await _until(lambda: ballots.waiting == 1)
+    await until(lambda: ballots.waiting == 1)
     writes.hold()
     writes.release()
     await _within(first)

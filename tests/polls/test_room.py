@@ -22,6 +22,7 @@ from polls.models import Ballot, Poll, PollRun, Vote
 from tests.factories import make_extension, make_meeting, make_participant
 from tests.polls.helpers import QUESTIONS, make_poll
 from tests.sockets import Room, Seat, all_quiet, db, join_lobby, login_cookie, new_guest_seat, open_everyone
+from tests.waiting import until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
@@ -321,13 +322,6 @@ async def test_it_rate_limits_poll_messages_per_socket(sockets, room, monkeypatc
 # --- Many votes at once ----------------------------------------------------------------------
 
 
-async def _until(condition, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
-
-
 def _add_voters(room: Room, count: int) -> list[str]:
     names = [f"voter{n}" for n in range(count)]
     for name in names:
@@ -372,7 +366,7 @@ async def test_it_answers_every_socket_of_a_burst_of_votes_written_together_and_
     ]
     sent = [(name, await s[name].send("poll.vote", {"run_id": run_id, "answers": answers})) for name, answers, _outcome in burst]
     # Every vote but the second of voter5 is in the box: in the first batch or waiting.
-    await _until(lambda: sum(batches) + ballot_box.box().waiting == len(burst) - 1)
+    await until(lambda: sum(batches) + ballot_box.box().waiting == len(burst) - 1)
     first_write_may_go.set()
 
     async def replies_of(name: str) -> list[tuple[str, str]]:

@@ -37,7 +37,7 @@ for _kind in presenting.KINDS:
 CURSOR_GONE = ("left", "kicked", "timeout", "moved", "disconnected")
 
 
-@room_features.snapshot_section("presentation")
+@room_features.snapshot_section("presentation", shared=True)
 def _snapshot(participant: Participant) -> dict | None:
     return presenting.room_presentation(participant)
 

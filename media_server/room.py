@@ -20,12 +20,12 @@ room_features.rate("recording", 10, 10)
 room_features.room_part("recording", "meetings/room/_recording.html")
 
 
-@room_features.snapshot_section("recording")
+@room_features.snapshot_section("recording", shared=True)
 def _snapshot_recording(participant: Participant) -> dict | None:
     return services.room_recording(participant)
 
 
-@room_features.snapshot_section("recorder")
+@room_features.snapshot_section("recorder", shared=True)
 def _snapshot_recorder(participant: Participant) -> dict | None:
     return services.room_recorder(participant)
 

@@ -23,7 +23,7 @@ from core.consumers import ChannelLayerDown, call_service, db_call
 from core.protocol import FRAME_RATE, CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, event_frame
 from core.ratelimit import RateWindow
 from core.realtime import audience_group
-from meetings import room_features, services
+from meetings import room_features, services, snapshots
 from meetings.models import Participant, Role
 from meetings.roomkit import ORGANIZERS, PRESENTERS, RoomError, meeting_group, participant_group
 
@@ -96,10 +96,13 @@ class RoomConsumer(EnvelopeConsumer):
         self.joined_groups.append(group)
 
     async def _enter_room(self) -> None:
-        """Into the meeting's group first, then the snapshot: nothing falls in between."""
+        """Into the meeting's group first, then the snapshot: nothing falls in between.
+        (Sockets that join together share one read: ``meetings.snapshots``.)"""
+        if self.participant is None:  # only a registered socket enters
+            return
         try:
             await self._join_group(meeting_group(self.public_id))
-            snapshot = await db_call(services.room_snapshot)(self.participant)
+            snapshot = await snapshots.room_snapshot(self.participant)
         except ChannelLayerDown:
             await self._close(CloseCode.UNAVAILABLE)
             return

@@ -19,7 +19,12 @@ The room's own messages (presence, signalling, moderation, lobby, sharing: see
 
 - **snapshot sections**: ``@snapshot_section("poll")`` adds ``snapshot["poll"] =
   fn(participant)`` to the ``room.snapshot`` a joined participant gets first, so that
-  a late joiner or a reconnecting page sees the feature's current state.
+  a late joiner or a reconnecting page sees the feature's current state. The sockets
+  that join together are read together (``meetings.snapshots``), and a section can say
+  what of it is the same for all of them: with ``shared=True`` it reads only the
+  meeting (never who asks) and is read once; with ``room=read`` (a function of the
+  meeting), ``read(meeting)`` is read once and the section is called as
+  ``fn(participant, what_read_returned)`` for each person.
 
 - **participant fields**: ``@participant_fields`` adds ``fn(participant)`` (a dict) to
   every participant object of docs/protocol.md (``annotate_allowed``).
@@ -126,7 +131,12 @@ class MeetingSetting:
 
 
 handlers: dict[str, RoomHandler] = {}
-snapshot_sections: dict[str, Callable[[Participant], Any]] = {}
+snapshot_sections: dict[str, Callable[..., Any]] = {}
+# Sections that read only the meeting: the same for everyone in the room.
+shared_snapshot_sections: set[str] = set()
+# Sections made of a part of the room, read once (``room(meeting)``), and a part of
+# each person's: ``fn(participant, what room() read)``.
+snapshot_room_reads: dict[str, Callable[[Meeting], Any]] = {}
 participant_field_hooks: list[Callable[[Participant], dict[str, Any]]] = []
 lobby_status_sections: dict[str, Callable[[int], Any]] = {}
 participant_hooks: list[ParticipantHook] = []
@@ -159,9 +169,16 @@ def rate(bucket: str, messages: int, seconds: int) -> None:
     rates[bucket] = (messages, seconds)
 
 
-def snapshot_section(name: str):
-    def register(function: Callable[[Participant], Any]) -> Callable[[Participant], Any]:
+def snapshot_section(name: str, *, shared: bool = False, room: Callable[[Meeting], Any] | None = None):
+    if shared and room is not None:
+        raise ValueError("A shared snapshot section reads the room itself: give shared or room, not both.")
+
+    def register(function: Callable[..., Any]) -> Callable[..., Any]:
         snapshot_sections[name] = function
+        if shared:
+            shared_snapshot_sections.add(name)
+        if room is not None:
+            snapshot_room_reads[name] = room
         return function
 
     return register

@@ -10,8 +10,11 @@ database in a transaction, and publishes its events after commit
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core import signing
@@ -474,6 +477,13 @@ def _lobby_status_body(meeting_id: int, online: bool) -> dict:
     return {"status": "waiting" if online else "no_organizer", **sections}
 
 
+def _watch_presence(meeting: Meeting, participant: Participant):
+    """Around a change of ``participant``'s socket alone: only an organizer's can
+    change whether an organizer is online (two queries saved on every guest's
+    connect and disconnect)."""
+    return _watch_organizers(meeting) if participant.role == Role.ORGANIZER else nullcontext()
+
+
 @contextmanager
 def _watch_organizers(meeting: Meeting):
     """Tell the lobby when the first organizer comes online or the last one goes."""
@@ -529,18 +539,55 @@ def room_participant(public_id: str, user, session_key: str | None) -> Participa
 
 def room_snapshot(participant: Participant) -> dict:
     """What a joined participant's socket gets first (docs/protocol.md)."""
-    current = Participant.objects.select_related("meeting", "meeting__owner").filter(pk=participant.pk).first()
-    if current is None or current.state != Participant.State.JOINED or current.meeting.is_ended:
-        raise PermissionDenied
-    meeting = current.meeting
-    people = meeting.participants.exclude(pk=current.pk).exclude(is_recorder=True)
-    lobby = people.filter(state=Participant.State.LOBBY) if current.role == Role.ORGANIZER else people.none()
-    return {
-        "self": participant_payload(current),
-        "participants": [participant_payload(p) for p in _of_meeting(people.filter(state=Participant.State.JOINED), meeting)],
-        "lobby": [participant_payload(p) for p in _of_meeting(lobby, meeting)],
-        "share": share_payload(meeting),
-        "meeting": {
+    result = room_snapshots([participant])[0]
+    if isinstance(result, PermissionDenied):
+        raise result
+    return result
+
+
+def room_snapshots(participants: Sequence[Participant]) -> list[dict | PermissionDenied]:
+    """The snapshots of several sockets of one meeting (``meetings.snapshots`` gathers
+    those that ask together), each of which joined the meeting's group before this
+    read began: every change missing here reaches them as an event. What is the same
+    for everyone (the people, the share, the meeting, the shared feature sections) is
+    read once. Each gets its own snapshot, or ``PermissionDenied`` if it is no longer
+    in the room (not joined, the meeting ended)."""
+    rows = Participant.objects.select_related("meeting", "meeting__owner").in_bulk([p.pk for p in participants])
+    current = [rows.get(p.pk) for p in participants]
+    allowed = [row for row in current if row is not None and row.state == Participant.State.JOINED and not row.meeting.is_ended]
+    if not allowed:
+        return [PermissionDenied() for _participant in participants]
+    meeting = allowed[0].meeting
+    if any(row.meeting_id != meeting.pk for row in allowed):
+        raise ValueError("room_snapshots reads the sockets of one meeting at a time.")
+    for row in allowed:
+        row.meeting = meeting
+    room = _room_view(meeting, with_lobby=any(row.role == Role.ORGANIZER for row in allowed), reader=allowed[0])
+    return [_snapshot_of(row, room) if row in allowed else PermissionDenied() for row in current]
+
+
+@dataclass
+class _RoomView:
+    """What every snapshot of one read shares."""
+
+    people: list[tuple[int, dict]]
+    lobby: list[tuple[int, dict]]
+    share: dict | None
+    meeting: dict
+    sections: dict[str, Any]
+    # What the sections with a part of the room read of it (``snapshot_section(room=…)``).
+    reads: dict[str, Any]
+
+
+def _room_view(meeting: Meeting, *, with_lobby: bool, reader: Participant) -> _RoomView:
+    people = meeting.participants.exclude(is_recorder=True)
+    joined = _of_meeting(people.filter(state=Participant.State.JOINED), meeting)
+    waiting = _of_meeting(people.filter(state=Participant.State.LOBBY), meeting) if with_lobby else []
+    return _RoomView(
+        people=[(p.pk, participant_payload(p)) for p in joined],
+        lobby=[(p.pk, participant_payload(p)) for p in waiting],
+        share=share_payload(meeting),
+        meeting={
             "title": meeting.title,
             "public_id": meeting.public_id,
             "lobby_enabled": meeting.lobby_enabled,
@@ -549,13 +596,38 @@ def room_snapshot(participant: Participant) -> dict:
             "moderate_participants": meeting.moderate_participants,
             "started_at": meeting.started_at.isoformat() if meeting.started_at else None,
             "owner_name": owners.display_name(meeting.owner),
+        },
+        # A shared section reads only the meeting: any one reader gives everyone's.
+        sections={name: room_features.snapshot_sections[name](reader) for name in room_features.shared_snapshot_sections},
+        reads={name: read(meeting) for name, read in room_features.snapshot_room_reads.items()},
+    )
+
+
+def _snapshot_of(current: Participant, room: _RoomView) -> dict:
+    organizer = current.role == Role.ORGANIZER
+    meeting = current.meeting
+    return {
+        "self": participant_payload(current),
+        "participants": [payload for pk, payload in room.people if pk != current.pk],
+        "lobby": [payload for pk, payload in room.lobby if pk != current.pk] if organizer else [],
+        "share": room.share,
+        "meeting": {
+            **room.meeting,
             # Organizers may hand out the meeting link (the Info panel copies it).
-            **({"join_url": meeting_link_url(meeting, absolute=False)} if current.role == Role.ORGANIZER else {}),
+            **({"join_url": meeting_link_url(meeting, absolute=False)} if organizer else {}),
         },
         "ice_servers": ice_servers(participant_group(current.pk)),
         "version": settings.VERSION,
-        **{name: section(current) for name, section in room_features.snapshot_sections.items()},
+        **{name: _section_of(name, section, current, room) for name, section in room_features.snapshot_sections.items()},
     }
+
+
+def _section_of(name: str, section, current: Participant, room: _RoomView) -> Any:
+    if name in room.sections:
+        return room.sections[name]
+    if name in room.reads:
+        return section(current, room.reads[name])
+    return section(current)
 
 
 def _of_meeting(people, meeting: Meeting) -> list[Participant]:
@@ -587,7 +659,7 @@ def connect_participant(participant: Participant, channel_name: str) -> str:
         current = _check_may_connect(meeting, locked_participant(meeting, participant.pk))
         old_channel = current.channel_name if current.channel_name != channel_name else ""
         was_connected = current.connected
-        with _watch_organizers(meeting):
+        with _watch_presence(meeting, current):
             current.channel_name = channel_name
             current.web_process = presence.this_process()
             current.connected = True
@@ -610,7 +682,7 @@ def disconnect_participant(participant: Participant, channel_name: str, *, at: d
         current = locked_participant(meeting, participant.pk)
         if current is None or not channel_name or current.channel_name != channel_name:
             return False
-        with _watch_organizers(meeting):
+        with _watch_presence(meeting, current):
             current.channel_name = current.web_process = ""
             current.connected = False
             current.disconnected_at = at or timezone.now()

@@ -12,9 +12,9 @@ room_features.rate("poll", 20, 10)
 room_features.room_part("polls", "meetings/room/_polls.html")
 
 
-@room_features.snapshot_section("poll")
-def _snapshot(participant: Participant) -> dict | None:
-    return services.room_poll(participant)
+@room_features.snapshot_section("poll", room=lambda meeting: services.on_screen_run(meeting.pk))
+def _snapshot(participant: Participant, run) -> dict | None:
+    return services.poll_for(participant, run)
 
 
 @room_features.on_meeting_end

@@ -266,7 +266,12 @@ def on_screen_run(meeting_id: int) -> PollRun | None:
 
 def room_poll(participant: Participant) -> dict | None:
     """The ``poll`` section of ``room.snapshot``: the run on screen, for this participant."""
-    run = on_screen_run(participant.meeting_id)
+    return poll_for(participant, on_screen_run(participant.meeting_id))
+
+
+def poll_for(participant: Participant, run: PollRun | None) -> dict | None:
+    """The ``poll`` section for ``participant``, given the run on screen (read once
+    for the sockets of a room that join together)."""
     return run_payload(run, participant) if run else None
 
 

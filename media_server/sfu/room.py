@@ -13,7 +13,7 @@ from meetings.room_features import RoomSocket
 room_features.rate("sfu", 20, 10)
 
 
-@room_features.snapshot_section("media")
+@room_features.snapshot_section("media", shared=True)
 def _media(participant: Participant) -> dict:
     return services.room_topology(participant)
 

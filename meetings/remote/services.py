@@ -95,13 +95,21 @@ def _open_session(meeting: Meeting) -> RemoteSession | None:
 
 def room_remote(participant: Participant) -> dict:
     """The snapshot section: the session under way and this participant's own helper."""
+    return remote_for(participant, session_under_way(participant.meeting_id))
+
+
+def session_under_way(meeting_id: int) -> dict | None:
+    """The payload of the meeting's session under way, or None (the room's part of the
+    snapshot section, read once for the sockets of a room that join together)."""
     session = (
-        RemoteSession.objects.select_related("requester", "controller")
-        .filter(meeting_id=participant.meeting_id)
-        .exclude(state=State.ENDED)
-        .first()
+        RemoteSession.objects.select_related("requester", "controller").filter(meeting_id=meeting_id).exclude(state=State.ENDED).first()
     )
-    return {"session": session_payload(session) if session else None, "helper_paired": _helper_paired(participant.pk)}
+    return session_payload(session) if session else None
+
+
+def remote_for(participant: Participant, session: dict | None) -> dict:
+    """The snapshot section for ``participant``, given ``session_under_way``."""
+    return {"session": session, "helper_paired": _helper_paired(participant.pk)}
 
 
 # --- Shared steps ---------------------------------------------------------------------

@@ -10,7 +10,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from core.models import WebProcess
@@ -678,6 +680,62 @@ def test_it_gives_a_joined_participant_the_room_snapshot(lobby_room, settings):
     assert services.room_snapshot(lobby_room.organizer)["meeting"]["join_url"] == services.meeting_link_url(
         lobby_room.meeting, absolute=False
     )
+
+
+def test_it_reads_the_snapshots_of_sockets_that_join_together_as_each_alone(lobby_room):
+    guest = services.join_meeting(lobby_room.meeting, session_key="guest-31", name="Gus")
+    _connect(lobby_room.creator, lobby_room.participant)
+    services.start_share(lobby_room.presenter, kind="screen", stream_id="s")
+    people = [lobby_room.creator, lobby_room.presenter, lobby_room.participant]
+    together = services.room_snapshots(people)
+    assert together == [services.room_snapshot(person) for person in people]
+    creator, presenter, participant = together
+    # Each one's own: self, the others, and the lobby and the link for organizers only.
+    assert [s["self"]["id"] for s in together] == [p.pk for p in people]
+    assert {p["id"] for p in participant["participants"]} == {lobby_room.creator.pk, lobby_room.organizer.pk, lobby_room.presenter.pk}
+    assert ([p["id"] for p in creator["lobby"]], presenter["lobby"], participant["lobby"]) == ([guest.pk], [], [])
+    assert "join_url" in creator["meeting"] and "join_url" not in presenter["meeting"]
+    assert participant["share"]["participant_id"] == lobby_room.presenter.pk
+
+
+def test_it_reads_what_the_room_shares_once_for_sockets_that_join_together(room):
+    people = [room.creator, room.organizer, room.presenter, room.participant]
+
+    def queries(count: int) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            services.room_snapshots(people[:count])
+        return len(captured)
+
+    alone, two, four = queries(1), queries(2), queries(4)
+    per_person = two - alone
+    assert four - alone == 3 * per_person
+    assert per_person <= 1  # whether one's own desktop helper is paired (remote control)
+
+
+def test_it_refuses_only_the_sockets_no_longer_in_the_room(lobby_room):
+    guest = services.join_meeting(lobby_room.meeting, session_key="guest-32", name="Gus")
+    gone = make_participant(lobby_room.meeting, name="Gone", state=LEFT)
+    snapshot, waiting, left = services.room_snapshots([lobby_room.participant, guest, gone])
+    assert snapshot["self"]["id"] == lobby_room.participant.pk
+    assert isinstance(waiting, PermissionDenied) and isinstance(left, PermissionDenied)
+    Meeting.objects.filter(pk=lobby_room.meeting.pk).update(ended_at=timezone.now())
+    assert all(isinstance(result, PermissionDenied) for result in services.room_snapshots([lobby_room.participant, lobby_room.creator]))
+
+
+def test_it_reads_the_snapshots_of_one_meeting_at_a_time(room):
+    elsewhere = make_participant(make_meeting(make_extension(), room_type=RoomType.SHARED))
+    with pytest.raises(ValueError):
+        services.room_snapshots([room.participant, elsewhere])
+
+
+def test_it_does_not_ask_whether_an_organizer_is_online_when_a_guest_comes_or_goes(room):
+    with CaptureQueriesContext(connection) as captured:
+        services.connect_participant(room.participant, "p")
+        services.disconnect_participant(room.participant, "p")
+    assert not [q["sql"] for q in captured if "'organizer'" in q["sql"]]
+    with CaptureQueriesContext(connection) as captured:
+        services.connect_participant(room.creator, "c")
+    assert [q["sql"] for q in captured if "'organizer'" in q["sql"]]
 
 
 def test_it_lets_signals_go_only_to_connected_people_in_the_room(lobby_room):

@@ -1,10 +1,14 @@
-"""core.protocol: the JSON of a frame, its nesting measured on the text before parsing."""
+"""core.protocol: the JSON of a frame, its nesting measured on the text before parsing;
+how a socket's messages are taken in turn."""
 
+import asyncio
 import json
 
 import pytest
+from channels.exceptions import StopConsumer
 
-from core.protocol import load_json, nesting_exceeds
+from core.protocol import load_json, nesting_exceeds, take_turns
+from tests.waiting import until
 
 
 @pytest.mark.parametrize(
@@ -26,3 +30,84 @@ def test_it_measures_json_nesting_on_the_text_without_recursion(text, deeper_tha
 def test_it_accepts_a_chat_message_full_of_brackets():
     text = "[" * 40 + "{" * 40
     assert load_json(json.dumps({"type": "chat.send", "body": {"text": text}}))["body"]["text"] == text
+
+
+# --- take_turns: a socket's two sources, dispatched one message at a time ----------------------
+
+
+class Source:
+    """Messages put in by the test, read one at a time."""
+
+    def __init__(self):
+        self.queue: asyncio.Queue = asyncio.Queue()
+
+    def put(self, *messages) -> None:
+        for message in messages:
+            self.queue.put_nowait(message)
+
+    async def __call__(self):
+        message = await self.queue.get()
+        if isinstance(message, BaseException):
+            raise message
+        return message
+
+
+class Dispatches:
+    """Records each dispatch's start and end; ``slow`` ones wait for ``go``."""
+
+    def __init__(self, slow=()):
+        self.log: list[str] = []
+        self.slow = set(slow)
+        self.go = asyncio.Event()
+        self.running = 0
+
+    async def __call__(self, message) -> None:
+        if message == "stop":
+            raise StopConsumer
+        self.running += 1
+        assert self.running == 1, "two dispatches at once"
+        self.log.append(f"start {message}")
+        if message in self.slow:
+            await self.go.wait()
+        self.log.append(f"end {message}")
+        self.running -= 1
+
+
+def _turns(sources, dispatch):
+    return asyncio.ensure_future(take_turns(sources, dispatch))
+
+
+async def test_it_dispatches_each_sources_messages_in_order_one_at_a_time():
+    browser, layer, dispatch = Source(), Source(), Dispatches(slow={"b1"})
+    running = _turns([browser, layer], dispatch)
+    browser.put("b1", "b2")
+    layer.put("l1", "l2")
+    await until(lambda: dispatch.log == ["start b1"])
+    dispatch.go.set()
+    await until(lambda: len(dispatch.log) == 8)
+    starts = [entry.split()[1] for entry in dispatch.log if entry.startswith("start")]
+    assert [m for m in starts if m[0] == "b"] == ["b1", "b2"] and [m for m in starts if m[0] == "l"] == ["l1", "l2"]
+    # Neither source waits for the other to run dry: they take turns.
+    assert starts.index("l1") < starts.index("b2")
+    running.cancel()
+
+
+async def test_it_stops_when_a_dispatch_says_the_socket_is_done_and_stops_reading():
+    browser, layer, dispatch = Source(), Source(), Dispatches()
+    running = _turns([browser, layer], dispatch)
+    browser.put("stop")
+    with pytest.raises(StopConsumer):
+        await asyncio.wait_for(running, 5)
+    # Its readers are gone once it returned: nothing more is read.
+    layer.put("l1")
+    assert dispatch.log == [] and layer.queue.qsize() == 1
+
+
+async def test_it_raises_a_failed_read_and_cancels_the_other_reader():
+    browser, layer, dispatch = Source(), Source(), Dispatches()
+    running = _turns([browser, layer], dispatch)
+    layer.put(ConnectionError("Redis went away"))
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(running, 5)
+    browser.put("b1")
+    assert dispatch.log == [] and browser.queue.qsize() == 1

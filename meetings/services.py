@@ -530,11 +530,8 @@ def _check_may_connect(meeting: Meeting, participant: Participant | None) -> Par
 def room_participant(public_id: str, user, session_key: str | None) -> Participant:
     """The caller's participant for a room socket: ``Http404`` (no such meeting),
     ``RoomError("ended")``, ``PermissionDenied`` (not joined nor waiting, banned)."""
-    meeting = access.meeting_by_public_id(public_id)
-    participant = access.participant_for_session(meeting, user, session_key)
-    participant.meeting = meeting
-    _check_may_connect(meeting, participant)
-    return participant
+    participant = access.participant_for_room(public_id, user, session_key)
+    return _check_may_connect(participant.meeting, participant)
 
 
 def room_snapshot(participant: Participant) -> dict:

@@ -247,6 +247,31 @@ def test_it_does_not_find_a_guest_row_of_another_meeting(meeting, owner):
         meeting_access.participant_for_session(meeting, None, "guest-session")
 
 
+def test_it_finds_the_callers_own_row_of_a_room_by_its_public_id_in_one_query(meeting, other, django_assert_num_queries):
+    member = make_participant(meeting, user=other.user)
+    guest = make_participant(meeting, session_key="guest-session")
+    with django_assert_num_queries(1):
+        found = meeting_access.participant_for_room(meeting.public_id, AnonymousUser(), "guest-session")
+        assert (found, found.meeting.public_id) == (guest, meeting.public_id)
+    assert meeting_access.participant_for_room(meeting.public_id, other.user, None) == member
+
+
+def test_it_tells_a_room_that_is_not_there_from_a_caller_who_is_not_in_it(meeting, owner, other):
+    make_participant(meeting, session_key="guest-session")
+    make_participant(make_meeting(owner), user=other.user)  # in another meeting only
+    for public_id in ("no-such-meeting", ""):
+        with pytest.raises(Http404):
+            meeting_access.participant_for_room(public_id, None, "guest-session")
+    for user, session_key in [
+        (AnonymousUser(), None),
+        (AnonymousUser(), "another-session"),
+        (owner.user, "guest-session"),
+        (other.user, None),
+    ]:
+        with pytest.raises(PermissionDenied):
+            meeting_access.participant_for_room(meeting.public_id, user, session_key)
+
+
 # --- rooms.access ---------------------------------------------------------------------------
 
 

@@ -65,8 +65,9 @@ WEBSOCKET_MAX_MESSAGE_BYTES = 8 * 2**20
 
 
 def daphne_command(bind: str, port: int, *, python: str = sys.executable, verbosity: int | None = None) -> list[str]:
-    """The web tier: daphne serving ``config.asgi`` (HTTP and WebSockets)."""
-    command = [python, "-m", "daphne"]
+    """The web tier: daphne serving ``config.asgi`` (HTTP and WebSockets), on uvloop
+    (``core.serve``)."""
+    command = [python, "-m", "core.serve"]
     if verbosity is not None:
         command += ["-v", str(verbosity)]
     limit = str(WEBSOCKET_MAX_MESSAGE_BYTES)

@@ -113,7 +113,7 @@ def test_it_runs_everything_with_demo_data_and_stops_every_child_on_sigterm(star
 
     children = descendants(parley.pid)
     names = " ".join(" ".join(p.cmdline()) for p in children)
-    assert "daphne" in names and "celery" in names and "redis-server" in names and "media_worker" in names
+    assert "core.serve" in names and "celery" in names and "redis-server" in names and "media_worker" in names
     # Group rooms out of the box: a Janus of its own (installed by scripts/run.sh).
     assert "janus -C" in names and "group rooms: Janus at ws://127.0.0.1:" in parley.output()
     parley.process.send_signal(signal.SIGTERM)
@@ -125,7 +125,7 @@ def test_it_stops_everything_and_fails_when_a_child_dies(start_parley):
     parley, base_url = start_parley("--no-demo")
     assert "Demo accounts" not in parley.output()
     children = descendants(parley.pid)
-    web = next(p for p in children if "daphne" in p.cmdline())
+    web = next(p for p in children if "core.serve" in p.cmdline())
 
     web.kill()
 

@@ -111,10 +111,19 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def spawn(command: list[str], *, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+def spawn(
+    command: list[str], *, env: dict[str, str] | None = None, before_exec: Callable[[], None] | None = None, **kwargs
+) -> subprocess.Popen:
     """Start a child in its own process group (a Ctrl-C in the terminal reaches only
-    the supervisor, which then stops the children in order)."""
-    return subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=_die_with_parent, **kwargs)  # noqa: PLW1509
+    the supervisor, which then stops the children in order). ``before_exec`` runs in
+    the child too, after the parent-death signal is set."""
+
+    def prepare() -> None:
+        _die_with_parent()
+        if before_exec is not None:
+            before_exec()
+
+    return subprocess.Popen(command, env=env, start_new_session=True, preexec_fn=prepare, **kwargs)  # noqa: PLW1509
 
 
 def stop(process: subprocess.Popen, *, timeout: float = 20.0, signalled: bool = False) -> int | None:

@@ -176,6 +176,13 @@ def _keysym_text(keysym: int) -> str:
     return f"<{keysym:#x}>"
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the helper's process before exec: Ctrl+C (SIGINT) at its default, as in the
+    person's terminal. A test run started in the background (``&``) ignores SIGINT,
+    children inherit that, and the helper would never see the test's Ctrl+C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class HelperProgram:
     """The helper as a user runs it: its output read line by line, its stdin ours."""
 
@@ -185,7 +192,14 @@ class HelperProgram:
         # English whatever the developer's locale: the tests read its lines.
         command = [*python, str(script), "--server", server_url, "--code", code, "--consent", "terminal", "--lang", "en"]
         self.process = processes.spawn(
-            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            command,
+            env=env,
+            before_exec=_ctrl_c_as_in_a_terminal,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         )
         self.lines: deque[str] = deque(maxlen=500)
         self._new_line = threading.Condition()

@@ -356,7 +356,7 @@ def main() -> None:
     services.update_meeting_settings(
         Meeting.objects.get(public_id=meeting.public_id), common.bench_owner(), share_policy=SharePolicy.EVERYONE
     )
-    server = common.start_daphne(channel_layer="redis")
+    server = common.start_web(channel_layer="redis")
     try:
         phases, bench = asyncio.run(
             asyncio.wait_for(

@@ -216,65 +216,47 @@ def parley_env(port: int, channel_layer: str = "redis", extra_env: dict[str, str
     return env
 
 
-def start_daphne(*, channel_layer: str = "redis", extra_env: dict[str, str] | None = None) -> Server:
-    """One daphne process serving Parley (``channel_layer``: see ``parley_env``)."""
+def start_web(*, channel_layer: str = "redis", extra_env: dict[str, str] | None = None) -> Server:
+    """One web process serving Parley as deployed (``core.serve``; ``channel_layer``:
+    see ``parley_env``)."""
     from core import processes
 
     port = processes.free_port()
     env = parley_env(port, channel_layer, extra_env)
-    # -v 0: no access log (one line per socket would drown the warnings worth reading).
-    command = processes.daphne_command("127.0.0.1", port, verbosity=0)
-    return Server(f"daphne-{channel_layer}", command, port, env, log_dir())
+    return Server(f"web-{channel_layer}", processes.web_command("127.0.0.1", port), port, env, log_dir())
 
 
-def uvicorn_command(port: int) -> list[str]:
-    """The same application under uvicorn (a benchmark's comparison, not a way Parley is
-    deployed): one process, asyncio loop, the ``websockets`` implementation, and what
-    ``core.processes.daphne_command`` and daphne's defaults set: the message size limit,
-    a ping every 20 s closing after 30 s unanswered, no compression offered by the
-    server, no lifespan events, no access log, no proxy headers."""
+def daphne_command(port: int) -> list[str]:
+    """The same application under daphne (the web server before issue 14's second pass,
+    kept for comparison): its own asyncio loop, the message size limit ``core.serve``
+    sets, no access log."""
     from core import processes
 
+    limit = str(processes.WEBSOCKET_MAX_MESSAGE_BYTES)
     return [
         sys.executable,
         "-m",
-        "uvicorn",
-        "--host",
+        "daphne",
+        "-v",
+        "0",
+        "--websocket-max-message-size",
+        limit,
+        "--websocket-max-frame-size",
+        limit,
+        "-b",
         "127.0.0.1",
-        "--port",
+        "-p",
         str(port),
-        "--workers",
-        "1",
-        "--loop",
-        "asyncio",
-        "--http",
-        "h11",
-        "--ws",
-        "websockets",
-        "--ws-max-size",
-        str(processes.WEBSOCKET_MAX_MESSAGE_BYTES),
-        "--ws-ping-interval",
-        "20",
-        "--ws-ping-timeout",
-        "30",
-        "--ws-per-message-deflate",
-        "false",
-        "--lifespan",
-        "off",
-        "--no-proxy-headers",
-        "--no-access-log",
-        "--log-level",
-        "warning",
         "config.asgi:application",
     ]
 
 
-def start_uvicorn(*, channel_layer: str = "redis", extra_env: dict[str, str] | None = None) -> Server:
-    """One uvicorn process serving Parley's ``config.asgi:application``."""
+def start_daphne_server(*, channel_layer: str = "redis", extra_env: dict[str, str] | None = None) -> Server:
+    """One daphne process serving Parley's ``config.asgi:application``."""
     from core import processes
 
     port = processes.free_port()
-    return Server(f"uvicorn-{channel_layer}", uvicorn_command(port), port, parley_env(port, channel_layer, extra_env), log_dir())
+    return Server(f"daphne-{channel_layer}", daphne_command(port), port, parley_env(port, channel_layer, extra_env), log_dir())
 
 
 class ServerGroup:
@@ -299,12 +281,12 @@ class ServerGroup:
             server.stop()
 
 
-def start_daphnes(count: int, *, channel_layer: str = "redis") -> ServerGroup:
-    """``count`` daphne processes, each on its port (its PARLEY_BASE_URL its own)."""
+def start_webs(count: int, *, channel_layer: str = "redis") -> ServerGroup:
+    """``count`` web processes, each on its port (its PARLEY_BASE_URL its own)."""
     servers: list[Server] = []
     try:
         for _ in range(count):
-            servers.append(start_daphne(channel_layer=channel_layer))
+            servers.append(start_web(channel_layer=channel_layer))
     except BaseException:
         ServerGroup(servers).stop()
         raise

@@ -10,10 +10,11 @@ Before the load, each variant measures the join storm: the time until every sock
 is open and holds its ``room.snapshot`` (the bare server sends one of the same size).
 
 Variants, one after the other in the same run (``--servers``): ``parley-redis``
-(daphne, channels-redis), ``parley-memory`` (daphne, in-memory channel layer),
-``parley-redis-2p`` (two daphne processes sharing Redis and the database, every room
-spread over both), ``parley-uvicorn`` (the same application under uvicorn,
-channels-redis) and ``bare`` (benchmarks/bare_ws_server.py, the baseline with the
+(the web server as deployed, ``core.serve``: uvicorn; channels-redis),
+``parley-memory`` (the same, in-memory channel layer), ``parley-redis-2p`` (two web
+processes sharing Redis and the database, every room spread over both),
+``parley-daphne`` (the same application under daphne, the server before issue 14's
+second pass; channels-redis) and ``bare`` (benchmarks/bare_ws_server.py, the baseline with the
 same clients and message pattern). ``--profile`` samples the Parley processes with
 py-spy during each join storm and load level. Figures are printed, never asserted. Run through
 ``benchmarks/run.sh fanout``.
@@ -316,10 +317,10 @@ class Variant:
 
 VARIANTS = {
     "bare": Variant("bare", lambda: common.ServerGroup([common.start_bare_server()]), parley=False),
-    "redis": Variant("parley-redis", lambda: common.ServerGroup([common.start_daphne(channel_layer="redis")])),
-    "memory": Variant("parley-memory", lambda: common.ServerGroup([common.start_daphne(channel_layer="memory")])),
-    "redis2": Variant("parley-redis-2p", lambda: common.start_daphnes(2, channel_layer="redis")),
-    "uvicorn": Variant("parley-uvicorn", lambda: common.ServerGroup([common.start_uvicorn(channel_layer="redis")])),
+    "redis": Variant("parley-redis", lambda: common.ServerGroup([common.start_web(channel_layer="redis")])),
+    "memory": Variant("parley-memory", lambda: common.ServerGroup([common.start_web(channel_layer="memory")])),
+    "redis2": Variant("parley-redis-2p", lambda: common.start_webs(2, channel_layer="redis")),
+    "daphne": Variant("parley-daphne", lambda: common.ServerGroup([common.start_daphne_server(channel_layer="redis")])),
 }
 
 
@@ -570,7 +571,7 @@ def main() -> None:
         "--servers",
         default="bare,redis,memory",
         help=f"comma-separated, of {', '.join(VARIANTS)} (default bare,redis,memory); "
-        "redis2: two daphne processes sharing Redis and the database; uvicorn: uvicorn instead of daphne, channels-redis",
+        "redis2: two web processes sharing Redis and the database; daphne: daphne instead of uvicorn (core.serve), channels-redis",
     )
     parser.add_argument(
         "--profile",

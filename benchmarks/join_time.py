@@ -288,7 +288,7 @@ def main() -> None:
     baseline: list[Join] = []
     # Each Parley join gets a meeting of its own in which guest A is already in.
     meetings = [common.create_meeting_with_guests(f"Join time #{i + 1}", 1) for i in range(args.joins)]
-    server = common.start_daphne(channel_layer="redis", extra_env=common.static_env(args.static))
+    server = common.start_web(channel_layer="redis", extra_env=common.static_env(args.static))
     bare = common.start_bare_server()
     try:
         with sync_playwright() as playwright, common.django_beside_playwright():

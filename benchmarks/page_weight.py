@@ -195,7 +195,7 @@ def main() -> None:
     print(f"page-weight benchmark; static files: {args.static}; load average {load1:.2f} at start", flush=True)
     meeting = common.create_meeting_with_guests("Page weight", 1)
     guest = meeting.guests[0]
-    server = common.start_daphne(channel_layer="redis", extra_env=common.static_env(args.static))
+    server = common.start_web(channel_layer="redis", extra_env=common.static_env(args.static))
     try:
         with sync_playwright() as playwright, common.django_beside_playwright():
             browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)

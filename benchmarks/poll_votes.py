@@ -361,7 +361,7 @@ def main() -> None:
         flush=True,
     )
     setup = set_up(args.voters)
-    server = common.start_daphne(channel_layer="redis")
+    server = common.start_web(channel_layer="redis")
     try:
         bench, results = asyncio.run(asyncio.wait_for(measure(setup, server, args.rounds), timeout=deadline.left()))
     except TimeoutError:

@@ -798,7 +798,7 @@ def part_django(args: argparse.Namespace) -> list[dict[str, Any]]:
         f"\n== django: daphne's cost of SFU participants ({', '.join(map(str, sizes))} room sockets, sfu.credentials asked and renewed)",
         flush=True,
     )
-    server = common.start_daphne(channel_layer="redis")
+    server = common.start_web(channel_layer="redis")
     # One more guest than the largest size: its socket warms daphne up (first requests
     # load code and fill caches) before the figures at rest are taken, and stays.
     meeting = common.create_meeting_with_guests("SFU django", sizes[-1] + 1)
@@ -946,7 +946,7 @@ def part_join(janus: Janus, clip_path: Path, args: argparse.Namespace) -> dict[s
     joiner = BotProcess("joiner", clip_path, "--decode")
     counter = BotProcess("join-counter", clip_path)
     janus.restart()
-    server = common.start_daphne(channel_layer="redis")
+    server = common.start_web(channel_layer="redis")
     meeting = sfu_meeting("SFU join", max(args.join_publishers) + args.joins + 2)
     mesh = common.create_meeting_with_guests("Mesh join", 2)
     try:

@@ -7,8 +7,8 @@ trusted proxy appended the entry on its left's behalf, so the first entry that i
 not a trusted proxy is the client. Entries further left were written by the client
 and are never believed.
 
-(daphne's ``--proxy-headers`` is not used: it takes the leftmost entry, which the
-client writes, from any peer.)
+(The web server's own proxy headers are off, in ``core.serve``: they take the
+leftmost entry, which the client writes, from any peer.)
 """
 
 from __future__ import annotations

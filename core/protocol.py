@@ -73,9 +73,9 @@ async def take_turns(sources: list[Callable[[], Awaitable[Any]]], dispatch: Call
 
     What Channels' ``await_many_dispatch`` does, at a fraction of the cost per message:
     that one waits on every source with a fresh ``asyncio.wait`` and starts a new task
-    per message. In a 200-person room each event is 200 messages, one per socket, and
-    daphne writes none of the frames before all of them were dispatched: that cost was
-    most of the time to the first copy (benchmarks/README.md). Here each source has a
+    per message. In a 200-person room each event is 200 messages, one per socket: under
+    daphne, which wrote none of the frames before all of them were dispatched, that
+    cost was most of the time to the first copy (benchmarks/README.md). Here each source has a
     reader of its own for the socket's life, and a lock (first come, first served)
     keeps the dispatches one at a time, as Channels' consumers expect."""
     turn = asyncio.Lock()

@@ -1,25 +1,63 @@
-"""The web tier's process: daphne, on uvloop's event loop.
+"""The web tier's process: uvicorn serving ``config.asgi`` (HTTP and WebSockets).
 
-``python -m core.serve <daphne's options> config.asgi:application`` (``manage.py parley``,
-the deployment in the README and the live tests run it this way).
+``python -m core.serve --host 0.0.0.0 --port 8000`` (``manage.py parley``, the
+deployment in the README and the live tests run it this way). The server's options
+live here, in one place:
 
-daphne runs Twisted on an asyncio loop that it makes when it is imported: uvloop's
-policy goes in first, so that loop is uvloop's (libuv, in C). Every frame a socket
-sends costs the loop a writer registered and removed and a turn (Twisted writes on the
-next one); in a 200-person room that is 200 of each per event, and uvloop does them
-for less (benchmarks/README.md, "Figures: socket throughput").
+- uvloop's event loop, and the ``websockets`` implementation of WebSockets;
+- messages up to 8 MiB (``processes.WEBSOCKET_MAX_MESSAGE_BYTES``): below that an
+  oversized frame gets Parley's own ``too_large`` error and the socket stays;
+- a ping every 20 s, the socket closed after 30 s without an answer;
+- no compression (every frame would cost a deflate per socket in a 200-person room);
+- no proxy headers: Parley reads ``X-Forwarded-For`` itself, only from its trusted
+  proxies (``PARLEY_TRUSTED_PROXIES``), never the leftmost entry a visitor writes;
+- no lifespan events (Django has none), no access log (one line per request and
+  socket), no ``server`` header;
+- on SIGTERM, 10 s for open requests and sockets to finish (sockets close with 1012,
+  and their pages reconnect).
+
+Why uvicorn and not daphne: benchmarks/README.md, "Figures: socket throughput".
 """
 
 from __future__ import annotations
 
-import uvloop
+import argparse
+import os
+
+import uvicorn
+
+from core import processes
+
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
-def main() -> None:
-    uvloop.install()
-    from daphne.cli import CommandLineInterface  # after the policy: daphne makes its loop on import
+def options(host: str, port: int) -> dict:
+    return {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "h11",
+        "ws": "websockets",
+        "ws_max_size": processes.WEBSOCKET_MAX_MESSAGE_BYTES,
+        "ws_ping_interval": 20.0,
+        "ws_ping_timeout": 30.0,
+        "ws_per_message_deflate": False,
+        "lifespan": "off",
+        "proxy_headers": False,
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "log_level": os.environ.get("LOG_LEVEL", "INFO").lower(),
+    }
 
-    CommandLineInterface.entrypoint()
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m core.serve", description="Parley's web tier (uvicorn).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    uvicorn.run("config.asgi:application", **options(args.host, args.port))
 
 
 if __name__ == "__main__":

@@ -288,7 +288,7 @@ def start_daphne(
         )
         if collect.returncode:
             pytest.fail(f"collectstatic failed:\n{collect.stdout}{collect.stderr}")
-    command = processes.daphne_command("127.0.0.1", port)
+    command = processes.web_command("127.0.0.1", port)
     server = LiveProcess(name, command, env.with_(PARLEY_BASE_URL=url, ALLOWED_HOSTS="127.0.0.1,localhost", **extra_env))
     try:
         processes.wait_until(lambda: processes.port_open("127.0.0.1", port), timeout=START_TIMEOUT, what=name, alive=server.alive)

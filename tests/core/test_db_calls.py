@@ -21,6 +21,9 @@ def _meet(barrier: threading.Barrier) -> str:
     return threading.current_thread().name
 
 
+# The pool's threads outlive a test: one that served an earlier test holds a connection,
+# which db_call's close_old_connections checks, so these tests need database access.
+@pytest.mark.django_db
 async def test_it_runs_calls_side_by_side_on_the_database_threads(settings):
     settings.PARLEY_DB_THREADS = 4
     barrier = threading.Barrier(2, timeout=10)
@@ -29,6 +32,7 @@ async def test_it_runs_calls_side_by_side_on_the_database_threads(settings):
     assert all(name.startswith("parley-db") for name in names)
 
 
+@pytest.mark.django_db
 async def test_it_runs_every_call_on_one_thread_with_one_database_thread(settings):
     settings.PARLEY_DB_THREADS = 1
     names = await asyncio.gather(*(db_call(lambda: threading.current_thread().name)() for _ in range(3)))

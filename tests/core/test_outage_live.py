@@ -1,8 +1,8 @@
-"""Redis failing under a running web tier, with real daphne, Redis and PostgreSQL
+"""Redis failing under a running web tier, with a real web server, Redis and PostgreSQL
 processes: killed (refusing connections) or stopped with SIGSTOP (accepting, never
 answering). Room sockets are closed with 4503, never 1011 with a traceback; pages
-answer from the database; ``/health/`` says what hangs. And a frame past daphne's
-default 1 MiB limit gets the protocol's ``too_large`` on a live server."""
+answer from the database; ``/health/`` says what hangs. And a frame past a server's
+usual 1 MiB limit gets the protocol's ``too_large`` on a live server."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from core import processes
 from core.models import OutboundEmail
 from rooms.models import MeetingRequest
 from tests.factories import make_extension
-from tests.fixtures_live import LiveProcess, LiveServer, start_daphne
+from tests.fixtures_live import LiveProcess, LiveServer, start_web_server
 from tests.sockets import Room, Seat, db, make_room
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -52,13 +52,13 @@ def tier(tmp_path, transactional_db) -> Iterator[Tier]:
     port = processes.free_port()
     redis = LiveProcess("redis", processes.redis_server_command(port), dict(os.environ))
     processes.wait_until(lambda: processes.port_open("127.0.0.1", port), timeout=10, what="redis", alive=redis.alive)
-    web = start_daphne(f"redis://127.0.0.1:{port}/0", tmp_path / "web", "daphne")
+    web = start_web_server(f"redis://127.0.0.1:{port}/0", tmp_path / "web", "web server")
     room = make_room()
     slug = make_extension(display_name="Ada Agent").slug
     yield Tier(redis, web, room, slug)
     with_signal(redis, signal.SIGCONT)
     web.process.stop()
-    print(f"--- daphne output ---\n{web.process.output(60)}")
+    print(f"--- web server output ---\n{web.process.output(60)}")
     if redis.alive():
         redis.stop()
 

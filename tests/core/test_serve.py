@@ -14,5 +14,5 @@ def test_it_serves_with_parleys_options():
     assert options["proxy_headers"] is False
     assert options["ws_max_size"] == processes.WEBSOCKET_MAX_MESSAGE_BYTES
     assert (options["ws_ping_interval"], options["ws_ping_timeout"], options["ws_per_message_deflate"]) == (20.0, 30.0, False)
-    assert (options["loop"], options["ws"], options["lifespan"]) == ("uvloop", "websockets", "off")
+    assert (options["loop"], options["ws"], options["lifespan"]) == ("uvloop", "websockets-sansio", "off")
     assert options["timeout_graceful_shutdown"] == serve.GRACEFUL_SHUTDOWN_SECONDS

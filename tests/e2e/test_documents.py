@@ -1,5 +1,5 @@
 """Documents, PDF sharing, the whiteboard and annotation (F6, F7) in headless Chromium
-against a real daphne, Redis and Celery worker.
+against a real web server, Redis and Celery worker.
 
 The organizer uploads a PDF from inside the meeting (the worker renders it) and
 double-clicks it; a guest sees page 1, then page 2 after the turn; a marker stroke
@@ -80,7 +80,7 @@ COLOR_COUNT_JS = """([selector, rgb, tolerance]) => {
 @pytest.fixture
 def live_env(transactional_db, live_redis, asgi_server) -> LiveEnv:
     """The worker gets the web server's data directory: the page images and exports it
-    stores are the files daphne serves (as on one machine in production)."""
+    stores are the files the web server serves (as on one machine in production)."""
     return _live_env(live_redis, asgi_server.outbox.parent)
 
 
@@ -175,7 +175,7 @@ PREVIEW_COLOUR_JS = """(rgb) => {
 
 def test_it_previews_a_document_page_by_page_in_the_room_before_sharing_it(open_page, asgi_server, settings):
     owner_ext, meeting = shared_room("Olivia Owner")
-    settings.MEDIA_ROOT = asgi_server.outbox.parent / "data" / "media"  # the files daphne serves
+    settings.MEDIA_ROOT = asgi_server.outbox.parent / "data" / "media"  # the files the web server serves
     document = make_document(owner_ext.user, pages=3, name="Budget.pdf")
     owner = join_room(open_page(user=owner_ext.user), meeting, "Olivia Owner")
     ann = join_room(open_page(), meeting, "Ann Guest")

@@ -1,4 +1,4 @@
-"""The Shared Documents Repository page in headless Chromium against a real daphne and
+"""The Shared Documents Repository page in headless Chromium against a real web server and
 a real worker (documents.js): upload with progress, the render followed until the
 thumbnail shows, a refused file's message, the preview with the arrow keys, delete
 after a confirmation; an HTML file name stays text all along."""
@@ -22,7 +22,7 @@ RENDER_TIMEOUT_MS = 60_000
 
 @pytest.fixture
 def live_env(transactional_db, live_redis, asgi_server) -> LiveEnv:
-    """The worker gets the web server's data directory: the PDF daphne stores is the
+    """The worker gets the web server's data directory: the PDF the web server stores is the
     file the worker renders (one machine, one local storage)."""
     return _live_env(live_redis, asgi_server.outbox.parent)
 

@@ -1,5 +1,5 @@
 """A Firefox person and a Chromium person in one room (F20: the room works in current
-Chrome/Chromium and Firefox), against a real daphne and Redis.
+Chrome/Chromium and Firefox), against a real web server and Redis.
 
 Debian's Firefox ESR, driven over WebDriver BiDi (tests/firefox_bidi.py), runs on an
 Xvfb screen (headless Firefox has no screen to share); the Chromium person is a

@@ -1,4 +1,4 @@
-"""Polls in the meeting room (F14) in headless Chromium against a real daphne, Redis
+"""Polls in the meeting room (F14) in headless Chromium against a real web server, Redis
 and Celery worker: the organizer submits a poll from the Polls panel, two guests
 answer it on their poll card, the organizer follows it live, closes it and shares the
 results, a guest saves them as a PDF the worker renders, and Stop Sharing takes the
@@ -34,7 +34,7 @@ SAVE_LABELS_JS = """() => {
 @pytest.fixture
 def live_env(transactional_db, live_redis, asgi_server) -> LiveEnv:
     """The worker gets the web server's data directory: the PDF it stores is the file
-    daphne serves (as on one machine in production)."""
+    the web server serves (as on one machine in production)."""
     return _live_env(live_redis, asgi_server.outbox.parent)
 
 

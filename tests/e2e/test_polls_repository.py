@@ -1,4 +1,4 @@
-"""The Polling Repository pages in headless Chromium against a real daphne: the
+"""The Polling Repository pages in headless Chromium against a real web server: the
 editor's "Add a question" / "Remove" (poll-editor.js) and the "Download PDF" button
 that asks for the PDF, shows "Rendering…", follows its state and downloads it
 (poll-downloads.js)."""
@@ -72,7 +72,7 @@ def test_it_adds_and_removes_questions_before_saving(open_page, owner):
 @pytest.fixture
 def live_env(transactional_db, live_redis, asgi_server) -> LiveEnv:
     """The worker gets the web server's data directory: the PDF it stores is the file
-    daphne serves (as on one machine in production)."""
+    the web server serves (as on one machine in production)."""
     return _live_env(live_redis, asgi_server.outbox.parent)
 
 
@@ -89,7 +89,7 @@ def test_it_renders_the_pdf_and_downloads_it(open_page, owner, celery_worker):
     with page.expect_download(timeout=PDF_TIMEOUT_MS) as download:
         button.click()
         expect(button).to_have_text("Rendering…")
-    # The real worker rendered it, and daphne served the stored file.
+    # The real worker rendered it, and the web server served the stored file.
     assert PollRun.objects.get(pk=run.pk).pdf_status == PollRun.PdfStatus.READY
     assert download.value.url.endswith(services.pdf_url(run))
     with open(download.value.path(), "rb") as pdf:

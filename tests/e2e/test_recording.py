@@ -1,5 +1,5 @@
 """Recording from the browser's side, end to end: headless Chromium with fake devices
-(loopback only) against a real daphne, Redis and media worker process.
+(loopback only) against a real web server, Redis and media worker process.
 
 An organizer and a guest are in a moderated room, another guest waits in the lobby.
 The organizer starts a recording: every page, the lobby's included, shows the badge;

@@ -1,4 +1,4 @@
-"""Remote control (F5) end to end: headless Chromium with a fake screen, a real daphne
+"""Remote control (F5) end to end: headless Chromium with a fake screen, a real web server
 and Redis, and the real desktop helper acting on an Xvfb display.
 
 A guest asks for remote control, the organizer allows, the guest shares the whole

@@ -1,5 +1,5 @@
 """The meeting room end to end: headless Chromium with fake camera, microphone and
-screen, on loopback only, against a real daphne with a real Redis.
+screen, on loopback only, against a real web server with a real Redis.
 
 Three people in one room see each other's video playing (frames advancing) and hear
 each other (audio samples arriving with a level), chat (escaped), react, share a

@@ -1,5 +1,5 @@
 """The room page loads its features on first need (static/js/room/features.js), in
-headless Chromium against a real daphne and Redis.
+headless Chromium against a real web server and Redis.
 
 A guest's page fetches only the core before it shows the others' video: no module,
 style or markup of the chat, participants and lobby panels, polls, presentations and

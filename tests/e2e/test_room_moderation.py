@@ -1,5 +1,5 @@
 """Roles, moderation and the lobby of the meeting room in headless Chromium (fake
-devices, loopback only) against a real daphne and Redis. Every refusal is checked
+devices, loopback only) against a real web server and Redis. Every refusal is checked
 twice: the page does not offer the action, and the server refuses it when a page
 forces it through its socket."""
 

@@ -21,7 +21,7 @@ from tests.e2e.pages import (
     wait_media_both_ways,
     wait_video_playing,
 )
-from tests.fixtures_live import start_daphne as _start_daphne
+from tests.fixtures_live import start_web_server as _start_web_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -31,7 +31,7 @@ def _self(page) -> dict:
 
 
 def test_it_reconnects_everyone_to_a_restarted_web_process(open_page, live_redis, tmp_path):
-    server = _start_daphne(live_redis, tmp_path / "first", name="daphne (before restart)")
+    server = _start_web_server(live_redis, tmp_path / "first", name="web server (before restart)")
     try:
         owner_ext, meeting = shared_room("Olivia Owner")
         owner = join_room(open_page(server=server, user=owner_ext.user, init_script=WS_RECORDER), meeting, "Olivia Owner")
@@ -43,7 +43,7 @@ def test_it_reconnects_everyone_to_a_restarted_web_process(open_page, live_redis
         server.process.kill()
         for person in (owner, ann):
             person.page.wait_for_function("() => window.parleyRoom.socketState !== 'connected'", timeout=MEDIA_TIMEOUT_MS)
-        server = _start_daphne(live_redis, tmp_path / "second", name="daphne (after restart)", port=urlparse(server.url).port)
+        server = _start_web_server(live_redis, tmp_path / "second", name="web server (after restart)", port=urlparse(server.url).port)
 
         # Each page reconnects by itself (backoff) as the same participant with the same role.
         for person in (owner, ann):

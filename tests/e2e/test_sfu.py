@@ -1,5 +1,5 @@
 """Group rooms through Janus, end to end: headless Chromium pages (fake camera and
-microphone) against a real daphne, Celery worker and Janus (docs/sfu.md), all inside
+microphone) against a real web server, Celery worker and Janus (docs/sfu.md), all inside
 the test's network namespace (Janus on the test's veth address).
 
 The third person moves the room from the mesh to the media server without anybody's

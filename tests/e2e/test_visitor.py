@@ -1,4 +1,4 @@
-"""The visitor path in headless Chromium against a real daphne with a real Redis:
+"""The visitor path in headless Chromium against a real web server with a real Redis:
 Click2Meet request, the agent's web client shows it live, the agent joins, the
 visitor's page moves on by itself, both end up in the meeting with their roles."""
 
@@ -140,7 +140,7 @@ def test_it_gives_a_queue_request_to_the_first_agent_and_shows_the_other_who_too
 
     # Alan's list says live who took it and when, in its history, without the buttons
     # of a request he can no longer answer. Generous: at the end of a full suite the
-    # shared daphne may still be settling the sockets of earlier room tests; the event
+    # shared web server may still be settling the sockets of earlier room tests; the event
     # itself arrives in milliseconds when idle.
     settled = history_item(alan_page, "Vera Visitor")
     expect(settled).to_be_visible(timeout=15_000)

@@ -1,5 +1,5 @@
 """The extension user's web client (/client/) in headless Chromium against a real
-daphne and Redis: the list of their meetings, the copied meeting link, and the
+web server and Redis: the list of their meetings, the copied meeting link, and the
 history of the requests that reached them."""
 
 from __future__ import annotations

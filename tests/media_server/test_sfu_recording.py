@@ -1,5 +1,5 @@
 """Recording a meeting on the SFU: the real media worker process subscribes to the
-meeting's Janus room (a real Janus, daphne, Celery worker, Redis and PostgreSQL), and
+meeting's Janus room (a real Janus, the web server, Celery worker, Redis and PostgreSQL), and
 aiortc participants publish there like browsers (a colour and a tone each).
 
 The stored file is read back with PyAV: every publisher's tile in the picture (their

@@ -1,4 +1,4 @@
-"""The media worker end to end: a real daphne, Redis and PostgreSQL, the worker as a
+"""The media worker end to end: a real web server, Redis and PostgreSQL, the worker as a
 process of its own (``manage.py media_worker``), and Python aiortc participants that
 join like browsers and send a moving test pattern and a tone of their own.
 

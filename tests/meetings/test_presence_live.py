@@ -1,5 +1,5 @@
 """A web process killed outright (SIGKILL) while three people are in a room, with real
-daphne, Redis and PostgreSQL: two reconnect to the restarted web tier, the third never
+web server, Redis and PostgreSQL: two reconnect to the restarted web tier, the third never
 comes back and is let go within the reconnect grace plus a sweep, as if their socket
 had closed."""
 
@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from meetings import services
 from meetings.models import Participant
-from tests.fixtures_live import LiveServer, start_daphne
+from tests.fixtures_live import LiveServer, start_web_server
 from tests.sockets import Seat, db, make_room
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -52,7 +52,7 @@ async def test_it_lets_go_of_a_person_whose_web_process_was_killed_and_who_never
     room = await db(make_room)
     people = [room.creator, room.presenter, room.participant]
     env = {"PARLEY_WEB_HEARTBEAT_SECONDS": str(HEARTBEAT), "PARLEY_RECONNECT_GRACE": str(GRACE)}
-    first = await asyncio.to_thread(start_daphne, live_redis, tmp_path / "a", "daphne A", None, env)
+    first = await asyncio.to_thread(start_web_server, live_redis, tmp_path / "a", "web A", None, env)
     second: LiveServer | None = None
     sockets: list[ClientConnection] = []
     try:
@@ -63,7 +63,7 @@ async def test_it_lets_go_of_a_person_whose_web_process_was_killed_and_who_never
 
         first.process.kill()
         killed_at = time.monotonic()
-        second = await asyncio.to_thread(start_daphne, live_redis, tmp_path / "b", "daphne B", None, env)
+        second = await asyncio.to_thread(start_web_server, live_redis, tmp_path / "b", "web B", None, env)
         back = [await _open(second, room.path, seat) for seat in people[:2]]
         sockets += back
 

@@ -23,7 +23,7 @@ from django.urls import reverse
 from core.models import OutboundEmail
 from rooms.models import MeetingRequest
 from tests.factories import make_extension
-from tests.fixtures_live import UNREACHABLE_REDIS, start_daphne
+from tests.fixtures_live import UNREACHABLE_REDIS, start_web_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -113,12 +113,12 @@ class Visitor:
 
 @pytest.fixture
 def web_processes(redis_state, request, tmp_path):
-    """Two daphne processes on the test database, both on the test Redis or both on
+    """Two web server processes on the test database, both on the test Redis or both on
     a closed port."""
     if redis_state == "redis up":
         yield [request.getfixturevalue("asgi_server"), request.getfixturevalue("second_asgi_server")]
         return
-    servers = [start_daphne(UNREACHABLE_REDIS, tmp_path / name, name=f"daphne {name}") for name in ("a", "b")]
+    servers = [start_web_server(UNREACHABLE_REDIS, tmp_path / name, name=f"web {name}") for name in ("a", "b")]
     yield servers
     for server in servers:
         server.process.stop()

@@ -192,7 +192,7 @@ def test_it_answers_429_after_too_many_requests_from_one_address(client, agent, 
     assert _request(Client(), agent.slug, "203.0.113.99").status_code == 302  # other addresses still get through
 
 
-PROXY = "10.0.0.2"  # the TLS proxy in front of daphne
+PROXY = "10.0.0.2"  # the TLS proxy in front of the web server
 
 
 @pytest.fixture
@@ -216,7 +216,7 @@ def test_it_counts_visitors_behind_a_trusted_proxy_apart(agent):
 
 @pytest.mark.usefixtures("behind_proxy")
 def test_it_believes_x_forwarded_for_only_from_a_trusted_proxy(agent):
-    # A visitor reaching daphne directly forges the header: counted under its own address.
+    # A visitor reaching the web server directly forges the header: counted under its own address.
     assert _request(Client(), agent.slug, "198.51.100.9", forwarded_for="203.0.113.10").status_code == 302
     assert _request(Client(), agent.slug, "198.51.100.9", forwarded_for="203.0.113.12").status_code == 429
     # The same header through the proxy names the client.

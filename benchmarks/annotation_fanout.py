@@ -1,5 +1,5 @@
 """Annotation fan-out: one person draws on a whiteboard while 49 others watch, on ONE
-daphne process with channels-redis.
+web process (core.serve) with channels-redis.
 
 Every client is a real participant of one meeting (joined through
 ``meetings.services.join_meeting``, authenticated by its session cookie) connected to

@@ -227,16 +227,16 @@ def start_web(*, channel_layer: str = "redis", extra_env: dict[str, str] | None 
 
 
 def daphne_command(port: int) -> list[str]:
-    """The same application under daphne (the web server before issue 14's second pass,
-    kept for comparison): its own asyncio loop, the message size limit ``core.serve``
-    sets, no access log."""
+    """The same application under daphne on uvloop (the web server until uvicorn, kept
+    for comparison): the message size limit ``core.serve`` sets, no access log."""
     from core import processes
 
     limit = str(processes.WEBSOCKET_MAX_MESSAGE_BYTES)
+    on_uvloop = "import uvloop; uvloop.install(); from daphne.cli import CommandLineInterface; CommandLineInterface.entrypoint()"
     return [
         sys.executable,
-        "-m",
-        "daphne",
+        "-c",
+        on_uvloop,
         "-v",
         "0",
         "--websocket-max-message-size",

@@ -13,8 +13,8 @@ Variants, one after the other in the same run (``--servers``): ``parley-redis``
 (the web server as deployed, ``core.serve``: uvicorn; channels-redis),
 ``parley-memory`` (the same, in-memory channel layer), ``parley-redis-2p`` (two web
 processes sharing Redis and the database, every room spread over both),
-``parley-daphne`` (the same application under daphne, the server before issue 14's
-second pass; channels-redis) and ``bare`` (benchmarks/bare_ws_server.py, the baseline with the
+``parley-daphne`` (the same application under daphne on uvloop, the web server
+before uvicorn; channels-redis) and ``bare`` (benchmarks/bare_ws_server.py, the baseline with the
 same clients and message pattern). ``--profile`` samples the Parley processes with
 py-spy during each join storm and load level. Figures are printed, never asserted. Run through
 ``benchmarks/run.sh fanout``.
@@ -571,7 +571,7 @@ def main() -> None:
         "--servers",
         default="bare,redis,memory",
         help=f"comma-separated, of {', '.join(VARIANTS)} (default bare,redis,memory); "
-        "redis2: two web processes sharing Redis and the database; daphne: daphne instead of uvicorn (core.serve), channels-redis",
+        "redis2: two web processes sharing Redis and the database; daphne: daphne on uvloop instead of uvicorn (core.serve), channels-redis",
     )
     parser.add_argument(
         "--profile",

@@ -1,5 +1,5 @@
 """Poll votes: 200 voters answer a 3-question poll through their room sockets on ONE
-daphne process with channels-redis.
+web process (core.serve) with channels-redis.
 
 Every voter is a real guest of the meeting (joined through
 ``meetings.services.join_meeting``, authenticated by its session cookie) connected to
@@ -356,7 +356,7 @@ def main() -> None:
     common.setup_django(janus=True)
     load1, _, _ = os.getloadavg()
     print(
-        f"poll votes benchmark: {args.voters} voters, {len(QUESTIONS)} questions, {args.rounds} rounds, one daphne with channels-redis; "
+        f"poll votes benchmark: {args.voters} voters, {len(QUESTIONS)} questions, {args.rounds} rounds, one web process with channels-redis; "
         f"{os.cpu_count()} CPUs, load average {load1:.2f} at start",
         flush=True,
     )

@@ -8,7 +8,7 @@ Parts (``--part``, default all, in this order):
   every camera but their own;
 - ``webinar`` — 25 people, 3 on camera, the 22 others watching, held ``--hold`` seconds:
   loss, Janus's CPU and memory, and the projection to a 16-core machine;
-- ``django`` — daphne's CPU and RSS for N room sockets connected and ``sfu.credentials``
+- ``django`` — the web process's CPU and RSS for N room sockets connected and ``sfu.credentials``
   asked (a burst, then renewals spread out), against ``ping`` on the same sockets;
 - ``join`` — credentials in hand → first remote video frame decoded, through Janus with
   K publishers, against a mesh (two aiortc peers signalling over the room socket) and
@@ -746,7 +746,7 @@ class CredentialBench:
 
     async def burst(self, kind: str, tag: str, server: common.Server, rounds: int = 4) -> dict[str, float]:
         """Every socket sends one request at the same moment, ``rounds`` times (the next
-        round once the last is answered): latencies, and daphne's CPU per request."""
+        round once the last is answered): latencies, and the web process's CPU per request."""
         clients = self.bench.clients
         all_ids: list[str] = []
         cpu, started = server.cpu_seconds(), time.monotonic()
@@ -795,11 +795,11 @@ def part_django(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     sizes = sorted(args.sizes)
     print(
-        f"\n== django: daphne's cost of SFU participants ({', '.join(map(str, sizes))} room sockets, sfu.credentials asked and renewed)",
+        f"\n== django: the web process's cost of SFU participants ({', '.join(map(str, sizes))} room sockets, sfu.credentials asked and renewed)",
         flush=True,
     )
     server = common.start_web(channel_layer="redis")
-    # One more guest than the largest size: its socket warms daphne up (first requests
+    # One more guest than the largest size: its socket warms the web process up (first requests
     # load code and fill caches) before the figures at rest are taken, and stays.
     meeting = common.create_meeting_with_guests("SFU django", sizes[-1] + 1)
     sfu_room = SfuRoom.objects.get(meeting__public_id=meeting.public_id)
@@ -818,8 +818,8 @@ def part_django(args: argparse.Namespace) -> list[dict[str, Any]]:
             await bench.burst("ping", "wp", server, rounds=2)
             warm_clients += bench.bench.clients
             bench.bench.clients.clear()  # kept open, out of the measured sockets
-            idle = measure_window({"daphne": server.process.pid}, 3.0)
-            results.append({"sockets": 0, "idle_mc": idle.mc("daphne"), "rss": idle.rss["daphne"]})
+            idle = measure_window({"web": server.process.pid}, 3.0)
+            results.append({"sockets": 0, "idle_mc": idle.mc("web"), "rss": idle.rss["web"]})
             connected = 0
             for size in sizes:
                 guests = meeting.guests[connected:size]
@@ -829,14 +829,14 @@ def part_django(args: argparse.Namespace) -> list[dict[str, Any]]:
                 await bench.bench.wait_quiet(timeout=30)
                 connect = {"s": time.monotonic() - started, "cpu_ms": (server.cpu_seconds() - cpu) / len(guests) * 1000}
                 connected = size
-                window = await asyncio.to_thread(measure_window, {"daphne": server.process.pid}, args.django_window)
+                window = await asyncio.to_thread(measure_window, {"web": server.process.pid}, args.django_window)
                 credentials = await bench.burst("sfu.credentials", f"c{size}", server)
                 ping = await bench.burst("ping", f"p{size}", server)
                 results.append(
                     {
                         "sockets": size,
                         "connect": connect,
-                        "idle_mc": window.mc("daphne"),
+                        "idle_mc": window.mc("web"),
                         "rss": rss_bytes(server.process.pid),
                         "credentials": credentials,
                         "ping": ping,
@@ -894,7 +894,7 @@ def report_django(results: list[dict[str, Any]]) -> None:
         )
         previous = result
     print()
-    print(f"daphne (one process, channels-redis); at rest: {base['idle_mc']:.1f} mc, RSS {mib(base['rss'])} MiB")
+    print(f"web server (one process, channels-redis); at rest: {base['idle_mc']:.1f} mc, RSS {mib(base['rss'])} MiB")
     headers = [
         "sockets",
         "join CPU ms/socket",
@@ -916,7 +916,7 @@ def report_django(results: list[dict[str, Any]]) -> None:
     if renew and last:
         r = renew["renewals"]
         print(
-            f"  renewals spread over {renew['seconds']:.0f} s ({renew['sockets']} sockets, one each): daphne {r['cores'] * 1000:.0f} mc "
+            f"  renewals spread over {renew['seconds']:.0f} s ({renew['sockets']} sockets, one each): web {r['cores'] * 1000:.0f} mc "
             f"(idle {last['idle_mc']:.0f}), answered in p50 {r['p50']:.1f} / p95 {r['p95']:.1f} ms"
         )
         per_request = last["credentials"]["cpu_ms"]
@@ -1208,7 +1208,7 @@ def main() -> None:
     )
     parser.add_argument("--fps", type=int, default=24, help="camera frame rate (default 24, the product's 360p preset)")
     parser.add_argument("--bitrate", type=int, default=500_000, help="camera bitrate, b/s (default 500000, the 360p preset's cap)")
-    parser.add_argument("--django-window", type=float, default=5.0, help="daphne's idle and renewal windows, s (default 5)")
+    parser.add_argument("--django-window", type=float, default=5.0, help="the web process's idle and renewal windows, s (default 5)")
     parser.add_argument("--joins", type=int, default=8, help="timed joins of each kind (default 8)")
     parser.add_argument("--join-publishers", type=int_list, default=[1, 3], help="K publishers in the SFU joins (default 1,3)")
     parser.add_argument("--chromium-joins", type=int, default=3, help="Chromium joins (default 3)")

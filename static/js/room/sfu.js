@@ -33,6 +33,9 @@ const QUALITY_CHECK_MS = 3000;
 const LOSS_STEP_DOWN = 0.05; // a tenth of a percent would be noise; five percent is not
 const CALM_CHECKS_BEFORE_STEP_UP = 4;
 
+// A start (connect, publish, subscribe) that a newer one replaced: it stops quietly.
+class Superseded extends Error {}
+
 export class SfuConnection {
   // request(type, body): the room socket; localTracks(): {audio, video, cameraStream};
   // onStreams(id): a participant's streams from the media server changed;
@@ -65,6 +68,7 @@ export class SfuConnection {
     this.state = "idle";
     this.stopped = false;
     this.serial = Promise.resolve(); // subscriber renegotiations, one at a time
+    this.runs = 0; // each start counts one; only the newest may touch the connection
   }
 
   // --- Life cycle ------------------------------------------------------------------
@@ -77,19 +81,28 @@ export class SfuConnection {
     if (fresh) await this.restart();
   }
 
+  // A retry may still be on its way when the room's new generation arrives (the media
+  // server restarted): the newest start wins, and an older one that fails later must
+  // neither tear the new connection down nor schedule a retry of its own.
   async restart() {
+    const run = ++this.runs;
     this.teardown();
     this.stopped = false;
     clearTimeout(this.retryTimer);
     this.setState(this.attempt ? "reconnecting" : "connecting");
     try {
-      await this.connect();
+      await this.connect(run);
       this.attempt = 0;
       this.setState("connected");
     } catch (error) {
+      if (run !== this.runs) return;
       this.teardown();
       this.scheduleRetry(error);
     }
+  }
+
+  current(run) {
+    if (run !== this.runs) throw new Superseded("replaced by a newer start");
   }
 
   scheduleRetry(error) {
@@ -103,6 +116,7 @@ export class SfuConnection {
 
   stop() {
     this.stopped = true;
+    this.runs += 1;
     clearTimeout(this.retryTimer);
     this.teardown();
     this.setState("idle");
@@ -118,6 +132,7 @@ export class SfuConnection {
     const gone = [...this.remote.keys()];
     this.remote.clear();
     this.midToFeed.clear();
+    this.serial = Promise.resolve(); // a new connection does not wait behind the old one's steps
     for (const id of gone) this.onStreams(id);
   }
 
@@ -127,18 +142,29 @@ export class SfuConnection {
     this.onState(state);
   }
 
-  async connect() {
-    this.credentials = await this.request("sfu.credentials", {});
-    const { server } = this.credentials;
-    this.session = await new JanusSession(server, {
-      token: this.credentials.core_token,
+  async connect(run) {
+    const credentials = await this.request("sfu.credentials", {});
+    this.current(run);
+    this.credentials = credentials;
+    const session = new JanusSession(credentials.server, {
+      token: credentials.core_token,
       onClose: () => {
-        if (!this.stopped) this.scheduleRetry(new JanusError(0, "connection lost"));
+        if (!this.stopped && this.session === session) this.scheduleRetry(new JanusError(0, "connection lost"));
       },
-    }).connect();
+    });
+    try {
+      await session.connect();
+      this.current(run);
+    } catch (error) {
+      session.close();
+      throw error;
+    }
+    this.session = session;
     this.scheduleRenewal();
-    await this.joinAsPublisher();
+    await this.joinAsPublisher(run);
+    this.current(run);
     await this.publish();
+    this.current(run);
     this.qualityTimer = setInterval(() => this.checkQuality(), QUALITY_CHECK_MS);
   }
 
@@ -161,8 +187,9 @@ export class SfuConnection {
 
   // Joining as a publisher (even without publishing) brings the room's events: who
   // publishes, who stops, who talks.
-  async joinAsPublisher() {
+  async joinAsPublisher(run) {
     const handle = await this.session.attach(`parley-${this.selfId}`);
+    this.current(run);
     handle.listen((message) => this.onPublisherEvent(message));
     const { data } = await handle.message({
       request: "join",
@@ -172,6 +199,7 @@ export class SfuConnection {
       display: this.name,
       token: this.credentials.room_token,
     });
+    this.current(run);
     this.publisher = { handle, pc: null, senders: { audio: null, video: null } };
     await this.subscribeTo(data.publishers || []);
   }
@@ -284,14 +312,16 @@ export class SfuConnection {
 
   serially(step) {
     const next = this.serial.then(step).catch((error) => {
-      if (!this.stopped) console.warn("Media server subscription:", error.message);
+      if (!this.stopped && !(error instanceof Superseded)) console.warn("Media server subscription:", error.message);
     });
     this.serial = next;
     return next;
   }
 
   async startSubscriber(streams) {
-    const handle = await this.session.attach(`parley-${this.selfId}-receive`);
+    const session = this.session;
+    const handle = await session.attach(`parley-${this.selfId}-receive`);
+    if (this.session !== session) throw new Superseded("the connection was replaced");
     const pc = this.newConnection();
     pc.ontrack = (event) => this.onTrack(event);
     pc.onicecandidate = (event) => handle.trickle(event.candidate);
@@ -309,8 +339,10 @@ export class SfuConnection {
   }
 
   async addSubscriptions(streams) {
-    const { data, jsep } = await this.subscriber.handle.message({ request: "subscribe", streams });
-    for (const { feed } of streams) this.subscriber.feeds.add(feed);
+    const subscriber = this.subscriber;
+    const { data, jsep } = await subscriber.handle.message({ request: "subscribe", streams });
+    if (this.subscriber !== subscriber) throw new Superseded("the connection was replaced");
+    for (const { feed } of streams) subscriber.feeds.add(feed);
     await this.answerSubscriber(data, jsep);
   }
 

@@ -6,7 +6,8 @@ live here, in one place:
 
 - uvloop's event loop, and uvicorn's ``websockets-sansio`` WebSockets (the
   ``websockets`` protocol state machine, uvicorn's own I/O; the older ``websockets``
-  implementation is deprecated);
+  implementation is deprecated); HTTP through h11, uvicorn's pure-Python parser
+  (page loads are not where the time goes: no compiled dependency more for them);
 - messages up to 8 MiB (``processes.WEBSOCKET_MAX_MESSAGE_BYTES``): below that an
   oversized frame gets Parley's own ``too_large`` error and the socket stays;
 - a ping every 20 s, the socket closed after 30 s without an answer;

@@ -187,10 +187,30 @@ def wait_video_playing(page: Page | FirefoxPage, selector: str) -> dict:
         first = page.wait_for(VIDEO_SAMPLE_JS, [selector, None], what=f"{selector} playing", timeout=MEDIA_TIMEOUT_MS / 1000)
         later = page.wait_for(VIDEO_SAMPLE_JS, [selector, first], what=f"{selector}'s frames advancing", timeout=MEDIA_TIMEOUT_MS / 1000)
     else:
-        first = page.wait_for_function(VIDEO_SAMPLE_JS, arg=[selector, None], polling=100, timeout=MEDIA_TIMEOUT_MS).json_value()
-        later = page.wait_for_function(VIDEO_SAMPLE_JS, arg=[selector, first], polling=100, timeout=MEDIA_TIMEOUT_MS).json_value()
+        try:
+            first = page.wait_for_function(VIDEO_SAMPLE_JS, arg=[selector, None], polling=100, timeout=MEDIA_TIMEOUT_MS).json_value()
+            later = page.wait_for_function(VIDEO_SAMPLE_JS, arg=[selector, first], polling=100, timeout=MEDIA_TIMEOUT_MS).json_value()
+        except PlaywrightTimeoutError as timeout:
+            raise AssertionError(f"{selector} did not play; the room's media on this page: {media_state(page)}") from timeout
     assert later["width"] > 0 and later["height"] > 0
     return later
+
+
+# What the page knows of its connections, for a failure's message: the mesh's peer
+# states and the last steps of its negotiation trace, the topology, the media server's.
+MEDIA_STATE_JS = """() => JSON.stringify({
+  peers: window.parleyRoom.peerStates,
+  trace: window.parleyRoom.trace.slice(-40),
+  topology: window.parleyRoom.topology,
+  sfu: window.parleyRoom.sfu,
+})"""
+
+
+def media_state(page: Page) -> str:
+    try:
+        return page.evaluate(MEDIA_STATE_JS)
+    except Exception as error:  # the page may be gone or not a room page
+        return f"(unavailable: {error})"
 
 
 def wait_for_js(

@@ -28,6 +28,7 @@ import argparse
 import os
 
 import uvicorn
+from django.conf import settings
 
 from core import processes
 
@@ -50,7 +51,7 @@ def options(host: str, port: int) -> dict:
         "access_log": False,
         "server_header": False,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
-        "log_level": os.environ.get("LOG_LEVEL", "INFO").lower(),
+        "log_level": settings.LOG_LEVEL.lower(),
     }
 
 

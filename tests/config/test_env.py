@@ -229,6 +229,9 @@ def test_it_refuses_to_start_on_a_bad_value(tmp_path):
     result = _run(["-c", "import django; django.setup()"], PARLEY_DATA_DIR=str(tmp_path), PARLEY_TRUSTED_PROXIES="10.0.0.0/8,lb")
     assert result.returncode != 0
     assert "PARLEY_TRUSTED_PROXIES must list IP addresses or networks" in result.stderr
+    result = _run(["-c", "import django; django.setup()"], PARLEY_DATA_DIR=str(tmp_path), LOG_LEVEL="verbose")
+    assert result.returncode != 0
+    assert "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got 'verbose'" in result.stderr
 
 
 PRODUCTION = {

@@ -16,3 +16,8 @@ def test_it_serves_with_parleys_options():
     assert (options["ws_ping_interval"], options["ws_ping_timeout"], options["ws_per_message_deflate"]) == (20.0, 30.0, False)
     assert (options["loop"], options["ws"], options["lifespan"]) == ("uvloop", "websockets-sansio", "off")
     assert options["timeout_graceful_shutdown"] == serve.GRACEFUL_SHUTDOWN_SECONDS
+
+
+def test_it_logs_at_the_settings_level(settings):
+    settings.LOG_LEVEL = "WARNING"
+    assert serve.options("127.0.0.1", 8000)["log_level"] == "warning"

@@ -14,7 +14,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from core import outage
+from core import online, outage
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,14 @@ def broadcast(group: str, event_type: str, body: dict[str, Any], *, audience: st
     transaction.on_commit(lambda: send_now(group, message))
 
 
+def announce_online(group: str, participant_id: int) -> None:
+    """Once the transaction commits: ``participant_id``'s socket is online. ``group``
+    hears it as ``participants.online``, with the arrivals that follow closely
+    (``core.online``: a storm of arrivals is told in a few events)."""
+    message = {**online.event_message([participant_id]), "gather": True}
+    transaction.on_commit(lambda: send_now(group, message))
+
+
 def send_now(group: str, message: dict[str, Any]) -> bool:
     """Publish at once; False when the channel layer failed (or Redis failed a moment
     ago: a request does not wait for a hung Redis more than once)."""
@@ -58,7 +66,7 @@ def send_now(group: str, message: dict[str, Any]) -> bool:
         logger.warning("Redis in trouble: %s to %s not published", message.get("event"), group)
         return False
     try:
-        async_to_sync(_group_send)(target, message)
+        async_to_sync(_group_send)(group, target, message)
     except Exception as error:
         outage.noticed(error)
         logger.exception("Could not publish %s to %s: live updates are unavailable", message.get("event"), group)
@@ -66,8 +74,14 @@ def send_now(group: str, message: dict[str, Any]) -> bool:
     return True
 
 
-async def _group_send(group: str, message: dict[str, Any]) -> None:
-    await asyncio.wait_for(get_channel_layer().group_send(group, message), PUBLISH_TIMEOUT)
+async def _group_send(group: str, target: str, message: dict[str, Any]) -> None:
+    """Publish ``message`` to ``target`` (``group`` or one audience of it), after the
+    arrivals this process holds for ``group``; or hold it with them."""
+    if message.get("gather"):
+        await asyncio.wait_for(online.announce(group, message["body"]["ids"][0]), PUBLISH_TIMEOUT)
+        return
+    await asyncio.wait_for(online.flush(group), PUBLISH_TIMEOUT)
+    await asyncio.wait_for(get_channel_layer().group_send(target, message), PUBLISH_TIMEOUT)
 
 
 def send_to_channel(channel_name: str, message: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from core import online
 from core.consumers import ChannelLayerDown, call_service, db_call
 from core.protocol import FRAME_RATE, CloseCode, EnvelopeConsumer, ErrorCode, ProtocolError, event_frame
 from core.ratelimit import RateWindow
@@ -197,6 +198,12 @@ class RoomConsumer(EnvelopeConsumer):
         audience = event.get("audience")
         if audience and self.role not in AUDIENCES.get(audience, ()):
             return
+        if name == online.EVENT and self.participant_id in body["ids"]:
+            # Its own arrival: its snapshot said it (and it is the only socket told so).
+            others = [participant_id for participant_id in body["ids"] if participant_id != self.participant_id]
+            if not others:
+                return
+            event = {"event": name, "body": {"ids": others}}
         about_me = isinstance(body, dict) and self.participant_id in (body.get("id"), body.get("participant_id"))
         if name == "participant.updated" and about_me and body["role"] != self.role:
             self.role = body["role"]

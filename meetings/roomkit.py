@@ -3,7 +3,8 @@ uses, whichever app it lives in (meetings, polls, documents, remote control,
 recording).
 
 **The lock order** is a correctness rule and lives here only: a write of the room
-locks the meeting row first (``lock_meeting``), then participant rows
+locks the meeting row first (``lock_meeting``; a guest's socket connecting shares
+that lock with others, ``share_meeting``), then participant rows
 (``locked_participant``, ``lock_room``, ``lock_target``), then its own feature's rows.
 Writes that do not need the meeting (an annotation) lock the caller's row alone
 (``lock_self``) and then their feature's rows, which keeps the same order. Two
@@ -19,8 +20,10 @@ from __future__ import annotations
 from typing import Any, TypeGuard
 
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.utils.translation import gettext as _
 
+from core import realtime
 from core.errors import Refused
 from core.realtime import broadcast, send_to_channel
 from meetings.models import Meeting, Participant
@@ -61,6 +64,12 @@ def to_room(meeting: Meeting, event: str, body: dict, *, audience: str | None = 
     broadcast(meeting_group(meeting.public_id), event, body, audience=audience, except_channel=except_channel)
 
 
+def announce_online(meeting: Meeting, participant_id: int) -> None:
+    """After commit, the room hears that someone's socket is online
+    (``participants.online``; arrivals that follow closely are told together)."""
+    realtime.announce_online(meeting_group(meeting.public_id), participant_id)
+
+
 def send_to_participant(participant_id: int, event: str, body: dict) -> None:
     """An event for every socket of one participant only, after commit."""
     broadcast(participant_group(participant_id), event, body)
@@ -86,6 +95,21 @@ def current_participant(participant: Participant) -> Participant:
 
 def lock_meeting(meeting_id: int) -> Meeting:
     return Meeting.objects.select_for_update().get(pk=meeting_id)
+
+
+def share_meeting(meeting_id: int) -> Meeting:
+    """The meeting row locked against its writers only (``FOR SHARE``), in the place of
+    ``lock_meeting``, for changes that need the meeting to stay as read but not to
+    exclude one another: the sockets of 200 guests arriving together connect side by
+    side, and each still waits for (and is waited for by) a kick, a role change or
+    the meeting's end. The ORM cannot say ``FOR SHARE``; SQLite locks the whole
+    database for a write anyway."""
+    if connection.vendor != "postgresql":
+        return lock_meeting(meeting_id)
+    rows = list(Meeting.objects.raw(f"SELECT * FROM {Meeting._meta.db_table} WHERE id = %s FOR SHARE", [meeting_id]))
+    if not rows:
+        raise Meeting.DoesNotExist
+    return rows[0]
 
 
 def locked_participant(meeting: Meeting, participant_id: int) -> Participant | None:

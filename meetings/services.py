@@ -35,6 +35,7 @@ from meetings.permissions import can_manage_meeting, role_may_share
 from meetings.roomkit import (
     ORGANIZERS,
     RoomError,
+    announce_online,
     authorise,
     lock_meeting,
     lock_room,
@@ -44,6 +45,7 @@ from meetings.roomkit import (
     participant_group,
     replace_socket,
     send_to_participant,
+    share_meeting,
     to_room,
     valid_id,
 )
@@ -651,9 +653,25 @@ def connect_participant(participant: Participant, channel_name: str) -> str:
     one ``session.replaced``. The given object gets the current ``state`` and ``role``.
     Refuses like ``room_participant`` when the participant may no longer be here.
     """
+    try:
+        return _connect(participant, channel_name, exclusive=participant.role == Role.ORGANIZER)
+    except _OrganizerNow:  # promoted since it was read: organizer presence needs the lock
+        return _connect(participant, channel_name, exclusive=True)
+
+
+class _OrganizerNow(Exception):
+    pass
+
+
+def _connect(participant: Participant, channel_name: str, *, exclusive: bool) -> str:
+    """``connect_participant``. Only an organizer's socket changes whether an organizer
+    is online (the lobby is told), so only it locks the meeting for itself; guests'
+    sockets share the lock and connect side by side."""
     with transaction.atomic():
-        meeting = lock_meeting(participant.meeting_id)
+        meeting = lock_meeting(participant.meeting_id) if exclusive else share_meeting(participant.meeting_id)
         current = _check_may_connect(meeting, locked_participant(meeting, participant.pk))
+        if current.role == Role.ORGANIZER and not exclusive:
+            raise _OrganizerNow
         old_channel = current.channel_name if current.channel_name != channel_name else ""
         was_connected = current.connected
         with _watch_presence(meeting, current):
@@ -663,7 +681,7 @@ def connect_participant(participant: Participant, channel_name: str) -> str:
             current.disconnected_at = None
             _save(current, "channel_name", "web_process", "connected", "disconnected_at")
         if current.state == Participant.State.JOINED and not was_connected:
-            to_room(meeting, "participant.updated", participant_payload(current), except_channel=channel_name)
+            announce_online(meeting, current.pk)
     participant.state, participant.role = current.state, current.role
     return old_channel
 

@@ -173,6 +173,30 @@ class RoomSocket:
             self.inbox.append(message)
         raise AssertionError(f"no {kind} {match} among {self.inbox}")
 
+    async def until_online(self, participant_id: int) -> None:
+        """Until a ``participants.online`` names ``participant_id`` (arrivals come
+        together: the others it names stay to be waited for)."""
+
+        def take(message) -> bool:
+            if message["type"] != "participants.online" or participant_id not in message["body"]["ids"]:
+                return False
+            message["body"]["ids"].remove(participant_id)
+            return True
+
+        for message in self.inbox:
+            if take(message):
+                if not message["body"]["ids"]:
+                    self.inbox.remove(message)
+                return
+        for _ in range(100):
+            message = await self._read()
+            if take(message):
+                if message["body"]["ids"]:
+                    self.inbox.append(message)
+                return
+            self.inbox.append(message)
+        raise AssertionError(f"no participants.online naming {participant_id} among {self.inbox}")
+
     async def send(self, kind: str, body=None, **envelope) -> str:
         self.counter += 1
         request_id = envelope.pop("id", f"r{self.counter}")
@@ -315,7 +339,7 @@ async def open_everyone(sockets, room: Room, *names: str) -> dict[str, RoomSocke
     for name in names:
         socket = await sockets.open(room, room.seats[name])
         for earlier in opened.values():
-            await earlier.until("participant.updated", id=room.seats[name].id, connection="online")
+            await earlier.until_online(room.seats[name].id)
         opened[name] = socket
     return opened
 

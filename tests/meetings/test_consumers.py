@@ -63,8 +63,7 @@ async def test_it_sends_the_snapshot_and_shows_the_newcomer_online(sockets, room
     assert snapshot["meeting"]["public_id"] == room.meeting.public_id
     participant = await sockets.open(room, room.participant)
     assert participant.first["body"]["self"]["role"] == "participant"
-    online = await creator.until("participant.updated", id=room.participant.id)
-    assert online["body"]["connection"] == "online"
+    await creator.until_online(room.participant.id)
 
 
 # --- Signals ------------------------------------------------------------------------------------
@@ -559,7 +558,7 @@ async def test_it_lets_a_second_browser_with_the_same_invitation_link_take_over_
     first_seat = await db(join_with_link, room, invitation)
     creator = await sockets.open(room, room.creator)
     first = await sockets.open(room, first_seat)
-    await creator.until("participant.updated", id=first_seat.id, connection="online")
+    await creator.until_online(first_seat.id)
     second_seat = await db(join_with_link, room, invitation)
     assert await first.until("session.replaced") == {"type": "session.replaced", "id": None, "body": {}}
     assert await first.closed() == 4409
@@ -601,8 +600,7 @@ async def test_it_keeps_the_same_participant_through_a_reconnect_within_the_grac
     back = await sockets.open(room, room.presenter)
     me = back.first["body"]["self"]
     assert (me["id"], me["role"], me["connection"]) == (room.presenter.id, "presenter", "online")
-    online = await s["creator"].until("participant.updated", id=room.presenter.id)
-    assert online["body"]["connection"] == "online"
+    await s["creator"].until_online(room.presenter.id)
 
 
 async def test_it_lets_go_of_someone_away_past_the_grace(sockets, room):

@@ -170,4 +170,4 @@ async def test_it_lets_people_who_join_at_once_all_see_each_other_online(sockets
         online = {p["id"] for p in snapshot["participants"] if p["connection"] == "online"}
         # Whoever was not online in the snapshot is announced once they are.
         for other in everyone - online - {seat.id}:
-            await socket.until("participant.updated", id=other, connection="online")
+            await socket.until_online(other)

@@ -218,6 +218,7 @@ const handlers = {
   "room.snapshot": onSnapshot,
   "participant.joined": (p) => upsertParticipant(p, { rejoined: true }),
   "participant.updated": (p) => upsertParticipant(p),
+  "participants.online": ({ ids }) => ids.forEach(markOnline),
   "participant.left": ({ participant_id: id, reason }) => removeParticipant(id, reason),
   "participant.moved": ({ participant_id: id }) => removeParticipant(id, "moved"),
   signal: handleSignal,
@@ -304,6 +305,13 @@ function upsertParticipant(participant, { rejoined = false } = {}) {
   if ((rejoined && before) || (back && mesh.state(participant.id) !== "connected")) mesh.close(participant.id);
   showParticipant(merged);
   renderPeople();
+}
+
+// Someone's socket is online (arrivals come together): only people already known; the
+// others' `participant.joined` brings them whole.
+function markOnline(id) {
+  const known = state.participants.get(id);
+  if (known && known.connection !== "online") upsertParticipant({ id, connection: "online" });
 }
 
 function showParticipant(participant) {

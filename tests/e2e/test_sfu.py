@@ -162,6 +162,31 @@ def test_a_kicked_persons_media_stops_everywhere_within_three_seconds(open_page,
         assert bob.id not in viewer.page.evaluate("() => window.parleyRoom.sfu.receiving")
 
 
+def test_someone_who_comes_after_another_left_is_seen_and_heard_by_everyone(open_page, start_sfu_stack):
+    """Someone leaving makes Janus renegotiate everyone's subscription on its own (an
+    offer nobody asked for). Unanswered, Janus postpones every later subscription: the
+    next person to arrive would stay a black tile for the others."""
+    stack = start_sfu_stack()
+    owner_ext, meeting = shared_room("Olivia Owner")
+    olivia, ann, bob = join_everyone(open_page, stack, meeting, owner_ext.user, ["Olivia Owner", "Ann Guest", "Bob Guest"])
+    for person in (olivia, ann, bob):
+        on_media_server(person)
+    for viewer in (olivia, ann):
+        sees_and_hears(viewer, [p for p in (olivia, ann, bob) if p is not viewer])
+
+    bob.page.click("#leave-button")
+    for viewer in (olivia, ann):
+        expect(viewer.page.locator(f'.tile[data-participant-id="{bob.id}"]')).to_have_count(0, timeout=SFU_TIMEOUT_MS)
+    room = janus.AdminApi(stack.janus.admin_url)
+    wait_for(lambda: bob.id not in {p["id"] for p in room.publishers(meeting.sfu_room.janus_room)}, "Bob leaves Janus")
+
+    dan = join_room(open_page(server=stack.server), meeting, "Dan Guest")
+    on_media_server(dan)
+    for viewer in (olivia, ann):
+        sees_and_hears(viewer, [dan])
+    sees_and_hears(dan, [olivia, ann])
+
+
 def test_a_browser_that_vanishes_leaves_janus_and_the_roster_after_the_grace(open_page, start_sfu_stack, settings):
     settings.PARLEY_RECONNECT_GRACE = 2
     stack = start_sfu_stack(PARLEY_RECONNECT_GRACE="2")

@@ -288,21 +288,28 @@ export class SfuConnection {
   // --- Receiving -----------------------------------------------------------------------
 
   // Subscribes to publishers (their streams that are active), in one renegotiation.
+  // Which feeds are new is decided when the step runs, not when it is queued: two
+  // announcements of one publisher (the join's list, then an event) must not
+  // subscribe to it twice (Janus would send it twice, in two m-lines).
   subscribeTo(publishers) {
-    const streams = [];
+    const offered = [];
     for (const publisher of publishers) {
       if (publisher.id === this.credentials.publisher_id || publisher.dummy) continue;
-      if (this.subscriber?.feeds.has(publisher.id)) continue;
       const active = (publisher.streams || []).filter((stream) => !stream.disabled && stream.type !== "data");
-      for (const stream of active) streams.push({ feed: publisher.id, mid: stream.mid });
+      for (const stream of active) offered.push({ feed: publisher.id, mid: stream.mid });
     }
-    if (!streams.length) return Promise.resolve();
-    return this.serially(() => (this.subscriber ? this.addSubscriptions(streams) : this.startSubscriber(streams)));
+    if (!offered.length) return Promise.resolve();
+    return this.serially(() => {
+      const streams = offered.filter(({ feed }) => !this.subscriber?.feeds.has(feed));
+      if (!streams.length) return undefined;
+      return this.subscriber ? this.addSubscriptions(streams) : this.startSubscriber(streams);
+    });
   }
 
   unsubscribeFrom(feed) {
     if (!this.subscriber?.feeds.has(feed)) return Promise.resolve();
     return this.serially(async () => {
+      if (!this.subscriber?.feeds.has(feed)) return;
       const { data, jsep } = await this.subscriber.handle.message({ request: "unsubscribe", streams: [{ feed }] });
       this.subscriber.feeds.delete(feed);
       this.forgetFeed(feed);
@@ -310,10 +317,18 @@ export class SfuConnection {
     });
   }
 
+  // Subscriber steps run one at a time, each for the start that queued it: one queued
+  // by an older start (the media server restarted since) is dropped.
   serially(step) {
-    const next = this.serial.then(step).catch((error) => {
-      if (!this.stopped && !(error instanceof Superseded)) console.warn("Media server subscription:", error.message);
-    });
+    const run = this.runs;
+    const next = this.serial
+      .then(() => {
+        this.current(run);
+        return step();
+      })
+      .catch((error) => {
+        if (!this.stopped && !(error instanceof Superseded)) console.warn("Media server subscription:", error.message);
+      });
     this.serial = next;
     return next;
   }
@@ -358,9 +373,22 @@ export class SfuConnection {
     this.applyLayers();
   }
 
+  // Janus renegotiates on its own too: a publisher we receive left or changed, or a
+  // request of ours that it postponed ("updating": it was still waiting for our answer
+  // to an earlier offer) is ready. Its offer must be answered like ours, in turn;
+  // unanswered, Janus would postpone every later subscription and send nothing more.
   onSubscriberEvent(message) {
     const data = message.plugindata?.data;
-    if (data?.streams && data.videoroom === "updated") this.mapStreams(data.streams);
+    if (data?.videoroom !== "updated") return;
+    if (!message.jsep) {
+      if (data.streams) this.mapStreams(data.streams);
+      return;
+    }
+    const subscriber = this.subscriber;
+    this.serially(async () => {
+      if (this.subscriber !== subscriber) throw new Superseded("the connection was replaced");
+      await this.answerSubscriber(data, message.jsep);
+    });
   }
 
   mapStreams(streams) {

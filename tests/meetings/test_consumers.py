@@ -12,12 +12,15 @@ import logging
 from datetime import timedelta
 
 import pytest
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
+from core import online
 from core.webrtc import valid_sdp
 from meetings import room_features, services
 from meetings.models import Meeting, Participant, RoomType
+from meetings.roomkit import meeting_group
 from tests.factories import make_invitation, make_meeting
 from tests.sockets import CANDIDATE, SDP, Room, all_quiet, db, guest_session, join_lobby, join_with_link, open_everyone
 
@@ -64,6 +67,19 @@ async def test_it_sends_the_snapshot_and_shows_the_newcomer_online(sockets, room
     participant = await sockets.open(room, room.participant)
     assert participant.first["body"]["self"]["role"] == "participant"
     await creator.until_online(room.participant.id)
+
+
+async def test_it_never_tells_a_socket_of_its_own_arrival_but_passes_on_the_others(sockets, room):
+    s = await open_everyone(sockets, room, "creator", "presenter")
+    layer = get_channel_layer()
+    group = meeting_group(room.meeting.public_id)
+    await layer.group_send(group, online.event_message([room.presenter.id]))
+    await layer.group_send(group, online.event_message([room.creator.id, room.presenter.id, room.participant.id]))
+    batch = await s["presenter"].until("participants.online")
+    assert batch["body"] == {"ids": [room.creator.id, room.participant.id]}
+    assert (await s["creator"].until("participants.online"))["body"] == {"ids": [room.presenter.id]}
+    assert (await s["creator"].until("participants.online"))["body"] == {"ids": [room.presenter.id, room.participant.id]}
+    assert await all_quiet(s) == {}
 
 
 # --- Signals ------------------------------------------------------------------------------------

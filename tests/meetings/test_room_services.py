@@ -280,6 +280,16 @@ def test_it_tells_the_lobby_when_the_first_organizer_comes_and_the_last_goes(lob
     assert sent.to(guest) == [("lobby.status", {"status": "no_organizer", "recording": False})]
 
 
+def test_it_tells_the_lobby_of_an_organizer_promoted_after_their_socket_was_looked_up(lobby_room, committed, sent):
+    guest = services.join_meeting(lobby_room.meeting, session_key="guest-7", name="Gus")
+    stale = Participant.objects.get(pk=lobby_room.participant.pk)  # read as a participant
+    Participant.objects.filter(pk=stale.pk).update(role=Role.ORGANIZER)
+    with committed():
+        services.connect_participant(stale, "p")
+    assert stale.role == Role.ORGANIZER
+    assert sent.to(guest) == [("lobby.status", {"status": "waiting", "recording": False})]
+
+
 # --- Media state and moderation -------------------------------------------------------------
 
 

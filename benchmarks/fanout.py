@@ -366,13 +366,14 @@ async def measure(
         storm.server_cpu_s = server.cpu_seconds() - cpu_at_start
         if spy is not None:
             storm.recordings = await asyncio.to_thread(spy.finish)
-        # Each socket that connects is announced to those already there.
+        # Each socket that connects is announced to those already there: one frame per
+        # arrival and listener if arrivals were told one by one (they are told together).
         full_fanout = layout.rooms * layout.size * (layout.size - 1) // 2
         events = {k: v for k, v in bench.other_events.items() if k != "room.snapshot"}
         print(
             f"    {len(bench.clients)} sockets connected in {storm.handshakes_s:.1f} s ({bench.connect_retries} retries), "
             f"{bench.snapshots} holding their room.snapshot in {storm.snapshots_s:.1f} s; "
-            f"{bench.frames} frames before the load: {bench.snapshots} snapshots, {events} (announcing every join to the room: {full_fanout})",
+            f"{bench.frames} frames before the load: {bench.snapshots} snapshots, {events} (one frame per arrival and listener would be {full_fanout})",
             flush=True,
         )
         levels = []

@@ -1,8 +1,9 @@
 """Sockets that came online, announced to their room many at a time.
 
 When 200 people open a meeting together, announcing each arrival to the room on its
-own costs 19,900 frames (everyone already there hears of everyone who comes after),
-most of a join storm's time (benchmarks/README.md, "The join storm"). Instead, the
+own costs 19,900 frames (everyone already there hears of everyone who comes after):
+work that grows with the room squared, and each socket waited behind it for its
+snapshot (benchmarks/README.md, issue 14's third pass). Instead, the
 first arrival in a quiet room is announced at once, and those that follow within
 ``WINDOW`` seconds are held and announced together when it ends: one
 ``participants.online`` event (``{"ids": [...]}``) per room and window, per web

@@ -32,11 +32,13 @@ from tests.e2e.pages import (
     wait_audio_flowing,
     wait_video_playing,
 )
+from tests.firefox_bidi import FirefoxPage
 from tests.fixtures_live import XVFB_SCREEN
 
 pytestmark = [pytest.mark.browser, pytest.mark.firefox, pytest.mark.django_db(transaction=True)]
 
 MEDIA_TIMEOUT_S = MEDIA_TIMEOUT_MS / 1000
+SFU_TIMEOUT_MS = 30_000
 CANVAS = "#presentation .presentation__canvas"
 RED = (0xE1, 0x1D, 0x48)  # the marker's first colour, the default
 
@@ -152,3 +154,37 @@ def test_it_lets_a_firefox_and_a_chromium_person_talk_share_vote_and_annotate(op
     stroke = Annotation.objects.get(presentation__meeting=meeting)
     assert stroke.author_id == fay.id and stroke.finished and stroke.page == 1
     assert all(abs(y - 0.5) < 0.02 for _x, y in stroke.data["points"])
+
+
+def test_a_firefox_person_sees_hears_and_is_seen_through_janus(open_page, firefox_page, start_sfu_stack):
+    """Three people move the room to Janus: the Firefox person publishes there (its
+    camera in simulcast layers, as Chromium's) and subscribes to the two Chromium
+    people, who receive Firefox's camera and sound from Janus too."""
+    stack = start_sfu_stack()
+    owner_ext, meeting = shared_room("Olivia Owner")
+    olivia = join_room(open_page(server=stack.server, user=owner_ext.user), meeting, "Olivia Owner")
+    ann = join_room(open_page(server=stack.server), meeting, "Ann Guest")
+    tab = FirefoxPage(firefox_page.session, stack.server.url)
+    fiona = join_room_in_firefox(tab, meeting, "Fiona Firefox")
+
+    on_media_server = "() => window.parleyRoom.topology.mode === 'sfu' && window.parleyRoom.sfu.state === 'connected'"
+    for person in (olivia, ann):
+        person.page.wait_for_function(on_media_server, timeout=SFU_TIMEOUT_MS)
+    tab.wait_for(on_media_server, what="Firefox on the media server", timeout=SFU_TIMEOUT_MS / 1000)
+    receives = "(ids) => ids.every((id) => window.parleyRoom.sfu.receiving.includes(id))"
+    tab.wait_for(receives, [olivia.id, ann.id], what="Firefox receiving both from Janus", timeout=SFU_TIMEOUT_MS / 1000)
+    for other in (olivia, ann):
+        wait_video_playing(tab, tile_video(other.id))
+        wait_audio_flowing(tab, other.id)
+    for viewer in (olivia, ann):
+        viewer.page.wait_for_function(receives, arg=[fiona.id], timeout=SFU_TIMEOUT_MS)
+        wait_video_playing(viewer.page, tile_video(fiona.id))
+        wait_audio_flowing(viewer.page, fiona.id)
+    # Firefox publishes its camera in layers: Janus forwards the one each tile asks for.
+    layers = tab.evaluate(
+        """() => {
+          const sender = window.parleyRoom.sfuConnection("publisher").getSenders().find((s) => s.track && s.track.kind === "video");
+          return sender.getParameters().encodings.map((encoding) => encoding.rid);
+        }"""
+    )
+    assert sorted(layers) == ["h", "l", "m"]

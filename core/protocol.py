@@ -99,6 +99,15 @@ async def take_turns(sources: list[Callable[[], Awaitable[Any]]], dispatch: Call
                 await reader
 
 
+class ClientGone(Exception):
+    """The browser went away while a frame was on its way to it. (uvicorn raises an
+    ``OSError`` then, as the ASGI spec allows: not to be taken for Redis failing.)"""
+
+
+# The close code a socket that vanished without a closing handshake counts as.
+ABNORMAL_CLOSURE = 1006
+
+
 class EnvelopeConsumer(AsyncWebsocketConsumer):
     """Parses and validates envelopes, dispatches to ``handle_<type>`` methods named
     in ``handlers``, and turns ``ProtocolError`` into an error reply. A bad message
@@ -114,6 +123,10 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
         reconnects with backoff."""
         try:
             await self._serve(scope, receive, send)
+        except ClientGone:
+            # Its disconnect did not run (the send ended the socket's turn): presence.
+            with contextlib.suppress(Exception):
+                await self.disconnect(ABNORMAL_CLOSURE)
         except outage.REDIS_ERRORS as error:
             outage.noticed(error)
             logger.warning("%s: the channel layer failed (%s: %s); closing with 4503", type(self).__name__, type(error).__name__, error)
@@ -128,7 +141,14 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
         ``await_many_dispatch``."""
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.base_send = send
+
+        async def send_to_browser(message: dict) -> None:
+            try:
+                await send(message)
+            except OSError as error:
+                raise ClientGone from error
+
+        self.base_send = send_to_browser
         sources = [receive]
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()

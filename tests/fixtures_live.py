@@ -44,6 +44,7 @@ class LiveProcess:
     def __init__(self, name: str, command: list[str], env: dict[str, str]):
         self.name = name
         self.lines: deque[str] = deque(maxlen=2000)
+        self.written = 0  # lines so far, the dropped ones included
         self._new_line = threading.Condition()
         self.process = processes.spawn(
             command, env=env, cwd=REPO_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
@@ -62,6 +63,7 @@ class LiveProcess:
         for line in self.process.stdout:  # type: ignore[union-attr]
             with self._new_line:
                 self.lines.append(line.rstrip("\n"))
+                self.written += 1
                 self._new_line.notify_all()
 
     def count(self, text: str) -> int:
@@ -76,6 +78,12 @@ class LiveProcess:
             )
         except (TimeoutError, RuntimeError) as exc:
             pytest.fail(f"{exc}\n--- {self.name} output ---\n{self.output()}")
+
+    def output_since(self, mark: int) -> str:
+        """What it wrote after it had written ``mark`` lines (``written`` then)."""
+        with self._new_line:
+            new = min(self.written - mark, len(self.lines))
+            return "\n".join(list(self.lines)[len(self.lines) - new :])
 
     def output(self, last: int = 80) -> str:
         with self._new_line:
@@ -314,10 +322,13 @@ def asgi_server(_asgi_server, transactional_db, live_redis):
     between tests as usual, once the server is done with the test's sockets."""
     if not _asgi_server.process.alive():
         pytest.fail(f"the web server died:\n{_asgi_server.process.output()}")
+    mark = _asgi_server.process.written
     yield _asgi_server
     # Runs after the page fixtures closed their browsers (they depend on this one) and
     # before ``transactional_db`` empties the tables.
     wait_until_database_settles()
+    # Shown with a failure of the test (pytest's captured teardown output).
+    print(f"--- the shared web server during this test ---\n{_asgi_server.process.output_since(mark)}")
 
 
 def wait_until_database_settles(timeout: float = 15.0, steady: float = 1.0) -> None:

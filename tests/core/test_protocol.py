@@ -6,8 +6,10 @@ import json
 
 import pytest
 from channels.exceptions import StopConsumer
+from uvicorn.protocols.utils import ClientDisconnected
 
-from core.protocol import load_json, nesting_exceeds, take_turns
+from core import outage
+from core.protocol import ABNORMAL_CLOSURE, EnvelopeConsumer, load_json, nesting_exceeds, take_turns
 from tests.waiting import until
 
 
@@ -111,3 +113,42 @@ async def test_it_raises_a_failed_read_and_cancels_the_other_reader():
         await asyncio.wait_for(running, 5)
     browser.put("b1")
     assert dispatch.log == [] and browser.queue.qsize() == 1
+
+
+# --- A browser that went away -----------------------------------------------------------
+
+
+class PingConsumer(EnvelopeConsumer):
+    handlers = {"ping": "handle_ping"}
+    channel_layer_alias = "no such layer"  # the test needs no channel layer
+
+    async def connect(self):
+        await self.accept()
+
+    async def disconnect(self, code):
+        self.disconnected = code
+
+    async def handle_ping(self, body):
+        return {}
+
+
+async def test_it_takes_a_browser_gone_during_a_send_for_a_closed_socket_not_for_redis_failing():
+    """uvicorn raises ``ClientDisconnected`` (an ``OSError``) when a frame is sent to a
+    socket whose browser left: the socket's disconnect runs, and the process does not
+    take Redis for failing (which made it refuse every new socket for 5 s)."""
+    incoming: asyncio.Queue = asyncio.Queue()
+    for message in ({"type": "websocket.connect"}, {"type": "websocket.receive", "text": '{"type": "ping", "id": "1", "body": {}}'}):
+        incoming.put_nowait(message)
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        if message["type"] == "websocket.send":
+            raise ClientDisconnected()
+        sent.append(message)
+
+    consumer = PingConsumer()
+    async with asyncio.timeout(5):
+        await consumer({"type": "websocket", "path": "/ws/test/", "headers": [], "subprotocols": []}, incoming.get, send)
+    assert sent == [{"type": "websocket.accept", "subprotocol": None}]
+    assert consumer.disconnected == ABNORMAL_CLOSURE
+    assert not outage.redis_in_trouble()

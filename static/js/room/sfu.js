@@ -340,8 +340,8 @@ export class SfuConnection {
     const pc = this.newConnection();
     pc.ontrack = (event) => this.onTrack(event);
     pc.onicecandidate = (event) => handle.trickle(event.candidate);
-    this.subscriber = { handle, pc, feeds: new Set() };
-    handle.listen((message) => this.onSubscriberEvent(message));
+    const subscriber = (this.subscriber = { handle, pc, feeds: new Set() });
+    handle.listen((message) => this.onSubscriberEvent(subscriber, message));
     const { data, jsep } = await handle.message({
       request: "join",
       ptype: "subscriber",
@@ -349,7 +349,8 @@ export class SfuConnection {
       streams,
       token: this.credentials.room_token,
     });
-    for (const { feed } of streams) this.subscriber.feeds.add(feed);
+    if (this.subscriber !== subscriber) throw new Superseded("the connection was replaced");
+    for (const { feed } of streams) subscriber.feeds.add(feed);
     await this.answerSubscriber(data, jsep);
   }
 
@@ -377,14 +378,13 @@ export class SfuConnection {
   // request of ours that it postponed ("updating": it was still waiting for our answer
   // to an earlier offer) is ready. Its offer must be answered like ours, in turn;
   // unanswered, Janus would postpone every later subscription and send nothing more.
-  onSubscriberEvent(message) {
+  onSubscriberEvent(subscriber, message) {
     const data = message.plugindata?.data;
-    if (data?.videoroom !== "updated") return;
+    if (data?.videoroom !== "updated" || this.subscriber !== subscriber) return;
     if (!message.jsep) {
       if (data.streams) this.mapStreams(data.streams);
       return;
     }
-    const subscriber = this.subscriber;
     this.serially(async () => {
       if (this.subscriber !== subscriber) throw new Superseded("the connection was replaced");
       await this.answerSubscriber(data, message.jsep);

@@ -120,7 +120,8 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
         """The channel layer failing (Redis down, or hung past the read timeout) ends
         the socket with 4503, as for a socket that could not join its groups, instead
         of a traceback and 1011: the page says live updates are unavailable and
-        reconnects with backoff."""
+        reconnects with backoff. A browser gone while a frame was sent to it
+        (``ClientGone``) is only a closed socket: its disconnect runs, nothing else."""
         try:
             await self._serve(scope, receive, send)
         except ClientGone:

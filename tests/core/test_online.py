@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from core import online, outage, realtime
+from tests.waiting import until
 
 ROOM = "meeting-abc"
 
@@ -71,8 +72,8 @@ async def test_it_holds_the_arrivals_that_follow_and_announces_them_together(lay
     await layer.until(2)
     assert layer.published[1] == (ROOM, "participants.online", {"ids": [2, 3, 4]})
     assert loop.time() - start >= online.WINDOW * 0.9
-    # Quiet again after a window: the next arrival goes at once.
-    await asyncio.sleep(online.WINDOW * 1.5)
+    # Quiet again once a window went by without an arrival: the next goes at once.
+    await until(lambda: online.arrivals().quiet_at[ROOM] <= loop.time())
     await realtime._group_send(ROOM, ROOM, arrival(5))
     assert layer.published[2:] == [(ROOM, "participants.online", {"ids": [5]})]
 
@@ -92,8 +93,8 @@ async def test_it_announces_held_arrivals_before_anything_else_the_process_tells
         ("participants.online", {"ids": [2]}),
         ("participant.updated", {}),
     ]
-    await asyncio.sleep(online.WINDOW * 1.5)  # nothing left to announce
-    assert len(layer.published) == 3
+    # Nothing left to announce later.
+    assert (online.arrivals().held, online.arrivals().timers) == ({}, {})
 
 
 async def test_it_announces_held_arrivals_before_an_event_for_one_audience_of_the_room(layer):
@@ -114,7 +115,7 @@ async def test_it_waits_for_an_announcement_on_its_way_before_the_next_event(lay
     async with asyncio.timeout(5):
         await layer.waiting.wait()  # the window ended: 2's announcement is on its way
     later = asyncio.ensure_future(realtime._group_send(ROOM, ROOM, event("participant.updated")))
-    for _ in range(20):
+    for _ in range(20):  # turns of the loop (no time passes): it stays blocked
         await asyncio.sleep(0)
     assert not later.done()
     layer.gate.set()
@@ -130,9 +131,7 @@ async def test_it_logs_a_held_announcement_that_could_not_be_published(layer, ca
     await realtime._group_send(ROOM, ROOM, arrival(1))
     layer.failure = redis.exceptions.ConnectionError("refused")
     await realtime._group_send(ROOM, ROOM, arrival(2))
-    async with asyncio.timeout(5):
-        while not outage.redis_in_trouble():
-            await asyncio.sleep(0.01)
+    await until(outage.redis_in_trouble)
     assert "Could not announce arrivals to meeting-abc" in caplog.text
     outage.forget()
 

@@ -64,6 +64,12 @@ VIDEO_SAMPLE_JS = """([selector, before]) => {
 # (peer id, previous sample) → the inbound audio of the connection to that peer: a new
 # sample once samples arrive and, given a previous one, once more samples arrived and
 # the received level is above zero (the fake microphone beeps).
+# A room on the media server (Janus): how long its steps may take, whether this page is
+# connected to it, and whether it receives each of these people from it.
+SFU_TIMEOUT_MS = 30_000
+ON_MEDIA_SERVER_JS = """() => window.parleyRoom.topology.mode === "sfu" && window.parleyRoom.sfu.state === "connected" """
+RECEIVES_JS = """(ids) => ids.every((id) => window.parleyRoom.sfu.receiving.includes(id))"""
+
 AUDIO_SAMPLE_JS = """async ([peerId, before]) => {
   const audio = await window.parleyRoom.inboundAudio(peerId);
   if (!audio || !audio.totalSamplesReceived) return false;

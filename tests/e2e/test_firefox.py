@@ -23,7 +23,10 @@ from tests.e2e.pages import (
     ANNOTATIONS_JS,
     COLOR_NEAR_JS,
     MEDIA_TIMEOUT_MS,
+    ON_MEDIA_SERVER_JS,
     PAGE_SHOWN_JS,
+    RECEIVES_JS,
+    SFU_TIMEOUT_MS,
     join_room,
     join_room_in_firefox,
     make_poll,
@@ -38,7 +41,6 @@ from tests.fixtures_live import XVFB_SCREEN
 pytestmark = [pytest.mark.browser, pytest.mark.firefox, pytest.mark.django_db(transaction=True)]
 
 MEDIA_TIMEOUT_S = MEDIA_TIMEOUT_MS / 1000
-SFU_TIMEOUT_MS = 30_000
 CANVAS = "#presentation .presentation__canvas"
 RED = (0xE1, 0x1D, 0x48)  # the marker's first colour, the default
 
@@ -167,17 +169,15 @@ def test_a_firefox_person_sees_hears_and_is_seen_through_janus(open_page, firefo
     tab = FirefoxPage(firefox_page.session, stack.server.url)
     fiona = join_room_in_firefox(tab, meeting, "Fiona Firefox")
 
-    on_media_server = "() => window.parleyRoom.topology.mode === 'sfu' && window.parleyRoom.sfu.state === 'connected'"
     for person in (olivia, ann):
-        person.page.wait_for_function(on_media_server, timeout=SFU_TIMEOUT_MS)
-    tab.wait_for(on_media_server, what="Firefox on the media server", timeout=SFU_TIMEOUT_MS / 1000)
-    receives = "(ids) => ids.every((id) => window.parleyRoom.sfu.receiving.includes(id))"
-    tab.wait_for(receives, [olivia.id, ann.id], what="Firefox receiving both from Janus", timeout=SFU_TIMEOUT_MS / 1000)
+        person.page.wait_for_function(ON_MEDIA_SERVER_JS, timeout=SFU_TIMEOUT_MS)
+    tab.wait_for(ON_MEDIA_SERVER_JS, what="Firefox on the media server", timeout=SFU_TIMEOUT_MS / 1000)
+    tab.wait_for(RECEIVES_JS, [olivia.id, ann.id], what="Firefox receiving both from Janus", timeout=SFU_TIMEOUT_MS / 1000)
     for other in (olivia, ann):
         wait_video_playing(tab, tile_video(other.id))
         wait_audio_flowing(tab, other.id)
     for viewer in (olivia, ann):
-        viewer.page.wait_for_function(receives, arg=[fiona.id], timeout=SFU_TIMEOUT_MS)
+        viewer.page.wait_for_function(RECEIVES_JS, arg=[fiona.id], timeout=SFU_TIMEOUT_MS)
         wait_video_playing(viewer.page, tile_video(fiona.id))
         wait_audio_flowing(viewer.page, fiona.id)
     # Firefox publishes its camera in layers: Janus forwards the one each tile asks for.

@@ -19,15 +19,24 @@ from playwright.sync_api import Page, expect
 from media_server.mixing import grid_layout
 from media_server.sfu import janus
 from meetings.models import Participant
-from tests.e2e.pages import Person, forced_send, join_room, shared_room, tile_video, wait_audio_flowing, wait_for_js, wait_video_playing
+from tests.e2e.pages import (
+    ON_MEDIA_SERVER_JS,
+    RECEIVES_JS,
+    SFU_TIMEOUT_MS,
+    Person,
+    forced_send,
+    join_room,
+    shared_room,
+    tile_video,
+    wait_audio_flowing,
+    wait_for_js,
+    wait_video_playing,
+)
 from tests.media_server.recorded import decoded_video
 from tests.recording_live import recorded_past, recording_in, recording_started, stored_path, wait_for, wait_janus_media_from
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SFU_TIMEOUT_MS = 30_000
-
-ON_MEDIA_SERVER_JS = """() => window.parleyRoom.topology.mode === "sfu" && window.parleyRoom.sfu.state === "connected" """
 
 # Every frame a tile's video shows, with its time (requestVideoFrameCallback).
 WATCH_FRAMES_JS = """(id) => {
@@ -42,7 +51,6 @@ LONGEST_PAUSE_JS = """(id) => {
   for (let i = 1; i < times.length; i += 1) longest = Math.max(longest, times[i] - times[i - 1]);
   return {longest, frames: times.length};
 }"""
-RECEIVES_JS = """(ids) => ids.every((id) => window.parleyRoom.sfu.receiving.includes(id))"""
 # Frames and sound of each of them decoded on this page's current connection to Janus.
 FLOWING_JS = """async (ids) => {
   for (const id of ids) {
@@ -70,6 +78,18 @@ def join_everyone(open_page, stack, meeting, owner_user, names: list[str]) -> li
     people = [join_room(open_page(server=stack.server, user=owner_user), meeting, names[0])]
     people += [join_room(open_page(server=stack.server), meeting, name) for name in names[1:]]
     return people
+
+
+def three_on_janus(open_page, stack) -> tuple[object, list[Person]]:
+    """Olivia (the owner), Ann and Bob in a shared room, on the media server, Olivia and
+    Ann seeing and hearing the two others."""
+    owner_ext, meeting = shared_room("Olivia Owner")
+    people = join_everyone(open_page, stack, meeting, owner_ext.user, ["Olivia Owner", "Ann Guest", "Bob Guest"])
+    for person in people:
+        on_media_server(person)
+    for viewer in people[:2]:
+        sees_and_hears(viewer, [p for p in people if p is not viewer])
+    return meeting, people
 
 
 def test_the_third_person_moves_the_room_to_janus_and_nobodys_picture_stops_for_long(open_page, start_sfu_stack):
@@ -138,12 +158,7 @@ def test_six_people_see_and_hear_each_other_through_janus_and_again_after_it_res
 
 def test_a_kicked_persons_media_stops_everywhere_within_three_seconds(open_page, start_sfu_stack):
     stack = start_sfu_stack()
-    owner_ext, meeting = shared_room("Olivia Owner")
-    olivia, ann, bob = join_everyone(open_page, stack, meeting, owner_ext.user, ["Olivia Owner", "Ann Guest", "Bob Guest"])
-    for person in (olivia, ann, bob):
-        on_media_server(person)
-    for viewer in (olivia, ann):
-        sees_and_hears(viewer, [p for p in (olivia, ann, bob) if p is not viewer])
+    meeting, (olivia, ann, bob) = three_on_janus(open_page, stack)
     room = janus.AdminApi(stack.janus.admin_url)
     sfu_room = meeting.sfu_room
     sfu_room.refresh_from_db()
@@ -167,12 +182,7 @@ def test_someone_who_comes_after_another_left_is_seen_and_heard_by_everyone(open
     offer nobody asked for). Unanswered, Janus postpones every later subscription: the
     next person to arrive would stay a black tile for the others."""
     stack = start_sfu_stack()
-    owner_ext, meeting = shared_room("Olivia Owner")
-    olivia, ann, bob = join_everyone(open_page, stack, meeting, owner_ext.user, ["Olivia Owner", "Ann Guest", "Bob Guest"])
-    for person in (olivia, ann, bob):
-        on_media_server(person)
-    for viewer in (olivia, ann):
-        sees_and_hears(viewer, [p for p in (olivia, ann, bob) if p is not viewer])
+    meeting, (olivia, ann, bob) = three_on_janus(open_page, stack)
 
     bob.page.click("#leave-button")
     for viewer in (olivia, ann):

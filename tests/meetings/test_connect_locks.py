@@ -10,7 +10,6 @@ its own database connection, as two database threads of a web process do.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -18,6 +17,7 @@ import pytest
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from core import processes
 from meetings import services
 from meetings.models import Participant, Role, RoomType
 from meetings.roomkit import RoomError, lock_meeting, share_meeting
@@ -117,10 +117,7 @@ def test_it_makes_a_guests_connect_wait_for_the_meeting_to_end_then_refuses_it(m
     with meeting_held(lock_meeting, meeting.pk, then=end):
         connecting = threading.Thread(target=connect)
         connecting.start()
-        deadline = time.monotonic() + WAIT
-        while not waiting_on_a_lock():
-            assert time.monotonic() < deadline and connecting.is_alive(), outcome
-            time.sleep(0.01)
+        processes.wait_until(waiting_on_a_lock, timeout=WAIT, what="the connect waiting on the lock", alive=connecting.is_alive)
         assert outcome == []
     connecting.join(WAIT)
     [refused] = outcome

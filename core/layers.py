@@ -29,6 +29,7 @@ import contextlib
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import redis.exceptions
@@ -102,6 +103,40 @@ class _LoopLayer(RedisPubSubLoopLayer):
         self.failed: dict[str, BaseException] = {}
         # Channels made while Redis was down, not subscribed yet (see new_channel).
         self.unsubscribed: set[str] = set()
+        # Sockets that pass a group message on at once when they can (hand_out).
+        self.takers: dict[str, Callable[[dict], bool]] = {}
+
+    def deliver_at_once(self, channel: str, taker: Callable[[dict], bool]) -> None:
+        """``taker(message)`` is offered each group message of ``channel`` while its
+        queue is empty; True means it passed the message on (``EnvelopeConsumer.take_at_once``)."""
+        self.takers[channel] = taker
+
+    def stop_delivering_at_once(self, channel: str) -> None:
+        self.takers.pop(channel, None)
+
+    def hand_out(self, group: str, data: bytes) -> None:
+        """A group message, received once from Redis, to this process's sockets in the
+        group, in one pass: each socket that can takes it at once (its frame, made
+        once, written to it); the others get it in their queue, read in their turn.
+
+        This is what a copy used to cost every socket: a task woken, the message read,
+        dispatched and sent through the ASGI stack, framed for each socket
+        (benchmarks/README.md, "Fourth pass")."""
+        message = None
+        for channel in self.groups.get(group, ()):
+            queue = self.channels.get(channel)
+            if queue is None:
+                continue
+            taker = self.takers.get(channel)
+            if taker is not None and queue.empty():
+                if message is None:
+                    message = self.channel_layer.deserialize(data)
+                try:
+                    if taker(message):
+                        continue
+                except Exception:  # one socket's failure must not cost the others their copy
+                    logger.exception("Channel layer: a socket could not take a message at once")
+            queue.put_nowait(data)
 
     async def new_channel(self, prefix: str = "specific.") -> str:
         """A socket's channel. Channels makes it before the socket is accepted: with
@@ -136,6 +171,7 @@ class _LoopLayer(RedisPubSubLoopLayer):
         self.channels = {}
         self.groups = {}
         self.unsubscribed = set()
+        self.takers = {}
 
     async def receive(self, channel: str) -> Any:
         error = self.failed.pop(channel, None)
@@ -209,9 +245,21 @@ class _Shard(RedisSingleShardConnection):
                     self._confirm(message["channel"])
                 continue
             try:
-                self._receive_message(message)
+                self._hand_out(message)
             except Exception:  # one bad message must not leave the process deaf
                 logger.exception("Channel layer: could not hand out a message")
+
+    def _hand_out(self, message: dict) -> None:
+        """channels-redis's ``_receive_message``, with a group's message handed out by
+        the layer (``_LoopLayer.hand_out``)."""
+        name, data = message["channel"], message["data"]
+        if isinstance(name, bytes):
+            name = name.decode()
+        layer = self.channel_layer
+        if name in layer.channels:
+            layer.channels[name].put_nowait(data)
+        elif name in layer.groups:
+            layer.hand_out(name, data)
 
     async def _watch(self) -> None:
         while self._redis is not None:

@@ -20,6 +20,7 @@ from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from websockets.frames import Frame, Opcode
 
 from core import outage
 
@@ -67,7 +68,9 @@ class CloseCode:
     UNAVAILABLE = 4503
 
 
-async def take_turns(sources: list[Callable[[], Awaitable[Any]]], dispatch: Callable[[Any], Awaitable[None]]) -> None:
+async def take_turns(
+    sources: list[Callable[[], Awaitable[Any]]], dispatch: Callable[[Any], Awaitable[None]], turn: asyncio.Lock | None = None
+) -> None:
     """Read every source, each in its order, and dispatch one message at a time, until
     a dispatch raises (``StopConsumer`` when the socket closed).
 
@@ -77,8 +80,9 @@ async def take_turns(sources: list[Callable[[], Awaitable[Any]]], dispatch: Call
     daphne, which wrote none of the frames before all of them were dispatched, that
     cost was most of the time to the first copy (benchmarks/README.md). Here each source has a
     reader of its own for the socket's life, and a lock (first come, first served)
-    keeps the dispatches one at a time, as Channels' consumers expect."""
-    turn = asyncio.Lock()
+    keeps the dispatches one at a time, as Channels' consumers expect (``turn``: the
+    caller's, which is held while a message is dispatched)."""
+    turn = turn or asyncio.Lock()
 
     async def read(source: Callable[[], Awaitable[Any]]) -> None:
         while True:
@@ -142,6 +146,7 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
         ``await_many_dispatch``."""
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.write_now: Callable[[bytes], bool] | None = None
 
         async def send_to_browser(message: dict) -> None:
             try:
@@ -155,8 +160,17 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
             self.channel_name = await self.channel_layer.new_channel()
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
             sources.append(self.channel_receive)
-        with contextlib.suppress(StopConsumer):
-            await take_turns(sources, self.dispatch)
+        self.turn = asyncio.Lock()
+        self.write_now = write_now_extension(scope)
+        at_once = self.write_now is not None and hasattr(self.channel_layer, "deliver_at_once")
+        if at_once:
+            self.channel_layer.deliver_at_once(self.channel_name, self.take_at_once)
+        try:
+            with contextlib.suppress(StopConsumer):
+                await take_turns(sources, self.dispatch, self.turn)
+        finally:
+            if at_once:
+                self.channel_layer.stop_delivering_at_once(self.channel_name)
 
     async def dispatch(self, message):
         """Channels' own ``dispatch`` first closes stale database connections, on the
@@ -206,12 +220,53 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
 
     async def parley_event(self, event: dict[str, Any]) -> None:
         """Group events published by ``core.realtime.broadcast``."""
-        if event.get("except") != self.channel_name:
-            await self.send(text_data=event_frame(event))
+        mine = self.event_for_me(event)
+        if mine is not None:
+            await self.send(text_data=event_frame(mine))
+
+    # --- A group event passed on at once (core.layers, core.serve) -----------------
+
+    def event_for_me(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The group event as this socket passes it on (the same dict, or a copy of its
+        own), or None when it is not for this socket. Reads the socket's state only."""
+        return None if event.get("except") == self.channel_name else event
+
+    def needs_turn(self, event: dict[str, Any]) -> bool:
+        """Must this group event wait for the socket's turn (``parley_event`` changes the
+        socket, or may)? Every event does unless a consumer says otherwise."""
+        return True
+
+    def take_at_once(self, message: dict[str, Any]) -> bool:
+        """Pass a group message on now, in the channel layer's hand-out, instead of in
+        this socket's turn: True when done (written, or not for this socket), False
+        when it must be queued as usual.
+
+        Only when nothing is ahead of it: the layer calls this only while the socket's
+        queue is empty, and the socket must not be in a turn (handling a browser
+        message or an earlier event, which may still write). So the frames keep the
+        order they would have had, and what a reply or an event changes in the socket
+        is done before the next event is looked at. The server's ``write_now``
+        refuses while its socket cannot take a frame at once (closing, or the
+        browser reading slower than we write): the message then waits in the queue,
+        as every message did before."""
+        if self.turn.locked() or self.write_now is None or message.get("type") != "parley.event" or self.needs_turn(message):
+            return False
+        mine = self.event_for_me(message)
+        return mine is None or self.write_now(wire_frame(mine))
 
 
 # Where ``event_frame`` keeps a group event's encoded frame, in the event itself.
 FRAME_KEY = "__frame__"
+# And where ``wire_frame`` keeps it as a WebSocket frame.
+WIRE_KEY = "__wire__"
+# The ASGI extension of Parley's web server (core.serve) that writes a prepared frame.
+WRITE_NOW = "parley.write_now"
+
+
+def write_now_extension(scope: dict[str, Any]) -> Callable[[bytes], bool] | None:
+    """The server's ``write_now(frame) -> bool`` for this socket, if it offers one."""
+    extension = scope.get("extensions", {}).get(WRITE_NOW)
+    return extension.get("write") if isinstance(extension, dict) else None
 
 
 def event_frame(event: dict[str, Any]) -> str:
@@ -222,6 +277,15 @@ def event_frame(event: dict[str, Any]) -> str:
     if frame is None:
         frame = event[FRAME_KEY] = json.dumps({"type": event["event"], "id": None, "body": event["body"]})
     return frame
+
+
+def wire_frame(event: dict[str, Any]) -> bytes:
+    """The group event's text frame as it goes on the wire from a server (one final,
+    unmasked frame, no extension), made once for every socket of this process."""
+    wire = event.get(WIRE_KEY)
+    if wire is None:
+        wire = event[WIRE_KEY] = Frame(Opcode.TEXT, event_frame(event).encode()).serialize(mask=False)
+    return wire
 
 
 class _DuplicateKey(Exception):

@@ -12,6 +12,9 @@ live here, in one place:
   oversized frame gets Parley's own ``too_large`` error and the socket stays;
 - a ping every 20 s, the socket closed after 30 s without an answer;
 - no compression (every frame would cost a deflate per socket in a 200-person room);
+- one ASGI extension of Parley's own, ``parley.write_now`` (``WebSocketProtocol``
+  below): a room's event is framed once and written to each socket of this process
+  in one pass (``core.layers``, ``EnvelopeConsumer.take_at_once``);
 - no proxy headers: Parley reads ``X-Forwarded-For`` itself, only from its trusted
   proxies (``PARLEY_TRUSTED_PROXIES``), never the leftmost entry a visitor writes;
 - no lifespan events (Django has none), no access log (one line per request and
@@ -29,10 +32,45 @@ import os
 
 import uvicorn
 from django.conf import settings
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from core import processes
+from core.protocol import WRITE_NOW
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's ``websockets-sansio`` protocol, which also offers the application the
+    ASGI extension ``parley.write_now``: ``{"write": write_now}``.
+
+    ``write_now(frame)`` writes a text frame prepared by ``core.protocol.wire_frame``
+    (the same bytes for every socket: a server's frames are not masked, and no
+    extension is negotiated) to this socket, at once, from the event loop; or refuses
+    (False) when the socket cannot take it as uvicorn's own ``send`` would: not open,
+    closing, or its buffer over the high-water mark (``send`` would wait for it to
+    drain). The caller then sends the frame the usual way, in order."""
+
+    def handle_connect(self, event) -> None:
+        super().handle_connect(event)
+        if self.response.status_code == 101:
+            self.scope["extensions"][WRITE_NOW] = {"write": self.write_now}
+
+    def write_now(self, frame: bytes) -> bool:
+        if (
+            self.disconnected
+            or self.close_sent
+            or not self.handshake_complete
+            or self.initial_response is not None
+            or not self.writable.is_set()
+            or self.conn.state is not State.OPEN
+            or self.conn.extensions
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(frame)
+        return True
 
 
 def options(host: str, port: int) -> dict:
@@ -41,7 +79,7 @@ def options(host: str, port: int) -> dict:
         "port": port,
         "loop": "uvloop",
         "http": "h11",
-        "ws": "websockets-sansio",
+        "ws": WebSocketProtocol,
         "ws_max_size": processes.WEBSOCKET_MAX_MESSAGE_BYTES,
         "ws_ping_interval": 20.0,
         "ws_ping_timeout": 30.0,

@@ -35,6 +35,10 @@ LOBBY = Participant.State.LOBBY
 
 # Who receives an event published with an ``audience``.
 AUDIENCES = {ORGANIZERS: {Role.ORGANIZER}, PRESENTERS: {Role.ORGANIZER, Role.PRESENTER}}
+# Events that change the socket that passes them on (``parley_event``): they wait for
+# its turn. The others it may pass on at once (``EnvelopeConsumer.take_at_once``).
+SOCKET_EVENTS = frozenset({"you.kicked", "meeting.ended", "lobby.status"})
+ABOUT_ME_EVENTS = frozenset({"participant.updated", "participant.left"})
 
 
 # --- The consumer ---------------------------------------------------------------------
@@ -192,35 +196,48 @@ class RoomConsumer(EnvelopeConsumer):
     # --- Events from the channel layer ------------------------------------------
 
     async def parley_event(self, event: dict[str, Any]) -> None:
-        if self.closing or event.get("except") == self.channel_name:
+        mine = self.event_for_me(event)
+        if mine is None:
             return
         name, body = event["event"], event["body"]
-        audience = event.get("audience")
-        if audience and self.role not in AUDIENCES.get(audience, ()):
-            return
-        if name == online.EVENT and self.participant_id in body["ids"]:
-            # Its own arrival: its snapshot said it (and it is the only socket told so).
-            others = [participant_id for participant_id in body["ids"] if participant_id != self.participant_id]
-            if not others:
-                return
-            event = {"event": name, "body": {"ids": others}}
-        about_me = isinstance(body, dict) and self.participant_id in (body.get("id"), body.get("participant_id"))
-        if name == "participant.updated" and about_me and body["role"] != self.role:
+        if name == "participant.updated" and self._about_me(body) and body["role"] != self.role:
             self.role = body["role"]
             with contextlib.suppress(ChannelLayerDown):  # the next snapshot puts it right
                 await self._follow_role()
-        await self.send(text_data=event_frame(event))
+        await self.send(text_data=event_frame(mine))
         if name == "you.kicked":
             await self._close(CloseCode.FORBIDDEN)
         elif name == "meeting.ended":
             await self._close(CloseCode.ENDED)
-        elif name == "participant.left" and about_me:
+        elif name == "participant.left" and self._about_me(body):
             # Left in another tab, moved to another meeting: this socket is done.
             await self._close(CloseCode.FORBIDDEN)
         elif name == "lobby.status" and body.get("status") == "rejected":
             await self._close(CloseCode.FORBIDDEN)
         elif name == "lobby.status" and body.get("status") == "accepted" and self.state == LOBBY:
             await self._enter_room()
+
+    def event_for_me(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        if self.closing or event.get("except") == self.channel_name:
+            return None
+        name, body = event["event"], event["body"]
+        audience = event.get("audience")
+        if audience and self.role not in AUDIENCES.get(audience, ()):
+            return None
+        if name == online.EVENT and self.participant_id in body["ids"]:
+            # Its own arrival: its snapshot said it (and it is the only socket told so).
+            others = [participant_id for participant_id in body["ids"] if participant_id != self.participant_id]
+            return {"event": name, "body": {"ids": others}} if others else None
+        return event
+
+    def needs_turn(self, event: dict[str, Any]) -> bool:
+        """The events that change this socket (its role, its state, closing it) are
+        handled in its turn; every other one may be passed on at once."""
+        name, body = event["event"], event["body"]
+        return name in SOCKET_EVENTS or (name in ABOUT_ME_EVENTS and self._about_me(body))
+
+    def _about_me(self, body: Any) -> bool:
+        return isinstance(body, dict) and self.participant_id in (body.get("id"), body.get("participant_id"))
 
     async def room_replaced(self, event: dict[str, Any]) -> None:
         """A newer socket of the same participant took over."""

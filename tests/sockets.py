@@ -21,8 +21,11 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
 
 from config.asgi import application
+from core.protocol import WRITE_NOW
 from meetings import services
 from meetings.models import Meeting, Participant, Role, RoomType
 from tests.factories import make_extension, make_meeting, make_participant, make_user
@@ -253,12 +256,50 @@ class RoomSocket:
         raise AssertionError("the socket stayed open")
 
 
+def parse_text_frame(wire: bytes) -> str:
+    """The text of one server → browser WebSocket frame, read as a browser reads it."""
+    reader = StreamReader()
+    reader.feed_data(wire)
+    reader.feed_eof()
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        frame = done.value
+    else:
+        raise AssertionError(f"not one whole frame: {wire!r}")
+    assert frame.opcode is Opcode.TEXT and frame.fin and not reader.buffer, frame
+    return frame.data.decode()
+
+
+def offer_write_now(communicator: WebsocketCommunicator) -> list[str]:
+    """Give the socket what Parley's web server gives it (``core.serve``): the ASGI
+    extension ``parley.write_now``. The frames it writes are parsed back as a browser
+    would and land in the communicator's output, in order with what the app sends the
+    usual way; they are also listed in the list returned."""
+    written: list[str] = []
+
+    def write_now(wire: bytes) -> bool:
+        if communicator.future.done():
+            return False
+        text = parse_text_frame(wire)
+        written.append(text)
+        communicator.output_queue.put_nowait({"type": "websocket.send", "text": text})
+        return True
+
+    communicator.scope["extensions"] = {**communicator.scope.get("extensions", {}), WRITE_NOW: {"write": write_now}}
+    return written
+
+
 class SocketPool:
     """Room sockets through the real ASGI app; every one opened is closed at the end of
-    the test (the ``sockets`` fixture)."""
+    the test (the ``sockets`` fixture). Like Parley's web server, it offers the sockets
+    ``parley.write_now`` (``offer_write_now``) unless ``plain`` (daphne offers none)."""
 
-    def __init__(self):
+    def __init__(self, *, plain: bool = False):
         self.opened: list[WebsocketCommunicator] = []
+        self.plain = plain
+        self.written_at_once: dict[WebsocketCommunicator, list[str]] = {}
 
     def communicator(self, path: str, cookie: str | None, origin: bytes | None = GOOD_ORIGIN):
         headers = [(b"host", b"127.0.0.1")]
@@ -267,6 +308,8 @@ class SocketPool:
         if cookie:
             headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
         communicator = WebsocketCommunicator(application, path, headers=headers)
+        if not self.plain:
+            self.written_at_once[communicator] = offer_write_now(communicator)
         self.opened.append(communicator)
         return communicator
 

@@ -196,3 +196,54 @@ async def test_it_joins_a_group_only_once_redis_confirmed_the_subscription(priva
     finally:
         await here.flush()
         await there.flush()
+
+
+# --- A group event handed out in one pass (core.layers.hand_out) ------------------------
+
+
+class Taker:
+    """A socket's ``take_at_once``: takes, refuses or fails, and notes what it was offered."""
+
+    def __init__(self, answer: bool | Exception = True):
+        self.answer = answer
+        self.offered: list[dict] = []
+
+    def __call__(self, message: dict) -> bool:
+        self.offered.append(message)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+async def test_it_hands_a_group_event_at_once_to_the_sockets_that_take_it_and_queues_it_for_the_others(private_redis, caplog):
+    layer = make_layer(private_redis)
+    try:
+        takes, refuses, fails, plain, busy = await members(layer, "room", 5)
+        takers = {takes: Taker(), refuses: Taker(False), fails: Taker(RuntimeError("its transport broke")), busy: Taker()}
+        for channel, taker in takers.items():
+            layer.deliver_at_once(channel, taker)
+        await layer.send(busy, {"type": "parley.event", "event": "earlier", "body": {}})  # not read yet
+        await until_queued(layer, busy)
+        await layer.group_send("room", {"type": "parley.event", "event": "chat.message", "body": {"text": "hi"}})
+        queued = await receive_all(layer, [refuses, fails, plain])
+        assert [message["event"] for message in queued] == ["chat.message"] * 3
+        # Decoded once: the socket that took it at once had the message the others read.
+        assert takers[takes].offered == [queued[0]] and takers[takes].offered[0] is queued[0]
+        assert takers[refuses].offered == takers[fails].offered == [queued[0]]
+        assert "could not take a message at once" in caplog.text
+        # A socket with a message waiting is not offered the next: it stays in order.
+        assert takers[busy].offered == []
+        assert [(await layer.receive(busy))["event"] for _ in range(2)] == ["earlier", "chat.message"]
+        assert layer._get_layer().channels[takes].empty()  # (a read cancelled would drop the channel)
+        layer.stop_delivering_at_once(takes)
+        await layer.group_send("room", {"type": "parley.event", "event": "after", "body": {}})
+        assert (await asyncio.wait_for(layer.receive(takes), 5))["event"] == "after"
+        assert len(takers[takes].offered) == 1
+    finally:
+        await layer.flush()
+
+
+async def until_queued(layer: layers.RedisChannelLayer, channel: str) -> None:
+    loop_layer = layer._get_layer()
+    while loop_layer.channels[channel].empty():
+        await asyncio.sleep(0.01)

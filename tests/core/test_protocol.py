@@ -9,7 +9,8 @@ from channels.exceptions import StopConsumer
 from uvicorn.protocols.utils import ClientDisconnected
 
 from core import outage
-from core.protocol import ABNORMAL_CLOSURE, EnvelopeConsumer, load_json, nesting_exceeds, take_turns
+from core.protocol import ABNORMAL_CLOSURE, EnvelopeConsumer, event_frame, load_json, nesting_exceeds, take_turns, wire_frame
+from tests.sockets import parse_text_frame
 from tests.waiting import until
 
 
@@ -152,3 +153,69 @@ async def test_it_takes_a_browser_gone_during_a_send_for_a_closed_socket_not_for
     assert sent == [{"type": "websocket.accept", "subprotocol": None}]
     assert consumer.disconnected == ABNORMAL_CLOSURE
     assert not outage.redis_in_trouble()
+
+
+# --- A group event passed on at once (take_at_once) ---------------------------------------
+
+
+class QuickConsumer(EnvelopeConsumer):
+    """Passes every event on at once but ``slow``, which changes the socket."""
+
+    def needs_turn(self, event):
+        return event["event"] == "slow"
+
+
+def quick_consumer(write_answer: bool = True) -> tuple[QuickConsumer, list[bytes]]:
+    consumer, written = QuickConsumer(), []
+    consumer.channel_name, consumer.turn = "specific.me", asyncio.Lock()
+
+    def write_now(frame: bytes) -> bool:
+        written.append(frame)
+        return write_answer
+
+    consumer.write_now = write_now
+    return consumer, written
+
+
+def event(name: str = "chat.message", **extra) -> dict:
+    return {"type": "parley.event", "event": name, "body": {"text": "hi"}, **extra}
+
+
+async def test_it_writes_an_events_prepared_frame_at_once_between_turns():
+    consumer, written = quick_consumer()
+    message = event()
+    assert consumer.take_at_once(message) is True
+    assert written == [wire_frame(message)] and parse_text_frame(written[0]) == event_frame(message)
+    # Not for this socket: done, nothing written.
+    assert consumer.take_at_once(event(**{"except": "specific.me"})) is True
+    assert len(written) == 1
+
+
+async def test_it_leaves_an_event_to_the_sockets_turn_when_anything_may_be_ahead_of_it_or_it_changes_the_socket():
+    consumer, written = quick_consumer()
+    async with consumer.turn:  # a browser message or an earlier event being handled
+        assert consumer.take_at_once(event()) is False
+    assert consumer.take_at_once(event("slow")) is False
+    assert consumer.take_at_once({"type": "room.replaced"}) is False
+    assert written == []
+    refusing, refused = quick_consumer(write_answer=False)  # the server's socket cannot take it now
+    assert refusing.take_at_once(event()) is False and len(refused) == 1
+    consumer.write_now = None  # a server without parley.write_now
+    assert consumer.take_at_once(event()) is False
+
+
+def test_it_passes_nothing_on_at_once_unless_a_consumer_says_which_events_may():
+    assert EnvelopeConsumer().needs_turn(event()) is True
+
+
+@pytest.mark.parametrize("length", [125, 126, 65_535, 65_536, 200_000])
+def test_it_frames_an_event_as_a_browser_reads_it_at_every_length_encoding(length):
+    overhead = len(event_frame({"event": "chat.message", "body": {"text": ""}}))
+    message = {"event": "chat.message", "body": {"text": "x" * (length - overhead)}}
+    text = parse_text_frame(wire_frame(message))
+    assert len(text) == length and json.loads(text)["body"] == message["body"]
+
+
+def test_it_frames_text_beyond_ascii():
+    message = {"event": "chat.message", "body": {"text": "héllo 👋"}}
+    assert json.loads(parse_text_frame(wire_frame(message)))["body"]["text"] == "héllo 👋"

@@ -22,7 +22,20 @@ from meetings import room_features, services
 from meetings.models import Meeting, Participant, RoomType
 from meetings.roomkit import meeting_group
 from tests.factories import make_invitation, make_meeting
-from tests.sockets import CANDIDATE, SDP, Room, all_quiet, db, guest_session, join_lobby, join_with_link, open_everyone
+from tests.sockets import (
+    CANDIDATE,
+    SDP,
+    Room,
+    SocketPool,
+    all_quiet,
+    db,
+    disconnect_all,
+    guest_session,
+    join_lobby,
+    join_with_link,
+    make_room,
+    open_everyone,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
 
@@ -285,6 +298,66 @@ async def test_it_ends_the_meeting_for_everyone_and_closes_every_socket(sockets,
         assert (await socket.until("meeting.ended"))["body"] == {"by": "Cora Creator"}
         assert await socket.closed() == 4410
     assert await sockets.refused(lobby_room.path, lobby_room.creator.cookie) == 4410
+
+
+# --- Events passed on at once (core.serve's parley.write_now) --------------------------------------
+
+
+def at_once(sockets, socket) -> list[str]:
+    """The event types this socket's server wrote at once, outside its turn."""
+    return [json.loads(text)["type"] for text in sockets.written_at_once[socket.communicator]]
+
+
+async def test_it_passes_other_peoples_events_on_at_once_between_turns(sockets, room):
+    s = await open_everyone(sockets, room, "creator", "presenter", "participant")
+    await all_quiet(s)
+    await s["creator"].ok("chat.send", {"text": "hello"})
+    await s["creator"].ok("reaction.send", {"emoji": "🎉"})
+    for name in ("presenter", "participant"):
+        assert [m["type"] for m in [await s[name].until("chat.message"), await s[name].until("reaction")]] == ["chat.message", "reaction"]
+        assert at_once(sockets, s[name])[-2:] == ["chat.message", "reaction"]
+
+
+async def test_it_keeps_the_events_that_change_a_socket_for_its_turn_and_what_follows_in_order(sockets, lobby_room):
+    s = await open_everyone(sockets, lobby_room, "creator", "participant")
+    await all_quiet(s)
+    await s["creator"].ok("role.change", {"participant_id": lobby_room.participant.id, "role": "organizer"})
+    await s["creator"].ok("chat.send", {"text": "welcome, organizer"})
+    received = [
+        await s["participant"].until("participant.updated", id=lobby_room.participant.id),
+        await s["participant"].until("chat.message"),
+    ]
+    assert [m["type"] for m in received] == ["participant.updated", "chat.message"]
+    assert "participant.updated" not in at_once(sockets, s["participant"])  # its role changed in its turn
+    # Its new role counts for what follows: the organizers' events reach it.
+    guest_seat = await db(join_lobby, lobby_room, "Gus Guest")
+    await s["participant"].until("lobby.request", id=guest_seat.id)
+    await s["creator"].ok("moderate.kick", {"participant_id": lobby_room.participant.id})
+    assert (await s["participant"].until("you.kicked"))["body"]["by"] == "Cora Creator"
+    assert await s["participant"].closed() == 4403
+    assert "you.kicked" not in at_once(sockets, s["participant"])
+
+
+async def test_it_passes_an_organizers_event_on_at_once_to_organizers_only(sockets, lobby_room):
+    s = await open_everyone(sockets, lobby_room, "creator", "participant")
+    await all_quiet(s)
+    guest_seat = await db(join_lobby, lobby_room, "Gus Guest")
+    await s["creator"].until("lobby.request", id=guest_seat.id)
+    assert "lobby.request" in at_once(sockets, s["creator"])
+    assert await s["participant"].drain() == []
+    assert at_once(sockets, s["participant"]) == []
+
+
+async def test_it_works_the_same_on_a_server_that_cannot_write_at_once():
+    pool = SocketPool(plain=True)
+    try:
+        room = await db(make_room)
+        s = await open_everyone(pool, room, "creator", "participant")
+        await s["creator"].ok("chat.send", {"text": "hello"})
+        assert (await s["participant"].until("chat.message"))["body"]["text"] == "hello"
+        assert pool.written_at_once == {}
+    finally:
+        await disconnect_all(pool.opened)
 
 
 # --- Every command refused ----------------------------------------------------------------------

@@ -16,9 +16,9 @@ room_features.room_part("remote", "meetings/room/_remote.html")
 room_features.share_kind("remote", services.may_share_remote, follows_policy=False)
 
 
-@room_features.snapshot_section("remote", room=lambda meeting: services.session_under_way(meeting.pk))
-def _snapshot(participant: Participant, session: dict | None) -> dict:
-    return services.remote_for(participant, session)
+@room_features.snapshot_section("remote", room=lambda meeting: services.remote_room(meeting.pk))
+def _snapshot(participant: Participant, room: services.RemoteRoom) -> dict:
+    return services.remote_for(participant, room)
 
 
 @room_features.on_participant_change

@@ -95,21 +95,35 @@ def _open_session(meeting: Meeting) -> RemoteSession | None:
 
 def room_remote(participant: Participant) -> dict:
     """The snapshot section: the session under way and this participant's own helper."""
-    return remote_for(participant, session_under_way(participant.meeting_id))
+    return remote_for(participant, remote_room(participant.meeting_id))
+
+
+@dataclass(frozen=True)
+class RemoteRoom:
+    """The room's part of the snapshot section, read once for the sockets of a room
+    that join together: the session under way, and whose helpers are paired (in a
+    storm of 200 arrivals, one query instead of one per socket)."""
+
+    session: dict | None
+    paired: frozenset[int]
+
+
+def remote_room(meeting_id: int) -> RemoteRoom:
+    paired = HelperPairing.objects.filter(participant__meeting_id=meeting_id, paired=True).values_list("participant_id", flat=True)
+    return RemoteRoom(session_under_way(meeting_id), frozenset(paired))
 
 
 def session_under_way(meeting_id: int) -> dict | None:
-    """The payload of the meeting's session under way, or None (the room's part of the
-    snapshot section, read once for the sockets of a room that join together)."""
+    """The payload of the meeting's session under way, or None."""
     session = (
         RemoteSession.objects.select_related("requester", "controller").filter(meeting_id=meeting_id).exclude(state=State.ENDED).first()
     )
     return session_payload(session) if session else None
 
 
-def remote_for(participant: Participant, session: dict | None) -> dict:
-    """The snapshot section for ``participant``, given ``session_under_way``."""
-    return {"session": session, "helper_paired": _helper_paired(participant.pk)}
+def remote_for(participant: Participant, room: RemoteRoom) -> dict:
+    """The snapshot section for ``participant``, given ``remote_room``."""
+    return {"session": room.session, "helper_paired": participant.pk in room.paired}
 
 
 # --- Shared steps ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from django.utils import timezone
 from core.models import WebProcess
 from meetings import chat, services, tasks
 from meetings.models import ChatMessage, Meeting, Participant, Role, RoomType, SharePolicy
+from meetings.remote.models import HelperPairing
 from meetings.roomkit import RoomError
 from meetings.services import JoinRefused, ShareBusy
 from tests.factories import Sent, make_extension, make_invitation, make_meeting, make_participant, make_user
@@ -715,10 +716,15 @@ def test_it_reads_what_the_room_shares_once_for_sockets_that_join_together(room)
             services.room_snapshots(people[:count])
         return len(captured)
 
-    alone, two, four = queries(1), queries(2), queries(4)
-    per_person = two - alone
-    assert four - alone == 3 * per_person
-    assert per_person <= 1  # whether one's own desktop helper is paired (remote control)
+    assert queries(1) == queries(2) == queries(4)
+
+
+def test_it_tells_each_socket_read_together_whether_its_own_helper_is_paired(room):
+    soon = timezone.now() + timedelta(minutes=5)
+    HelperPairing.objects.create(participant=room.presenter, paired=True, expires_at=soon)
+    HelperPairing.objects.create(participant=room.participant, paired=False, expires_at=soon)  # a code asked for, not used
+    snapshots = services.room_snapshots([room.creator, room.presenter, room.participant])
+    assert [snapshot["remote"]["helper_paired"] for snapshot in snapshots] == [False, True, False]
 
 
 def test_it_refuses_only_the_sockets_no_longer_in_the_room(lobby_room):

@@ -5,9 +5,10 @@ presence, rate-limits, and hands each message to the handler registered for its 
 in ``meetings.room_features`` (the room's own in ``meetings.room_handlers``, chat in
 ``meetings.chat``, the features' in their ``room`` modules). It never touches the
 ORM: handlers call services through ``call``. Services publish events after commit;
-the consumer passes them on (filtering those meant for one audience) and acts on the
-ones about its own socket: kicked, replaced, ended, accepted or rejected from the
-lobby.
+the consumer passes them on (filtering those meant for one audience), most of them at
+once between its turns (``EnvelopeConsumer.take_at_once``), and acts in its turn on the
+ones about its own socket: a role change, kicked, replaced, ended, accepted or
+rejected from the lobby.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ database that pytest-django created, so tests that use them need
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import select
@@ -19,17 +20,20 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import uvicorn
 from django.conf import settings
 
 from config.celery import app as celery_app
-from core import processes
+from core import processes, serve
 from tests.chromium_flags import CHROMIUM, CHROMIUM_ARGS
 from tests.firefox_bidi import BIDI_LISTENING, FIREFOX, BidiSession, FirefoxPage, bidi_url, firefox_command, write_profile
+from tests.waiting import until
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60.0
@@ -256,6 +260,24 @@ def celery_worker(start_celery_worker) -> LiveProcess:
 
 
 # --- Web server (uvicorn, core.serve) ----------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def served_in_this_process(app) -> AsyncIterator[str]:
+    """``app`` served by uvicorn as ``core.serve`` serves Parley (its options, its
+    WebSocket protocol), in the test's own event loop, on a free loopback port: the
+    test can look inside the server. Yields its ``http://`` URL."""
+    port = processes.free_port()
+    server = uvicorn.Server(uvicorn.Config(app, **{**serve.options("127.0.0.1", port), "loop": "none"}))
+    serving = asyncio.ensure_future(server.serve())
+    try:
+        await until(lambda: server.started or serving.done())
+        if serving.done():
+            serving.result()  # raises why it did not start
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 15)
 
 
 @dataclass

@@ -18,6 +18,7 @@ import redis.exceptions
 
 from core import layers, outage, processes
 from core.protocol import event_frame
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration]
 
@@ -223,7 +224,7 @@ async def test_it_hands_a_group_event_at_once_to_the_sockets_that_take_it_and_qu
         for channel, taker in takers.items():
             layer.deliver_at_once(channel, taker)
         await layer.send(busy, {"type": "parley.event", "event": "earlier", "body": {}})  # not read yet
-        await until_queued(layer, busy)
+        await until(lambda: not layer._get_layer().channels[busy].empty())
         await layer.group_send("room", {"type": "parley.event", "event": "chat.message", "body": {"text": "hi"}})
         queued = await receive_all(layer, [refuses, fails, plain])
         assert [message["event"] for message in queued] == ["chat.message"] * 3
@@ -241,9 +242,3 @@ async def test_it_hands_a_group_event_at_once_to_the_sockets_that_take_it_and_qu
         assert len(takers[takes].offered) == 1
     finally:
         await layer.flush()
-
-
-async def until_queued(layer: layers.RedisChannelLayer, channel: str) -> None:
-    loop_layer = layer._get_layer()
-    while loop_layer.channels[channel].empty():
-        await asyncio.sleep(0.01)

@@ -5,12 +5,12 @@ import asyncio
 import json
 
 import pytest
-import uvicorn
 import websockets.asyncio.client
 import websockets.exceptions
 
 from core import processes, serve
 from core.protocol import wire_frame, write_now_extension
+from tests.fixtures_live import served_in_this_process
 
 
 def test_it_is_how_the_web_tier_starts():
@@ -65,26 +65,16 @@ class OneSocketApp:
 
 async def test_it_writes_a_prepared_frame_at_once_only_while_the_socket_can_take_it():
     app = OneSocketApp()
-    port = processes.free_port()
-    server = uvicorn.Server(uvicorn.Config(app, **{**serve.options("127.0.0.1", port), "loop": "none", "log_level": "warning"}))
-    serving = asyncio.ensure_future(server.serve())
-    try:
-        await asyncio.wait_for(until_started(server), 10)
-        async with websockets.asyncio.client.connect(f"ws://127.0.0.1:{port}/", max_size=2**20) as browser:
-            first = json.loads(await asyncio.wait_for(browser.recv(), 5))
-            assert first == {"type": "chat.message", "id": None, "body": {"text": "héllo " * 30}}
-            assert await asyncio.wait_for(browser.recv(), 5) == "sent the usual way"
-            assert json.loads(await asyncio.wait_for(browser.recv(), 5))["body"]["text"] == "x" * 70_000
-            await browser.send("bye")
-            await asyncio.wait_for(app.done.wait(), 5)
-            with pytest.raises(websockets.exceptions.ConnectionClosedOK):
-                await asyncio.wait_for(browser.recv(), 5)  # nothing after the close frame
-        assert app.answers == {"open": True, "paused": False, "resumed": True, "closed": False}
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 10)
-
-
-async def until_started(server: uvicorn.Server) -> None:
-    while not server.started:
-        await asyncio.sleep(0.01)
+    async with (
+        served_in_this_process(app) as url,
+        websockets.asyncio.client.connect(url.replace("http", "ws", 1), max_size=2**20) as browser,
+    ):
+        first = json.loads(await asyncio.wait_for(browser.recv(), 5))
+        assert first == {"type": "chat.message", "id": None, "body": {"text": "héllo " * 30}}
+        assert await asyncio.wait_for(browser.recv(), 5) == "sent the usual way"
+        assert json.loads(await asyncio.wait_for(browser.recv(), 5))["body"]["text"] == "x" * 70_000
+        await browser.send("bye")
+        await asyncio.wait_for(app.done.wait(), 5)
+        with pytest.raises(websockets.exceptions.ConnectionClosedOK):
+            await asyncio.wait_for(browser.recv(), 5)  # nothing after the close frame
+    assert app.answers == {"open": True, "paused": False, "resumed": True, "closed": False}

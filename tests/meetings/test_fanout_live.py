@@ -9,12 +9,12 @@ import asyncio
 import json
 
 import pytest
-import uvicorn
 from django.conf import settings as django_settings
 from websockets.asyncio.client import ClientConnection, connect
 
 from config.asgi import application
-from core import processes, serve
+from core import serve
+from tests.fixtures_live import served_in_this_process
 from tests.sockets import Seat, db, make_room, parse_text_frame
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
@@ -66,33 +66,25 @@ async def _chat_texts(socket: ClientConnection) -> list[str]:
 async def test_it_writes_other_peoples_events_at_once_in_order_and_a_kick_in_its_turn(live_redis, monkeypatch):
     spy = WrittenAtOnce(monkeypatch)
     room = await db(make_room)
-    port = processes.free_port()
-    server = uvicorn.Server(uvicorn.Config(application, **{**serve.options("127.0.0.1", port), "loop": "none"}))
-    serving = asyncio.ensure_future(server.serve())
-    url = f"http://127.0.0.1:{port}"
     sockets: list[ClientConnection] = []
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                await asyncio.sleep(0.01)
-        creator, presenter, participant = sockets = [
-            await _open(url, room.path, seat) for seat in (room.creator, room.presenter, room.participant)
-        ]
-        for number in range(MESSAGES):
-            await creator.send(json.dumps({"type": "chat.send", "id": f"c{number}", "body": {"text": f"message {number}"}}))
-        expected = [f"message {number}" for number in range(MESSAGES)]
-        assert await _chat_texts(presenter) == expected
-        assert await _chat_texts(participant) == expected
-        # The two listeners were between turns: every copy of theirs was written at once.
-        assert spy.types().count("chat.message") >= 2 * MESSAGES
-        await creator.send(json.dumps({"type": "moderate.kick", "id": "k", "body": {"participant_id": room.participant.id}}))
-        assert (await _until(participant, "you.kicked"))["body"]["by"] == "Cora Creator"
-        async with asyncio.timeout(10):
-            await participant.wait_closed()
-        assert participant.close_code == 4403
-        assert "you.kicked" not in spy.types()
-    finally:
-        for socket in sockets:
-            await socket.close()
-        server.should_exit = True
-        await asyncio.wait_for(serving, 15)
+    async with served_in_this_process(application) as url:
+        try:
+            creator, presenter, participant = sockets = [
+                await _open(url, room.path, seat) for seat in (room.creator, room.presenter, room.participant)
+            ]
+            for number in range(MESSAGES):
+                await creator.send(json.dumps({"type": "chat.send", "id": f"c{number}", "body": {"text": f"message {number}"}}))
+            expected = [f"message {number}" for number in range(MESSAGES)]
+            assert await _chat_texts(presenter) == expected
+            assert await _chat_texts(participant) == expected
+            # The two listeners were between turns: every copy of theirs was written at once.
+            assert spy.types().count("chat.message") >= 2 * MESSAGES
+            await creator.send(json.dumps({"type": "moderate.kick", "id": "k", "body": {"participant_id": room.participant.id}}))
+            assert (await _until(participant, "you.kicked"))["body"]["by"] == "Cora Creator"
+            async with asyncio.timeout(10):
+                await participant.wait_closed()
+            assert participant.close_code == 4403
+            assert "you.kicked" not in spy.types()
+        finally:
+            for socket in sockets:
+                await socket.close()

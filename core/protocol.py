@@ -146,7 +146,6 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
         ``await_many_dispatch``."""
         self.scope = scope
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.write_now: Callable[[bytes], bool] | None = None
 
         async def send_to_browser(message: dict) -> None:
             try:
@@ -161,7 +160,7 @@ class EnvelopeConsumer(AsyncWebsocketConsumer):
             self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
             sources.append(self.channel_receive)
         self.turn = asyncio.Lock()
-        self.write_now = write_now_extension(scope)
+        self.write_now: Callable[[bytes], bool] | None = write_now_extension(scope)
         at_once = self.write_now is not None and hasattr(self.channel_layer, "deliver_at_once")
         if at_once:
             self.channel_layer.deliver_at_once(self.channel_name, self.take_at_once)

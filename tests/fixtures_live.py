@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import select
 import signal
@@ -28,6 +29,7 @@ from urllib.parse import quote
 import pytest
 import uvicorn
 from django.conf import settings
+from websockets.asyncio.client import ClientConnection, connect
 
 from config.celery import app as celery_app
 from core import processes, serve
@@ -260,6 +262,27 @@ def celery_worker(start_celery_worker) -> LiveProcess:
 
 
 # --- Web server (uvicorn, core.serve) ----------------------------------------------------
+
+
+async def browser_socket(url: str, path: str, cookie: str) -> ClientConnection:
+    """A WebSocket to ``path`` of the web server at ``url`` (``http://…``), opened as a
+    browser with this session cookie opens it (the site's own Origin)."""
+    return await connect(
+        url.replace("http", "ws", 1) + path,
+        origin=url,  # type: ignore[arg-type]
+        additional_headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={cookie}"},
+        max_size=None,
+    )
+
+
+async def next_message(socket: ClientConnection, kind: str, timeout: float = 10.0, **match) -> dict:
+    """The next message of type ``kind`` whose body has the given items (the others
+    are skipped)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            message = json.loads(await socket.recv())
+            if message["type"] == kind and all(message["body"].get(k) == v for k, v in match.items()):
+                return message
 
 
 @contextlib.asynccontextmanager

@@ -20,15 +20,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from django.conf import settings as django_settings
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from core import processes
 from core.models import OutboundEmail
 from rooms.models import MeetingRequest
 from tests.factories import make_extension
-from tests.fixtures_live import LiveProcess, LiveServer, start_web_server
+from tests.fixtures_live import LiveProcess, LiveServer, browser_socket, next_message, start_web_server
 from tests.sockets import Room, Seat, db, make_room
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -42,9 +41,6 @@ class Tier:
     web: LiveServer
     room: Room
     slug: str
-
-    def ws_url(self) -> str:
-        return self.web.url.replace("http", "ws", 1) + self.room.path
 
 
 @pytest.fixture
@@ -69,16 +65,7 @@ def with_signal(process: LiveProcess, number: int) -> None:
 
 
 async def open_socket(tier: Tier, seat: Seat) -> ClientConnection:
-    cookie = f"{django_settings.SESSION_COOKIE_NAME}={seat.cookie}"
-    return await connect(tier.ws_url(), origin=tier.web.url, additional_headers={"Cookie": cookie}, max_size=None)  # type: ignore[arg-type]
-
-
-async def next_message(socket: ClientConnection, kind: str, timeout: float = 10.0) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            message = json.loads(await socket.recv())
-            if message["type"] == kind:
-                return message
+    return await browser_socket(tier.web.url, tier.room.path, seat.cookie)
 
 
 async def close_code(socket: ClientConnection, timeout: float) -> int | None:
@@ -172,9 +159,7 @@ async def test_it_keeps_answering_while_redis_hangs_and_says_so(tier: Tier):
 
 async def test_it_answers_a_frame_past_a_mebibyte_with_too_large_and_keeps_the_socket(asgi_server, live_redis):
     room = await db(make_room)
-    cookie = f"{django_settings.SESSION_COOKIE_NAME}={room.participant.cookie}"
-    url = asgi_server.url.replace("http", "ws", 1) + room.path
-    async with connect(url, origin=asgi_server.url, additional_headers={"Cookie": cookie}, max_size=None) as socket:  # type: ignore[arg-type]
+    async with await browser_socket(asgi_server.url, room.path, room.participant.cookie) as socket:
         await next_message(socket, "room.snapshot")
         await socket.send(json.dumps({"type": "ping", "id": "big", "body": {"pad": "x" * (2 * 2**20)}}))
         reply = await next_message(socket, "error")

@@ -9,12 +9,11 @@ import asyncio
 import json
 
 import pytest
-from django.conf import settings as django_settings
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from config.asgi import application
 from core import serve
-from tests.fixtures_live import served_in_this_process
+from tests.fixtures_live import browser_socket, next_message, served_in_this_process
 from tests.sockets import Seat, db, make_room, parse_text_frame
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]
@@ -42,25 +41,13 @@ class WrittenAtOnce:
 
 
 async def _open(url: str, path: str, seat: Seat) -> ClientConnection:
-    socket = await connect(
-        url.replace("http", "ws", 1) + path,
-        origin=url,  # type: ignore[arg-type]
-        additional_headers={"Cookie": f"{django_settings.SESSION_COOKIE_NAME}={seat.cookie}"},
-    )
-    await _until(socket, "room.snapshot")
+    socket = await browser_socket(url, path, seat.cookie)
+    await next_message(socket, "room.snapshot")
     return socket
 
 
-async def _until(socket: ClientConnection, kind: str, timeout: float = 10.0) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            message = json.loads(await socket.recv())
-            if message["type"] == kind:
-                return message
-
-
 async def _chat_texts(socket: ClientConnection) -> list[str]:
-    return [(await _until(socket, "chat.message"))["body"]["text"] for _ in range(MESSAGES)]
+    return [(await next_message(socket, "chat.message"))["body"]["text"] for _ in range(MESSAGES)]
 
 
 async def test_it_writes_other_peoples_events_at_once_in_order_and_a_kick_in_its_turn(live_redis, monkeypatch):
@@ -80,7 +67,7 @@ async def test_it_writes_other_peoples_events_at_once_in_order_and_a_kick_in_its
             # The two listeners were between turns: every copy of theirs was written at once.
             assert spy.types().count("chat.message") >= 2 * MESSAGES
             await creator.send(json.dumps({"type": "moderate.kick", "id": "k", "body": {"participant_id": room.participant.id}}))
-            assert (await _until(participant, "you.kicked"))["body"]["by"] == "Cora Creator"
+            assert (await next_message(participant, "you.kicked"))["body"]["by"] == "Cora Creator"
             async with asyncio.timeout(10):
                 await participant.wait_closed()
             assert participant.close_code == 4403

@@ -6,16 +6,14 @@ had closed."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import pytest
-from django.conf import settings as django_settings
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from meetings import services
 from meetings.models import Participant
-from tests.fixtures_live import LiveServer, start_web_server
+from tests.fixtures_live import LiveServer, browser_socket, next_message, start_web_server
 from tests.sockets import Seat, db, make_room
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -25,21 +23,9 @@ HEARTBEAT, GRACE = 1, 2  # seconds: the web processes beat every second; 2 s to 
 
 async def _open(server: LiveServer, path: str, seat: Seat) -> ClientConnection:
     """A room socket as the seat's browser opens it; returns once its snapshot came."""
-    socket = await connect(
-        server.url.replace("http", "ws", 1) + path,
-        origin=server.url,  # type: ignore[arg-type]
-        additional_headers={"Cookie": f"{django_settings.SESSION_COOKIE_NAME}={seat.cookie}"},
-    )
-    await _until(socket, "room.snapshot")
+    socket = await browser_socket(server.url, path, seat.cookie)
+    await next_message(socket, "room.snapshot", timeout=15)
     return socket
-
-
-async def _until(socket: ClientConnection, kind: str, timeout: float = 15.0, **match) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            message = json.loads(await socket.recv())
-            if message["type"] == kind and all(message["body"].get(k) == v for k, v in match.items()):
-                return message["body"]
 
 
 def _connected(seat: Seat) -> tuple[str, bool, str]:
@@ -74,7 +60,7 @@ async def test_it_lets_go_of_a_person_whose_web_process_was_killed_and_who_never
             await asyncio.sleep(0.5)
         print(f"let go {time.monotonic() - killed_at:.1f} s after the kill (heartbeat {HEARTBEAT} s, grace {GRACE} s)")
         for socket in back:
-            await _until(socket, "participant.left", participant_id=room.participant.id, reason="timeout")
+            await next_message(socket, "participant.left", timeout=15, participant_id=room.participant.id, reason="timeout")
         # The two who came back are in the room, on the new process.
         for seat in people[:2]:
             state, connected, process = await db(_connected, seat)
